@@ -1,0 +1,115 @@
+"""Per-sample losses of every rule and their gradients (SPEC §3).
+
+This is the only place a loss is written.  A loss is a sympy expression in the
+invariants of :mod:`derivations.invariants`; its gradients with respect to the
+online representation z1 and the target representation z2 are derived by the
+chain rule, never typed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import sympy as sp
+
+from .invariants import Vec, beta, dot, grad, norm, sg
+from .rules import Rule
+
+half = sp.Rational(1, 2)
+
+
+def euclidean(p: Vec, t: Vec) -> sp.Expr:
+    """l = 1/2 ||p - t||^2."""
+    return half * dot(p - t, p - t)
+
+
+def cosine(p: Vec, t: Vec) -> sp.Expr:
+    """l = -p.t / (||p|| ||t||)."""
+    return -dot(p, t) / (norm(p) * norm(t))
+
+
+METRIC_FUNCS = {"euclidean": euclidean, "cosine": cosine}
+
+
+def vectors(rule: Rule) -> tuple[Vec, Vec, Vec]:
+    """(z1, z2, p) with p = W_P z1 (W_P = I without a predictor)."""
+    z1, z2 = Vec.base("z1"), Vec.base("z2")
+    p = z1.weighted(1) if rule.has_predictor else z1
+    return z1, z2, p
+
+
+def dl_dp(rule: Rule) -> Vec:
+    """dl/dp of the metric with the target stopped, as a vector (W_P^-1 grad_z1 of the standard loss)."""
+    z1, z2, p = vectors(rule)
+    g = grad(METRIC_FUNCS[rule.metric](p, sg(z2)), "z1")
+    return g.weighted(-1) if rule.has_predictor else g
+
+
+def iso_loss(rule: Rule) -> sp.Expr:
+    """The IsoLoss surrogates of SPEC §3, written as the paper writes them."""
+    z1, z2, p = vectors(rule)
+    if rule.metric == "euclidean":
+        r = z1 - sg(z2 + z1 - p)
+        return half * dot(r, r)
+    w = z1.weighted(half)
+    return -dot(z1, sg(z2)) / sg(norm(p) * norm(z2)) + half * sg(
+        dot(p, z2) / (norm(p) ** 3 * norm(z2))
+    ) * dot(w, w)
+
+
+def per_sample_loss(rule: Rule) -> sp.Expr:
+    """The per-sample loss l(z1, z2) of ``rule`` in invariants (SG marks frozen symbols)."""
+    metric = METRIC_FUNCS[rule.metric]
+    z1, z2, p = vectors(rule)
+    if rule.beta is not None:
+        # IsoLoss family: l_beta = SG(W_P^beta dl/dp) . z1 (+ the target branch for no-stopgrad)
+        loss = dot(sg(dl_dp(rule).weighted(beta)), z1)
+        if rule.variant == "no-stopgrad":
+            loss = loss + metric(sg(p), z2)
+        return loss
+    if rule.variant == "standard":
+        return metric(p, sg(z2))
+    if rule.variant == "iso":
+        return iso_loss(rule)
+    if rule.variant == "no-stopgrad":
+        return metric(p, z2)
+    if rule.variant == "wrong-stopgrad":
+        return metric(sg(p), z2)
+    if rule.variant == "no-predictor":
+        return metric(p, sg(z2))
+    raise AssertionError(rule.variant)
+
+
+@dataclass(frozen=True)
+class Gradients:
+    """Per-sample gradients as vectors (Vec) and as eigen-coordinates (sympy expressions).
+
+    online   d l / d z1  (zero Vec where the online branch is stopped)
+    target   d l / d z2  (zero Vec where the target branch is stopped)
+    """
+
+    loss: sp.Expr
+    online: Vec
+    target: Vec
+
+    @property
+    def online_m(self) -> sp.Expr:
+        return sp.simplify(self.online.component())
+
+    @property
+    def target_m(self) -> sp.Expr:
+        return sp.simplify(self.target.component())
+
+
+@lru_cache(maxsize=None)
+def _gradients(key: tuple) -> Gradients:
+    metric, variant, family = key
+    rule = Rule(metric, variant, beta=0.5 if family else None)
+    loss = per_sample_loss(rule)
+    return Gradients(loss=loss, online=grad(loss, "z1"), target=grad(loss, "z2"))
+
+
+def gradients(rule: Rule) -> Gradients:
+    """Differentiate ``per_sample_loss(rule)``; beta stays symbolic for the family."""
+    return _gradients(rule.structural_key)

@@ -1,0 +1,1 @@
+"""isodyn.figures - plotting and the reproduction report; no mathematics of its own."""
