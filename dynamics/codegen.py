@@ -13,6 +13,7 @@ alpha, sigma or beta change):
   invariants(xp, Z1, Z2, lam, beta)        -> tuple of (n, 1) arrays, the Q's of the gradients
   grad_online(xp, Z1, Z2, lam, beta, Q)    -> (n, M) dl/dz1 in the predictor eigenbasis
   grad_target(xp, Z1, Z2, lam, beta, Q)    -> (n, M) dl/dz2
+  eigenvalues(S, sigma1, alpha, eps, normalize, s_out, lam_out)   numba: s_m and lambda_m from S_m
   drift(S, St, lam, sigma1, sigma2, beta, out)        numba: G_m, Euclidean closed form or cosine mean-field
   drift_np(S, St, lam, sigma1, sigma2, beta)           NumPy twin, arrays (..., M)
   exact_integrand(t, u, S, St, lam, sigma1, sigma2, beta, out)   numba, cosine only:
@@ -241,6 +242,40 @@ def _exact_source(rule) -> list[str]:
     return out
 
 
+def _predictor_source(rule) -> list[str]:
+    import sympy as sp
+
+    from derivations.modes import S, alpha, correlation_eigenvalue, eps, predictor_eigenvalue, s, s_max, sigma1
+
+    pr = _printer("math")
+    names = {S: sp.Symbol("S_k"), sigma1: sp.Symbol("sigma1"), alpha: sp.Symbol("alpha"),
+             eps: sp.Symbol("eps"), s: sp.Symbol("s_k"), s_max: sp.Symbol("smax")}
+    corr = pr(correlation_eigenvalue().xreplace(names))
+    plain = pr(predictor_eigenvalue(False).xreplace(names))
+    normed = pr(predictor_eigenvalue(True).xreplace(names))
+    if not rule.has_predictor:
+        plain = normed = "1.0"
+    return [
+        "@njit(cache=True)",
+        "def eigenvalues(S, sigma1, alpha, eps, normalize, s_out, lam_out):",
+        '    """s_m = (1+sigma1^2) S_m^2 and the predictor eigenvalues lambda_m (SPEC §2); (M,)."""',
+        "    M = S.shape[0]",
+        "    smax = 0.0",
+        "    for k in range(M):",
+        "        S_k = S[k]",
+        f"        s_out[k] = {corr}",
+        "        if s_out[k] > smax:",
+        "            smax = s_out[k]",
+        "    for k in range(M):",
+        "        s_k = s_out[k]",
+        "        if normalize:",
+        f"            lam_out[k] = {normed}",
+        "        else:",
+        f"            lam_out[k] = {plain}",
+        "",
+    ]
+
+
 def generate_source(rule) -> str:
     """The generated module's full source for ``rule`` (sympy work happens here)."""
     header = [
@@ -252,7 +287,7 @@ def generate_source(rule) -> str:
         f"RULE = {rule.structural_key!r}",
         "",
     ]
-    body = _gradient_source(rule) + _drift_source(rule)
+    body = _gradient_source(rule) + _predictor_source(rule) + _drift_source(rule)
     if rule.metric == "cosine":
         body += _exact_source(rule)
     return "\n".join(header + body) + "\n"

@@ -1,0 +1,200 @@
+"""Maps, ODEs, fixed points, stability and weak-mode asymptotics of the mode equations (SPEC §4).
+
+All results are sympy objects; ``G`` is the drift of :func:`derivations.modes.mode_drift`
+(Euclidean closed form, cosine mean-field) or, for the exact cosine closure, the symbol
+``G_m`` standing for the (t, u) integral of :func:`derivations.modes.exact_closure`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import sympy as sp
+
+from .invariants import beta, lam
+from .modes import S, St, alpha, eps, eta, gamma, kappa, mode_drift, s, sigma1, sigma2, tau
+from .rules import Rule
+
+G_sym = sp.Symbol("G_m", real=True)
+lam0 = sp.Symbol("lambda_0", positive=True)  # initial predictor eigenvalue of a weak mode
+s0, s1 = sp.Symbol("s_0", positive=True), sp.Symbol("s_1", positive=True)
+lam_star = sp.Symbol("lambda^*", positive=True)
+Lbar, Sbar = sp.Symbol("bar{lambda}", positive=True), sp.Symbol("bar{S}", positive=True)
+
+
+def _rule(key):
+    return Rule(key[0], key[1], beta=0.5 if key[2] else None)
+
+
+def drift_expr(rule: Rule, closure: str = "mean-field") -> sp.Expr:
+    """G_m: closed form (Euclidean), mean-field (cosine), or the symbol G_m (exact closure)."""
+    if rule.metric == "cosine" and closure == "exact":
+        return G_sym
+    return mode_drift(rule, "mean-field").drift
+
+
+def expected_map(rule: Rule, closure: str = "mean-field") -> dict:
+    """One expected-gradient-descent step: {S_m: S_m', S_t,m: S_t,m'} (S_t absent without a target net).
+
+    S' = S + eta (G - gamma S);  S_t' = tau S_t + (1 - tau) S'.
+    """
+    G = drift_expr(rule, closure)
+    S_new = S + eta * (G - gamma * S)
+    out = {S: S_new}
+    if rule.has_target_network:
+        out[St] = tau * St + (1 - tau) * S_new
+    return out
+
+
+def ode(rule: Rule, closure: str = "mean-field") -> dict:
+    """Continuous-time limit (t = eta * step, kappa = (1 - tau)/eta): {S_m: dS/dt, S_t,m: dS_t/dt}."""
+    G = drift_expr(rule, closure)
+    out = {S: G - gamma * S}
+    if rule.has_target_network:
+        out[St] = kappa * (S - St)
+    return out
+
+
+def growth_rate(rule: Rule) -> sp.Expr:
+    """G_m / S_m on the diagonal S_t = S: the per-mode rate in (1/S) dS/dt = rate - gamma."""
+    G = mode_drift(rule, "mean-field").drift.xreplace({St: S})
+    return sp.simplify(G / S)
+
+
+@dataclass(frozen=True)
+class FixedPoint:
+    """A family of fixed points of the mode ODE.
+
+    condition   equation the predictor eigenvalue(s) satisfy
+    lam         lambda* (closed form when sympy finds one, else None)
+    s           s* = lambda*^(1/alpha) - eps (unnormalised predictor)
+    jacobian    linearisation (1x1 in s without EMA; 2x2 in (S, S_t) with EMA)
+    eigenvalues its eigenvalues, as expressions
+    note        one line for the reader
+    """
+
+    condition: sp.Basic
+    lam: sp.Expr | None
+    s: sp.Expr | None
+    jacobian: sp.Matrix
+    eigenvalues: tuple
+    note: str
+
+
+s_star = sp.Symbol("s^*", positive=True)
+
+
+@lru_cache(maxsize=None)
+def _euclidean_fixed_points(key) -> tuple:
+    rule = _rule(key)
+    rate = growth_rate(rule)  # a function of lambda only
+    cond = sp.Eq(rate, gamma)
+    if not rule.has_predictor:
+        sols = [None]
+    else:
+        try:
+            sols = [x for x in sp.solve(cond, lam) if x != 0] or [None]
+        except (NotImplementedError, ValueError):
+            sols = [None]
+    G = mode_drift(rule).drift
+    # dlambda/dS = 2 alpha lambda s / ((s + eps) S) for lambda = ((1+sigma1^2) S^2 + eps)^alpha
+    dlam_dS = 2 * alpha * lam * s / ((s + eps) * S) if rule.has_predictor else 0
+    dG_dS = sp.diff(G, S) + sp.diff(G, lam) * dlam_dS
+    on_diag = {St: S}
+    out = []
+    for ls in sols:
+        at = {lam: lam_star, s: s_star}
+        if rule.has_target_network:
+            J = sp.Matrix([[dG_dS - gamma, sp.diff(G, St)], [kappa, -kappa]])
+            note = "2x2 Jacobian in (S, S_t) with target EMA, kappa = (1-tau)/eta, at lambda = lambda*, s = s*"
+        else:
+            J = sp.Matrix([[dG_dS - gamma]])
+            note = "Jacobian of dS/dt (S_t = S) at lambda = lambda*, s = s*"
+        J = J.applyfunc(lambda e: sp.simplify(e.xreplace(on_diag).xreplace(at)))
+        if rule.has_predictor:
+            # on the fixed point rate(lambda*) = gamma: eliminate gamma
+            J = J.applyfunc(lambda e: sp.simplify(e.xreplace({gamma: rate.xreplace({lam: lam_star})})))
+        eig = tuple(sp.simplify(e) for e in J.eigenvals(multiple=True))
+        s_val = None if ls is None else sp.simplify(ls ** (1 / alpha) - eps)
+        out.append(FixedPoint(cond, ls, s_val, J, eig, note))
+    return tuple(out)
+
+
+def isotropic_jacobian(rule: Rule, M: int = 3):
+    """Cosine mean-field: Jacobian of dS/dt at the isotropic point S_k = bar S (sigma1 = 0, S_t = S,
+    eps = 0, lambda = s^alpha, no weight decay), for M explicit modes.  Returns (J, eigenvalues)."""
+    d = mode_drift(rule, "mean-field")
+    Ss = sp.symbols(f"S_1:{M + 1}", positive=True)
+    sub = {sigma1: 0}
+    lams = [(x**2) ** alpha for x in Ss]
+    sums = {}
+    for ms in d.sums:
+        sums[ms.symbol] = sp.Add(*[ms.summand.xreplace({S: x, St: x, lam: lk, **sub}) for x, lk in zip(Ss, lams)])
+    F = [d.drift.xreplace({St: S}).xreplace({S: x, lam: lk, **sub}).xreplace(sums) for x, lk in zip(Ss, lams)]
+    J = sp.Matrix(F).jacobian(Ss).xreplace({x: Sbar for x in Ss})
+    J = J.applyfunc(sp.simplify)
+    return J, tuple(sp.simplify(e) for e in J.eigenvals(multiple=True))
+
+
+def isotropic_residual(rule: Rule, M) -> sp.Expr:
+    """G_m at an isotropic spectrum (all lambda_k = bar lambda, S_k = S_t,k = bar S), M modes: 0 iff a fixed line."""
+    d = mode_drift(rule, "mean-field")
+    sums = {ms.symbol: M * ms.summand.xreplace({S: Sbar, St: Sbar, lam: Lbar}) for ms in d.sums}
+    return sp.simplify(d.drift.xreplace({S: Sbar, St: Sbar, lam: Lbar}).xreplace(sums))
+
+
+def fixed_points(rule: Rule) -> tuple:
+    """Non-trivial fixed points of one mode's ODE with their linearisation.
+
+    Euclidean: modes decouple; rate(lambda*) = gamma (e.g. lambda* = 1/(1+sigma1^2) at gamma = 0).
+    Cosine (mean-field): every isotropic spectrum is a fixed point (a line of them, any scale);
+    the linearisation for M = 3 explicit modes has one zero eigenvalue along the line.
+    """
+    if rule.metric == "euclidean":
+        return _euclidean_fixed_points(rule.structural_key)
+    res = isotropic_residual(rule, sp.Symbol("M", positive=True, integer=True))
+    J, eig = isotropic_jacobian(rule, 3)
+    return (FixedPoint(sp.Eq(res, 0), Lbar, None, J, eig,
+                       "isotropic spectra (all lambda_k equal, any scale); Jacobian for M = 3, sigma1 = 0"),)
+
+
+@dataclass(frozen=True)
+class Asymptotics:
+    """Weak-mode recruitment (sigma1 = 0, S_t = S, gamma = 0, eps = 0, lambda = s^alpha).
+
+    rate_leading  leading term of (1/S) dS/dt as lambda -> 0:  C lambda^beta
+    ds_dt         leading ODE for s:  2 C s^(1 + alpha beta)
+    time          time from s_0 to s_1 under the leading ODE (exact)
+    leading       its leading behaviour as lambda_0 -> 0
+    """
+
+    rate_leading: sp.Expr
+    ds_dt: sp.Expr
+    time: sp.Expr
+    leading: sp.Expr
+
+
+@lru_cache(maxsize=None)
+def _asymptotics(key) -> Asymptotics:
+    rule = _rule(key)
+    mult = beta if rule.beta is not None else sp.nsimplify(rule.multiplier)
+    rate = growth_rate(rule).xreplace({sigma1: 0})
+    C = sp.simplify(sp.limit(sp.simplify(rate / lam**mult), lam, 0))
+    rate_lead = C * lam**mult
+    ds_dt = 2 * C * s ** (1 + alpha * mult)
+    if mult == 0:
+        T = sp.log(s1 / s0) / (2 * C)
+        lead = sp.log(1 / lam0) / (2 * C * alpha)
+    else:
+        T = sp.simplify(sp.integrate(1 / ds_dt, (s, s0, s1), conds="none"))
+        lead = 1 / (2 * C * alpha * mult * lam0**mult)
+    return Asymptotics(rate_lead, ds_dt, T, lead)
+
+
+def weak_mode_asymptotics(rule: Rule) -> Asymptotics:
+    """Recruitment time of a weak mode: ~ 1/(2 C alpha beta lambda_0^beta), or ln(1/lambda_0)/(2 C alpha) at beta = 0."""
+    if rule.variant in ("no-stopgrad", "wrong-stopgrad", "no-predictor"):
+        raise ValueError(f"{rule.name}: no weak-mode recruitment law (no predictor multiplier, or no stable "
+                         "non-trivial fixed point)")
+    return _asymptotics(rule.structural_key)
