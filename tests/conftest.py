@@ -1,0 +1,30 @@
+"""Shared pytest set-up.
+
+* The kernel cache (ISODYN_CACHE, default ~/.cache/isodyn) is left as it is, so numba's
+  on-disk cache pays across test runs.
+* ``tests/`` is put on sys.path so test modules can ``import scenarios``.
+* Hypothesis runs derandomised (fixed seeds, reproducible failures) and without deadlines
+  (the first call of a rule may generate and compile its kernels).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import settings
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+settings.register_profile("isodyn", deadline=None, derandomize=True, print_blob=True)
+settings.load_profile("isodyn")
+
+
+@pytest.fixture
+def rng():
+    """A fixed-seed generator, fresh for each test."""
+    return np.random.default_rng(20231120)
