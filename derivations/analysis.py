@@ -20,7 +20,7 @@ G_sym = sp.Symbol("G_m", real=True)
 lam0 = sp.Symbol("lambda_0", positive=True)  # initial predictor eigenvalue of a weak mode
 s0, s1 = sp.Symbol("s_0", positive=True), sp.Symbol("s_1", positive=True)
 lam_star = sp.Symbol("lambda^*", positive=True)
-Lbar, Sbar = sp.Symbol("bar{lambda}", positive=True), sp.Symbol("bar{S}", positive=True)
+Lbar, Sbar = sp.Symbol(r"\bar{\lambda}", positive=True), sp.Symbol(r"\bar{S}", positive=True)
 
 
 def _rule(key):
@@ -155,7 +155,8 @@ def fixed_points(rule: Rule) -> tuple:
         return _euclidean_fixed_points(rule.structural_key)
     res = isotropic_residual(rule, sp.Symbol("M", positive=True, integer=True))
     J, eig = isotropic_jacobian(rule, 3)
-    return (FixedPoint(sp.Eq(res, 0), Lbar, None, J, eig,
+    cond = sp.Eq(sp.Symbol(r"G_m|_{\lambda_k = \bar{\lambda},\, S_k = S_{t,k} = \bar{S}}"), res)
+    return (FixedPoint(cond, Lbar, None, J, eig,
                        "isotropic spectra (all lambda_k equal, any scale); Jacobian for M = 3, sigma1 = 0"),)
 
 

@@ -168,30 +168,38 @@ class ExactClosure:
     """The exact Gaussian-expectation closure of SPEC §4, symbolically.
 
     G_m = iint_0^inf dt du  exp(sum_k log_z) * integrand_m,    where
-      log_z      per-mode log Z_k(t, u), Z_k = det(I + Sigma D_k)^-1/2, D_k = diag(2 t A_k, 2 u B_k)
       A, B       per-mode weights of ||p||^2 = sum A_k a_k^2 and ||z2||^2 = sum B_k b_k^2
-      K          tilted covariance (Sigma^-1 + D_m)^-1 entries (K_aa, K_ab, K_bb) in t, u, A_m, B_m
-      integrand  per-mode expression, Laplace weights t^(r/2-1) u^(q/2-1) / (Gamma(r/2) Gamma(q/2))
-                 included, in mode-m symbols, t, u and the tilted sums
-      sums       tilted sums  sum_k w_k E_k[x y]  (ModeSum, summands in mode-m symbols, t, u)
+      det        det(I + Sigma D_m), D_m = diag(2 t A_m, 2 u B_m), in the symbols A_m, B_m
+      K          tilted covariance (Sigma^-1 + D_m)^-1 entries (K_aa, K_ab, K_bb) in A_m, B_m
+      integrand_K  per-mode integrand in the symbols K_aa, K_ab, K_bb and the tilted sums, with the
+                 Laplace weights t^(r/2-1) u^(q/2-1) / (Gamma(r/2) Gamma(q/2)) included
+      sums_K     tilted sums  sum_k w_k E_k[x y]  (ModeSum; summands in mode symbols and K entries)
+    and, fully substituted for code generation (mode symbols, t, u, sigma's only):
+      log_z = -1/2 log det,  integrand,  sums
     """
 
     rule_key: tuple
     terms: tuple
     A: sp.Expr
     B: sp.Expr
-    log_z: sp.Expr
+    det: sp.Expr
     K: tuple
+    integrand_K: sp.Expr
+    sums_K: tuple
+    log_z: sp.Expr
     integrand: sp.Expr
     sums: tuple
 
 
-def tilted(A_, B_):
-    """(Z, (K_aa, K_ab, K_bb)) of the per-mode Gaussian tilted by exp(-t A a^2 - u B b^2)."""
+A_sym, B_sym = sp.Symbol("A_m", positive=True), sp.Symbol("B_m", positive=True)
+
+
+def tilted(A_=A_sym, B_=B_sym):
+    """(det(I + Sigma D), (K_aa, K_ab, K_bb)) of the per-mode Gaussian tilted by exp(-t A a^2 - u B b^2)."""
     D = sp.diag(2 * t * A_, 2 * u * B_)
-    det = sp.expand((sp.eye(2) + SIGMA * D).det())
+    det = sp.collect(sp.expand((sp.eye(2) + SIGMA * D).det()), [t * u, t, u])
     K = (SIGMA.inv() + D).inv()
-    return det ** sp.Rational(-1, 2), tuple(sp.factor(sp.simplify(x)) for x in (K[0, 0], K[0, 1], K[1, 1]))
+    return det, tuple(sp.factor(sp.simplify(x * det)) / det for x in (K[0, 0], K[0, 1], K[1, 1]))
 
 
 def _split_term(term, norm_p, norm_z):
@@ -225,12 +233,12 @@ def _exact_closure(key: tuple) -> ExactClosure:
     terms = tuple(_split_term(x, norm_p, norm_z) for x in sp.Add.make_args(integrand))
     lam_ = lam if rule.has_predictor else sp.Integer(1)
     A_, B_ = lam_**cp * S**2, St_**2
-    Z, K = tilted(A_, B_)
-    kaa, kab, kbb = K
+    det, K = tilted()
+    kaa, kab, kbb = gaussian.Kaa, gaussian.Kab, gaussian.Kbb
     sums, sum_of = [], {}
     total = sp.Integer(0)
     for term in terms:
-        m_ij = gaussian.moment(term.i, term.j, kaa, kab, kbb)
+        m_ij = gaussian.moment(term.i, term.j)
         if term.numerator is None:
             mom = m_ij
         else:
@@ -244,15 +252,24 @@ def _exact_closure(key: tuple) -> ExactClosure:
             tsum = sum_of[term.numerator]
             # E[a_m^i b_m^j sum_k w_k x_k y_k] = E_m[a^i b^j](T - w_m E_m[xy]) + w_m E_m[a^i b^j xy]
             mom = m_ij * (tsum - w * _second_moment(pair, kaa, kab, kbb)) + w * gaussian.expectation(
-                a**term.i * b**term.j * xy, a, b, kaa, kab, kbb
+                a**term.i * b**term.j * xy, a, b
             )
         laplace = t ** sp.Rational(term.r - 2, 2) * u ** sp.Rational(term.q - 2, 2) / (
             sp.gamma(sp.Rational(term.r, 2)) * sp.gamma(sp.Rational(term.q, 2))
         )
-        total += term.coef * laplace * mom
-    total = total.xreplace({lam: lam_}) if not rule.has_predictor else total
-    log_z = -sp.log(sp.expand(Z ** -2)) / 2
-    return ExactClosure(key, terms, A_, B_, log_z, K, total, tuple(sums))
+        total += term.coef.xreplace({lam: lam_}) * laplace * mom
+    integrand_K = sp.simplify(total)
+    full = {kaa: K[0], kab: K[1], kbb: K[2]}
+    ab = {A_sym: A_, B_sym: B_}
+
+    def expand(e):
+        return e.xreplace(full).xreplace(ab)
+
+    return ExactClosure(
+        key, terms, A_, B_, det, K, integrand_K, tuple(sums),
+        -sp.log(det.xreplace(ab)) / 2, expand(integrand_K),
+        tuple(ModeSum(ms.symbol, expand(ms.summand)) for ms in sums),
+    )
 
 
 def exact_closure(rule: Rule) -> ExactClosure:

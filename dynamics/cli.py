@@ -169,5 +169,7 @@ def main(argv=None) -> int:
         return 130
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # run the canonical module so exception classes match
+    from dynamics.cli import main as _main
+
+    sys.exit(_main())
