@@ -8,12 +8,12 @@ All results are sympy objects; ``G`` is the drift of :func:`derivations.modes.mo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 
 from .invariants import beta, lam
-from .modes import S, St, alpha, eps, eta, gamma, kappa, mode_drift, s, sigma1, sigma2, tau
+from .modes import S, St, alpha, eps, eta, gamma, kappa, mode_drift, s, sigma1, tau
 from .rules import Rule
 
 G_sym = sp.Symbol("G_m", real=True)
@@ -85,7 +85,7 @@ class FixedPoint:
 s_star = sp.Symbol("s^*", positive=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _euclidean_fixed_points(key) -> tuple:
     rule = _rule(key)
     rate = growth_rate(rule)  # a function of lambda only
@@ -107,11 +107,13 @@ def _euclidean_fixed_points(key) -> tuple:
         at = {lam: lam_star, s: s_star}
         if rule.has_target_network:
             J = sp.Matrix([[dG_dS - gamma, sp.diff(G, St)], [kappa, -kappa]])
-            note = "2x2 Jacobian in (S, S_t) with target EMA, kappa = (1-tau)/eta, at lambda = lambda*, s = s*"
+            note = (
+                "2x2 Jacobian in (S, S_t) with target EMA, kappa = (1-tau)/eta, at lambda = lambda*, s = s*"
+            )
         else:
             J = sp.Matrix([[dG_dS - gamma]])
             note = "Jacobian of dS/dt (S_t = S) at lambda = lambda*, s = s*"
-        J = J.applyfunc(lambda e: sp.simplify(e.xreplace(on_diag).xreplace(at)))
+        J = J.xreplace(on_diag).xreplace(at).applyfunc(sp.simplify)
         if rule.has_predictor:
             # on the fixed point rate(lambda*) = gamma: eliminate gamma
             J = J.applyfunc(lambda e: sp.simplify(e.xreplace({gamma: rate.xreplace({lam: lam_star})})))
@@ -130,7 +132,9 @@ def isotropic_jacobian(rule: Rule, M: int = 3):
     lams = [(x**2) ** alpha for x in Ss]
     sums = {}
     for ms in d.sums:
-        sums[ms.symbol] = sp.Add(*[ms.summand.xreplace({S: x, St: x, lam: lk, **sub}) for x, lk in zip(Ss, lams)])
+        sums[ms.symbol] = sp.Add(
+            *[ms.summand.xreplace({S: x, St: x, lam: lk, **sub}) for x, lk in zip(Ss, lams)]
+        )
     F = [d.drift.xreplace({St: S}).xreplace({S: x, lam: lk, **sub}).xreplace(sums) for x, lk in zip(Ss, lams)]
     J = sp.Matrix(F).jacobian(Ss).xreplace({x: Sbar for x in Ss})
     J = J.applyfunc(sp.simplify)
@@ -156,8 +160,16 @@ def fixed_points(rule: Rule) -> tuple:
     res = isotropic_residual(rule, sp.Symbol("M", positive=True, integer=True))
     J, eig = isotropic_jacobian(rule, 3)
     cond = sp.Eq(sp.Symbol(r"G_m|_{\lambda_k = \bar{\lambda},\, S_k = S_{t,k} = \bar{S}}"), res)
-    return (FixedPoint(cond, Lbar, None, J, eig,
-                       "isotropic spectra (all lambda_k equal, any scale); Jacobian for M = 3, sigma1 = 0"),)
+    return (
+        FixedPoint(
+            cond,
+            Lbar,
+            None,
+            J,
+            eig,
+            "isotropic spectra (all lambda_k equal, any scale); Jacobian for M = 3, sigma1 = 0",
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -176,7 +188,7 @@ class Asymptotics:
     leading: sp.Expr
 
 
-@lru_cache(maxsize=None)
+@cache
 def _asymptotics(key) -> Asymptotics:
     rule = _rule(key)
     mult = beta if rule.beta is not None else sp.nsimplify(rule.multiplier)
@@ -194,8 +206,10 @@ def _asymptotics(key) -> Asymptotics:
 
 
 def weak_mode_asymptotics(rule: Rule) -> Asymptotics:
-    """Recruitment time of a weak mode: ~ 1/(2 C alpha beta lambda_0^beta), or ln(1/lambda_0)/(2 C alpha) at beta = 0."""
+    """Recruitment time of a weak mode: ~ 1/(2 C alpha beta lambda_0^beta), or ln(1/lambda_0)/(2 C alpha) at beta=0."""
     if rule.variant in ("no-stopgrad", "wrong-stopgrad", "no-predictor"):
-        raise ValueError(f"{rule.name}: no weak-mode recruitment law (no predictor multiplier, or no stable "
-                         "non-trivial fixed point)")
+        raise ValueError(
+            f"{rule.name}: no weak-mode recruitment law (no predictor multiplier, or no stable "
+            "non-trivial fixed point)"
+        )
     return _asymptotics(rule.structural_key)

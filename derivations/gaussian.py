@@ -6,7 +6,7 @@ the covariance entries, obtained by differentiating the moment generating functi
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 
@@ -14,7 +14,7 @@ _s, _t = sp.symbols("s t")
 Kaa, Kab, Kbb = sp.symbols("K_aa K_ab K_bb", real=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _moment(i: int, j: int) -> sp.Expr:
     mgf = sp.exp((Kaa * _s**2 + 2 * Kab * _s * _t + Kbb * _t**2) / 2)
     return sp.expand(sp.diff(mgf, _s, i, _t, j).subs({_s: 0, _t: 0}))

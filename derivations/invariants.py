@@ -16,7 +16,7 @@ only live symbols; ``unfreeze`` identifies the twins again afterwards.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 
@@ -26,7 +26,7 @@ lam = sp.Symbol("lambda_m", positive=True)  # predictor eigenvalue of mode m
 beta = sp.Symbol("beta", real=True)  # IsoLoss-family exponent (run time)
 
 
-@lru_cache(maxsize=None)
+@cache
 def component(base: str) -> sp.Symbol:
     """The m-th eigen-coordinate of a base vector, e.g. z1_m or its frozen twin z1~_m."""
     name = {"z1": "z_{1,m}", "z2": "z_{2,m}"}[base.rstrip("~")]
@@ -62,7 +62,7 @@ def _latex_power(c) -> str:
     return "" if c == 0 else (r"\Lambda " if c == 1 else r"\Lambda^{" + sp.latex(c) + "} ")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _invariant(x: str, y: str, c: sp.Expr) -> sp.Symbol:
     # frozen twins keep a "~" on the frozen side, so every key has its own name
     vx, vy = "z_{" + x[1:] + "}", "z_{" + y[1:] + "}"
@@ -97,16 +97,16 @@ class Vec:
     terms: tuple
 
     @staticmethod
-    def base(name: str, power=0) -> "Vec":
+    def base(name: str, power=0) -> Vec:
         return Vec(((sp.Integer(1), sp.sympify(power), name),))
 
-    def __add__(self, other: "Vec") -> "Vec":
+    def __add__(self, other: Vec) -> Vec:
         return Vec(self.terms + other.terms).simplified()
 
-    def __sub__(self, other: "Vec") -> "Vec":
+    def __sub__(self, other: Vec) -> Vec:
         return self + (-1) * other
 
-    def __rmul__(self, scalar) -> "Vec":
+    def __rmul__(self, scalar) -> Vec:
         s = sp.sympify(scalar)
         return Vec(tuple((s * c, p, b) for c, p, b in self.terms))
 
@@ -115,11 +115,11 @@ class Vec:
     def __neg__(self):
         return (-1) * self
 
-    def weighted(self, power) -> "Vec":
+    def weighted(self, power) -> Vec:
         """W_P^power applied to this vector."""
         return Vec(tuple((c, p + power, b) for c, p, b in self.terms))
 
-    def simplified(self) -> "Vec":
+    def simplified(self) -> Vec:
         acc: dict = {}
         for c, p, b in self.terms:
             k = (sp.simplify(p), b)
@@ -130,10 +130,10 @@ class Vec:
         """The m-th eigen-coordinate: sum coef * lambda_m^power * base_m."""
         return sp.Add(*[c * lam_m**p * component(b) for c, p, b in self.terms])
 
-    def map_coefs(self, f) -> "Vec":
+    def map_coefs(self, f) -> Vec:
         return Vec(tuple((f(c), p, b) for c, p, b in self.terms))
 
-    def map_bases(self, f) -> "Vec":
+    def map_bases(self, f) -> Vec:
         return Vec(tuple((c, p, f(b)) for c, p, b in self.terms))
 
 

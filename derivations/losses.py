@@ -9,7 +9,7 @@ chain rule, never typed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 
@@ -102,7 +102,7 @@ class Gradients:
         return sp.simplify(self.target.component())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _gradients(key: tuple) -> Gradients:
     metric, variant, family = key
     rule = Rule(metric, variant, beta=0.5 if family else None)

@@ -20,17 +20,20 @@ norms couple the modes; two closures are offered:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 
 from . import gaussian
-from .invariants import component, key_of, lam, beta, invariant, invariants_in
+from .invariants import beta, component, invariant, invariants_in, key_of, lam
 from .losses import gradients
 from .rules import Rule
 
 # --- symbols -------------------------------------------------------------------------
-S, St = sp.Symbol("S_m", positive=True), sp.Symbol("S_{t,m}", positive=True)  # online / target amplitudes of mode m
+S, St = (
+    sp.Symbol("S_m", positive=True),
+    sp.Symbol("S_{t,m}", positive=True),
+)  # online / target amplitudes of mode m
 a, b = sp.symbols("a_m b_m", real=True)  # standardised Gaussian coordinates of mode m
 sigma1, sigma2 = sp.symbols("sigma_1 sigma_2", nonnegative=True)
 gamma = sp.Symbol("gamma", nonnegative=True)  # weight decay
@@ -116,7 +119,7 @@ class ModeDrift:
     sums: tuple = field(default_factory=tuple)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _mode_drift(key: tuple, closure: str) -> ModeDrift:
     rule = Rule(key[0], key[1], beta=0.5 if key[2] else None)
     integrand, St_ = _online_target(rule)
@@ -222,7 +225,7 @@ def _split_term(term, norm_p, norm_z):
     return ExactTerm(coef, int(i), int(j), key_of(num) if num is not None else None, int(r), int(q))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _exact_closure(key: tuple) -> ExactClosure:
     rule = Rule(key[0], key[1], beta=0.5 if key[2] else None)
     if rule.metric != "cosine":
@@ -254,8 +257,10 @@ def _exact_closure(key: tuple) -> ExactClosure:
             mom = m_ij * (tsum - w * _second_moment(pair, kaa, kab, kbb)) + w * gaussian.expectation(
                 a**term.i * b**term.j * xy, a, b
             )
-        laplace = t ** sp.Rational(term.r - 2, 2) * u ** sp.Rational(term.q - 2, 2) / (
-            sp.gamma(sp.Rational(term.r, 2)) * sp.gamma(sp.Rational(term.q, 2))
+        laplace = (
+            t ** sp.Rational(term.r - 2, 2)
+            * u ** sp.Rational(term.q - 2, 2)
+            / (sp.gamma(sp.Rational(term.r, 2)) * sp.gamma(sp.Rational(term.q, 2)))
         )
         total += term.coef.xreplace({lam: lam_}) * laplace * mom
     integrand_K = sp.simplify(total)
@@ -266,8 +271,16 @@ def _exact_closure(key: tuple) -> ExactClosure:
         return e.xreplace(full).xreplace(ab)
 
     return ExactClosure(
-        key, terms, A_, B_, det, K, integrand_K, tuple(sums),
-        -sp.log(det.xreplace(ab)) / 2, expand(integrand_K),
+        key,
+        terms,
+        A_,
+        B_,
+        det,
+        K,
+        integrand_K,
+        tuple(sums),
+        -sp.log(det.xreplace(ab)) / 2,
+        expand(integrand_K),
         tuple(ModeSum(ms.symbol, expand(ms.summand)) for ms in sums),
     )
 

@@ -35,7 +35,14 @@ def _display(expr):
         if n.startswith(("E[", "T[")):
             pair, _, c = n[2:-1].partition("^")
             x, y = pair[:2], pair[2:]
-            inner = r"\langle " + _vec_name(x) + ", " + _power(sp.sympify(c.strip("{}")) if c else 0) + _vec_name(y) + r"\rangle"
+            inner = (
+                r"\langle "
+                + _vec_name(x)
+                + ", "
+                + _power(sp.sympify(c.strip("{}")) if c else 0)
+                + _vec_name(y)
+                + r"\rangle"
+            )
             sub[sym] = sp.Symbol((r"\mathbb{E}" if n[0] == "E" else r"\mathbb{E}_{t,u}") + inner)
     return expr.xreplace(sub)
 
@@ -100,7 +107,9 @@ def derivation(rule: Rule, closure: str = "exact", fmt: str = "markdown") -> str
         f"Metric **{rule.metric}**, variant **{rule.variant}**"
         + (f", IsoLoss-family exponent beta = {rule.beta:g} (kept symbolic)" if rule.beta is not None else "")
         + ". Predictor $W_P = U \\operatorname{diag}(\\lambda) U^T$ with "
-        + "$" + sp.latex(predictor_eigenvalue(rule.normalize)) + "$"
+        + "$"
+        + sp.latex(predictor_eigenvalue(rule.normalize))
+        + "$"
         + (" (no predictor: $W_P = I$)" if not rule.has_predictor else "")
         + ". Overlines mark stop-gradient (frozen) quantities; "
         + r"$\langle x, W_P^c y\rangle = \sum_k \lambda_k^c x_k y_k$."
@@ -110,13 +119,17 @@ def derivation(rule: Rule, closure: str = "exact", fmt: str = "markdown") -> str
     d.h("2. Gradients (derived by the chain rule through the invariants)")
     d.math(_eq(r"\nabla_{z_1}\ell", _vec_tex(g.online)), _eq(r"\nabla_{z_2}\ell", _vec_tex(g.target)))
     d.h("3. In the predictor's eigenbasis (mode m)")
-    d.math(_eq(r"g_m = \partial\ell/\partial z_{1,m}", _tex(g.online_m)),
-           _eq(r"h_m = \partial\ell/\partial z_{2,m}", _tex(g.target_m)))
+    d.math(
+        _eq(r"g_m = \partial\ell/\partial z_{1,m}", _tex(g.online_m)),
+        _eq(r"h_m = \partial\ell/\partial z_{2,m}", _tex(g.target_m)),
+    )
     d.h("4. Expected mode map of the linear network (SPEC §4)")
-    d.p(r"With $z_{1,k} = S_k a_k$, $z_{2,k} = S_{t,k} b_k$, $(a_k, b_k)$ Gaussian with covariance "
+    d.p(
+        r"With $z_{1,k} = S_k a_k$, $z_{2,k} = S_{t,k} b_k$, $(a_k, b_k)$ Gaussian with covariance "
         r"$\Sigma = \begin{pmatrix}1+\sigma_1^2 & 1\\ 1 & 1+\sigma_2^2\end{pmatrix}$, independent across modes: "
         r"$G_m = -\mathbb{E}[g_m a_m] - \mathbb{E}[h_m b_m]$."
-        + ("" if rule.has_target_network else r" Here the target branch is the online network: $S_t = S$."))
+        + ("" if rule.has_target_network else r" Here the target branch is the online network: $S_t = S$.")
+    )
     use_exact = rule.metric == "cosine" and closure == "exact"
     if rule.metric == "euclidean":
         md = mode_drift(rule)
@@ -133,10 +146,17 @@ def derivation(rule: Rule, closure: str = "exact", fmt: str = "markdown") -> str
     d.math(*[_eq(sp.latex(k) + "'", sp.latex(v)) for k, v in emap.items()])
     d.h("5. Continuous-time limit", 2)
     d.p(r"$t = \eta\,\mathrm{step}$, $\kappa = (1-\tau)/\eta$:")
-    d.math(*[_eq(r"\frac{d" + sp.latex(k) + "}{dt}", sp.latex(v)) for k, v in analysis.ode(rule, closure).items()])
+    d.math(
+        *[
+            _eq(r"\frac{d" + sp.latex(k) + "}{dt}", sp.latex(v))
+            for k, v in analysis.ode(rule, closure).items()
+        ]
+    )
     d.h("6. Fixed points and stability")
     if use_exact:
-        d.p("(shown for the mean-field closure, which shares the exact closure's fixed points on isotropic spectra)")
+        d.p(
+            "(shown for the mean-field closure, which shares the exact closure's fixed points on isotropic spectra)"
+        )
     for fp in analysis.fixed_points(rule):
         d.p(fp.note + ".")
         d.math(sp.latex(fp.condition))
@@ -147,21 +167,32 @@ def derivation(rule: Rule, closure: str = "exact", fmt: str = "markdown") -> str
         J = fp.jacobian
         d.math(_eq("J", sp.latex(J)))
         if J.shape == (2, 2):
-            d.p("Stable iff tr J < 0 and det J > 0; without EMA (S_t = S) the single eigenvalue is J_11 + J_12:")
-            d.math(_eq(r"\operatorname{tr} J", sp.latex(sp.simplify(J.trace()))),
-                   _eq(r"\det J", sp.latex(sp.factor(sp.simplify(J.det())))),
-                   _eq(r"J_{11} + J_{12}", sp.latex(sp.factor(sp.simplify(J[0, 0] + J[0, 1])))))
+            d.p(
+                "Stable iff tr J < 0 and det J > 0; without EMA (S_t = S) the single eigenvalue is J_11 + J_12:"
+            )
+            d.math(
+                _eq(r"\operatorname{tr} J", sp.latex(sp.simplify(J.trace()))),
+                _eq(r"\det J", sp.latex(sp.factor(sp.simplify(J.det())))),
+                _eq(r"J_{11} + J_{12}", sp.latex(sp.factor(sp.simplify(J[0, 0] + J[0, 1])))),
+            )
         else:
-            d.math(r"\operatorname{eig} J \in \left\{" + ",\\; ".join(sp.latex(e) for e in fp.eigenvalues)
-                   + r"\right\}")
+            d.math(
+                r"\operatorname{eig} J \in \left\{"
+                + ",\\; ".join(sp.latex(e) for e in fp.eigenvalues)
+                + r"\right\}"
+            )
     d.h("7. Weak-mode asymptotics (learning-rate multiplier)")
     try:
         a = analysis.weak_mode_asymptotics(rule)
-        d.p(r"With $\sigma_1 = 0$, $S_t = S$, $\gamma = 0$, $\epsilon = 0$, $\lambda = s^\alpha$, as $\lambda_m \to 0$:")
-        d.math(_eq(r"\frac{1}{S_m}\frac{dS_m}{dt}", _tex(a.rate_leading)),
-               _eq(r"\frac{ds_m}{dt}", _tex(a.ds_dt)),
-               _eq(r"T(s_0 \to s_1)", _tex(a.time)),
-               r"T_{\mathrm{recruit}} \sim " + _tex(a.leading) + r"\quad (\lambda_0 \to 0)")
+        d.p(
+            r"With $\sigma_1 = 0$, $S_t = S$, $\gamma = 0$, $\epsilon = 0$, $\lambda = s^\alpha$, as $\lambda_m \to 0$:"
+        )
+        d.math(
+            _eq(r"\frac{1}{S_m}\frac{dS_m}{dt}", _tex(a.rate_leading)),
+            _eq(r"\frac{ds_m}{dt}", _tex(a.ds_dt)),
+            _eq(r"T(s_0 \to s_1)", _tex(a.time)),
+            r"T_{\mathrm{recruit}} \sim " + _tex(a.leading) + r"\quad (\lambda_0 \to 0)",
+        )
     except ValueError as e:
         d.p(str(e))
     return d.text()
@@ -173,36 +204,66 @@ def _modek(expr):
     from .invariants import lam
     from .modes import S, St
 
-    k = {S: sp.Symbol("S_k"), St: sp.Symbol("S_{t,k}"), lam: sp.Symbol("lambda_k"),
-         Kaa: sp.Symbol("K_{k,aa}"), Kab: sp.Symbol("K_{k,ab}"), Kbb: sp.Symbol("K_{k,bb}")}
+    k = {
+        S: sp.Symbol("S_k"),
+        St: sp.Symbol("S_{t,k}"),
+        lam: sp.Symbol("lambda_k"),
+        Kaa: sp.Symbol("K_{k,aa}"),
+        Kab: sp.Symbol("K_{k,ab}"),
+        Kbb: sp.Symbol("K_{k,bb}"),
+    }
     return expr.xreplace(k)
 
 
 def _render_exact(d: _Doc, c: ExactClosure):
     from .modes import A_sym, B_sym
 
-    d.p(r"Exact closure: $\|p\|^{-r} = \Gamma(r/2)^{-1}\int_0^\infty t^{r/2-1} e^{-t\|p\|^2} dt$ "
+    d.p(
+        r"Exact closure: $\|p\|^{-r} = \Gamma(r/2)^{-1}\int_0^\infty t^{r/2-1} e^{-t\|p\|^2} dt$ "
         r"(likewise $\|z_2\|^{-q}$ with $u$); for fixed $(t, u)$ the Gaussian weight factorises over modes. "
-        r"Per mode, $D_m = \operatorname{diag}(2tA_m, 2uB_m)$ with")
-    d.math(_eq(sp.latex(A_sym), _tex(c.A)), _eq(sp.latex(B_sym), _tex(c.B)),
-           _eq(r"Z_m^{-2} = \det(I + \Sigma D_m)", sp.latex(c.det)))
+        r"Per mode, $D_m = \operatorname{diag}(2tA_m, 2uB_m)$ with"
+    )
+    d.math(
+        _eq(sp.latex(A_sym), _tex(c.A)),
+        _eq(sp.latex(B_sym), _tex(c.B)),
+        _eq(r"Z_m^{-2} = \det(I + \Sigma D_m)", sp.latex(c.det)),
+    )
     d.p(r"and the tilted covariance $K_m = (\Sigma^{-1} + D_m)^{-1}$:")
     d.math(*[_eq(n, sp.latex(x)) for n, x in zip(("K_{aa}", "K_{ab}", "K_{bb}"), c.K)])
-    d.p(r"Terms of $-g_m a_m - h_m b_m$ (powers of $a_m$, $b_m$, invariant in the numerator, "
-        r"$\|p\|^{-r}$, $\|z_2\|^{-q}$):")
+    d.p(
+        r"Terms of $-g_m a_m - h_m b_m$ (powers of $a_m$, $b_m$, invariant in the numerator, "
+        r"$\|p\|^{-r}$, $\|z_2\|^{-q}$):"
+    )
     rows = []
     for tm in c.terms:
-        num = "" if tm.numerator is None else (
-            r"\langle " + _vec_name(tm.numerator.x) + ", " + _power(tm.numerator.c) + _vec_name(tm.numerator.y)
-            + r"\rangle")
-        rows.append(f"{_tex(tm.coef)}\\; a_m^{{{tm.i}}} b_m^{{{tm.j}}}\\; {num}\\; "
-                    f"\\|p\\|^{{-{tm.r}}} \\|z_2\\|^{{-{tm.q}}}")
+        num = (
+            ""
+            if tm.numerator is None
+            else (
+                r"\langle "
+                + _vec_name(tm.numerator.x)
+                + ", "
+                + _power(tm.numerator.c)
+                + _vec_name(tm.numerator.y)
+                + r"\rangle"
+            )
+        )
+        rows.append(
+            f"{_tex(tm.coef)}\\; a_m^{{{tm.i}}} b_m^{{{tm.j}}}\\; {num}\\; "
+            f"\\|p\\|^{{-{tm.r}}} \\|z_2\\|^{{-{tm.q}}}"
+        )
     d.math(*rows)
     if c.sums_K:
         d.p("Tilted sums over all modes:")
         d.math(*[_eq(_tex(ms.symbol), r"\sum_k " + _tex(_modek(ms.summand))) for ms in c.sums_K])
-    d.math(_eq("G_m", r"\int_0^\infty\!\!\int_0^\infty \Big(\prod_k Z_k\Big)\, \Big["
-               + _tex(c.integrand_K) + r"\Big]\, dt\, du"))
+    d.math(
+        _eq(
+            "G_m",
+            r"\int_0^\infty\!\!\int_0^\infty \Big(\prod_k Z_k\Big)\, \Big["
+            + _tex(c.integrand_K)
+            + r"\Big]\, dt\, du",
+        )
+    )
 
 
 def render(rule: Rule, closure: str = "exact", fmt: str = "markdown") -> str:

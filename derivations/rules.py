@@ -67,7 +67,8 @@ class Rule:
         if self.beta is not None:
             if self.variant not in BETA_VARIANTS:
                 raise RuleError(
-                    "--beta", self.beta,
+                    "--beta",
+                    self.beta,
                     "a finite real, only with --variant " + "/".join(BETA_VARIANTS),
                 )
             object.__setattr__(self, "beta", _finite("--beta", self.beta, "a finite real"))
@@ -119,12 +120,16 @@ class Rule:
             s += f"/beta={self.beta:g}"
         return s
 
-    def with_(self, **kw) -> "Rule":
+    def with_(self, **kw) -> Rule:
         return replace(self, **kw)
 
     def as_dict(self) -> dict:
         return {
-            "metric": self.metric, "variant": self.variant, "beta": self.beta,
-            "multiplier": self.multiplier, "alpha": self.alpha, "eps": self.eps,
+            "metric": self.metric,
+            "variant": self.variant,
+            "beta": self.beta,
+            "multiplier": self.multiplier,
+            "alpha": self.alpha,
+            "eps": self.eps,
             "normalize": self.normalize,
         }

@@ -84,8 +84,12 @@ def add_rule_flags(p):
     g = p.add_argument_group("rule")
     g.add_argument("--metric", choices=METRICS, default="euclidean")
     g.add_argument("--variant", choices=VARIANTS, default="standard")
-    g.add_argument("--beta", type=real("a finite real"), default=None,
-                   help="IsoLoss-family exponent: online gradient W_P^beta dl/dp (overrides the variant's)")
+    g.add_argument(
+        "--beta",
+        type=real("a finite real"),
+        default=None,
+        help="IsoLoss-family exponent: online gradient W_P^beta dl/dp (overrides the variant's)",
+    )
     g.add_argument("--alpha", type=real("a real >= 0", lo=0.0), default=1.0, help="predictor exponent")
     g.add_argument("--eps", type=real("a real >= 0", lo=0.0), default=0.0, help="predictor offset")
     g.add_argument("--normalize", action="store_true", help="lambda = (s / max s + eps)^alpha")
@@ -96,10 +100,18 @@ def add_training_flags(p, steps: int = 1500, lr: float | None = None):
     g.add_argument("--sigma-online", type=real("a real >= 0", lo=0.0), default=0.0, help="sigma1")
     g.add_argument("--sigma-target", type=real("a real >= 0", lo=0.0), default=0.1, help="sigma2")
     g.add_argument("--weight-decay", type=real("a real >= 0", lo=0.0), default=0.0, help="gamma")
-    g.add_argument("--ema", type=real("a real in [0, 1)", lo=0.0, hi=1.0, hi_open=True), default=0.0,
-                   help="target EMA momentum tau (0 = no EMA)")
-    g.add_argument("--lr", type=real("a real > 0", lo=0.0, lo_open=True), default=lr,
-                   help="learning rate eta (default: the paper's for the rule)")
+    g.add_argument(
+        "--ema",
+        type=real("a real in [0, 1)", lo=0.0, hi=1.0, hi_open=True),
+        default=0.0,
+        help="target EMA momentum tau (0 = no EMA)",
+    )
+    g.add_argument(
+        "--lr",
+        type=real("a real > 0", lo=0.0, lo_open=True),
+        default=lr,
+        help="learning rate eta (default: the paper's for the rule)",
+    )
     g.add_argument("--steps", type=integer("an integer >= 1"), default=steps)
     g.add_argument("--seed", type=integer("an integer >= 0", lo=0), default=0)
 
@@ -114,8 +126,14 @@ def rule_from_args(args):
     from derivations import Rule, RuleError
 
     try:
-        return Rule(args.metric, args.variant, beta=args.beta, alpha=args.alpha, eps=args.eps,
-                    normalize=args.normalize)
+        return Rule(
+            args.metric,
+            args.variant,
+            beta=args.beta,
+            alpha=args.alpha,
+            eps=args.eps,
+            normalize=args.normalize,
+        )
     except RuleError as e:
         raise UsageError(f"argument {e.flag}: invalid value {e.value!r}; accepted: {e.accepted}") from None
 

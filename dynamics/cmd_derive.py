@@ -16,12 +16,19 @@ from .codegen import atomic_write, cache_dir, derivations_hash
 
 
 def add_parser(sub):
-    p = sub.add_parser("derive", help="print how a rule turns into per-mode dynamics",
-                       description="Print the derivation of a rule: loss, gradient, eigenbasis form, expected "
-                                   "mode map, ODE, fixed points and stability, weak-mode asymptotics.")
+    p = sub.add_parser(
+        "derive",
+        help="print how a rule turns into per-mode dynamics",
+        description="Print the derivation of a rule: loss, gradient, eigenbasis form, expected "
+        "mode map, ODE, fixed points and stability, weak-mode asymptotics.",
+    )
     add_rule_flags(p)
-    p.add_argument("--closure", choices=("exact", "mean-field"), default=None,
-                   help="cosine closure of the expected map (default exact)")
+    p.add_argument(
+        "--closure",
+        choices=("exact", "mean-field"),
+        default=None,
+        help="cosine closure of the expected map (default exact)",
+    )
     p.add_argument("--format", choices=("markdown", "latex"), default="markdown")
     p.add_argument("--no-cache", action="store_true", help="derive afresh, ignoring the cache")
 

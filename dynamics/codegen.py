@@ -118,23 +118,29 @@ def _gradient_source(rule) -> list[str]:
     import sympy as sp
 
     from derivations import gradients
-    from derivations.invariants import component, invariants_in, key_of, lam
     from derivations.invariants import beta as beta_sym
+    from derivations.invariants import component, invariants_in, key_of, lam
 
     g = gradients(rule)
     on, tg = g.online.component(), g.target.component()
     if not rule.has_predictor:
         on, tg = on.xreplace({lam: 1}), tg.xreplace({lam: 1})
     invs = sorted(set(invariants_in(on)) | set(invariants_in(tg)), key=str)
-    names = {component("z1"): sp.Symbol("Z1"), component("z2"): sp.Symbol("Z2"), lam: sp.Symbol("lam"),
-             beta_sym: sp.Symbol("beta")}
+    names = {
+        component("z1"): sp.Symbol("Z1"),
+        component("z2"): sp.Symbol("Z2"),
+        lam: sp.Symbol("lam"),
+        beta_sym: sp.Symbol("beta"),
+    }
     for i, q in enumerate(invs):
         names[q] = sp.Symbol(f"Q[{i}]")
     pr = _printer("xp")
-    out = ["def invariants(xp, Z1, Z2, lam, beta):",
-           '    """The invariants Q(x, y; c) = sum_k lam_k^c x_k y_k the gradients need, each (n, 1)."""',
-           "    base = {'z1': Z1, 'z2': Z2}",
-           "    return ("]
+    out = [
+        "def invariants(xp, Z1, Z2, lam, beta):",
+        '    """The invariants Q(x, y; c) = sum_k lam_k^c x_k y_k the gradients need, each (n, 1)."""',
+        "    base = {'z1': Z1, 'z2': Z2}",
+        "    return (",
+    ]
     for q in invs:
         k = key_of(q)
         x, y = k.live_pair
@@ -160,9 +166,16 @@ def _mode_symbols():
     from derivations.invariants import lam
     from derivations.modes import S, St, sigma1, sigma2, t, u
 
-    return {S: sp.Symbol("S_k"), St: sp.Symbol("St_k"), lam: sp.Symbol("lam_k"),
-            sigma1: sp.Symbol("sigma1"), sigma2: sp.Symbol("sigma2"), beta_sym: sp.Symbol("beta"),
-            t: sp.Symbol("t"), u: sp.Symbol("u")}
+    return {
+        S: sp.Symbol("S_k"),
+        St: sp.Symbol("St_k"),
+        lam: sp.Symbol("lam_k"),
+        sigma1: sp.Symbol("sigma1"),
+        sigma2: sp.Symbol("sigma2"),
+        beta_sym: sp.Symbol("beta"),
+        t: sp.Symbol("t"),
+        u: sp.Symbol("u"),
+    }
 
 
 def _drift_source(rule) -> list[str]:
@@ -178,13 +191,21 @@ def _drift_source(rule) -> list[str]:
     drift = d.drift.xreplace(names)
     out = []
     # numba version: one pass for the reductions, one for the modes
-    out += ["@njit(cache=True)", "def drift(S, St, lam, sigma1, sigma2, beta, out):",
-            '    """G_m for every mode (SPEC §4); S, St, lam, out: (M,)."""',
-            "    M = S.shape[0]"]
+    out += [
+        "@njit(cache=True)",
+        "def drift(S, St, lam, sigma1, sigma2, beta, out):",
+        '    """G_m for every mode (SPEC §4); S, St, lam, out: (M,)."""',
+        "    M = S.shape[0]",
+    ]
     for i in range(len(summands)):
         out.append(f"    R{i} = 0.0")
     if summands:
-        out += ["    for k in range(M):", "        S_k = S[k]", "        St_k = St[k]", "        lam_k = lam[k]"]
+        out += [
+            "    for k in range(M):",
+            "        S_k = S[k]",
+            "        St_k = St[k]",
+            "        lam_k = lam[k]",
+        ]
         lines, finals = _cse_block(summands, "math", "        ", "y")
         out += lines
         out += [f"        R{i} += {f}" for i, f in enumerate(finals)]
@@ -192,14 +213,19 @@ def _drift_source(rule) -> list[str]:
     lines, (final,) = _cse_block([drift], "math", "        ", "x")
     out += lines + [f"        out[k] = {final}", ""]
     # NumPy twin
-    out += ["def drift_np(S, St, lam, sigma1, sigma2, beta):",
-            '    """NumPy twin of drift over arrays (..., M)."""',
-            "    xp = numpy", "    S_k, St_k, lam_k = S, St + 0 * S, lam"]
+    out += [
+        "def drift_np(S, St, lam, sigma1, sigma2, beta):",
+        '    """NumPy twin of drift over arrays (..., M)."""',
+        "    xp = numpy",
+        "    S_k, St_k, lam_k = S, St + 0 * S, lam",
+    ]
     if summands:
         lines, finals = _cse_block(summands, "xp", "    ", "y")
         out += lines
-        out += [f"    R{i} = xp.sum(xp.broadcast_to({f}, S.shape), axis=-1, keepdims=True)"
-                for i, f in enumerate(finals)]
+        out += [
+            f"    R{i} = xp.sum(xp.broadcast_to({f}, S.shape), axis=-1, keepdims=True)"
+            for i, f in enumerate(finals)
+        ]
     lines, (final,) = _cse_block([drift], "xp", "    ", "x")
     out += lines + [f"    return xp.broadcast_to({final}, S.shape) + 0.0", ""]
     return out
@@ -217,26 +243,46 @@ def _exact_source(rule) -> list[str]:
     summands = [ms.summand.xreplace(names) for ms in c.sums]
     logz = c.log_z.xreplace(names)
     integ = c.integrand.xreplace(names)
-    out = ["@njit(cache=True)", "def exact_integrand(t, u, S, St, lam, sigma1, sigma2, beta, out):",
-           '    """out[m] = prod_k Z_k(t, u) * integrand_m(t, u) (exact cosine closure, SPEC §4); (M,)."""',
-           "    M = S.shape[0]", "    logZ = 0.0"]
+    out = [
+        "@njit(cache=True)",
+        "def exact_integrand(t, u, S, St, lam, sigma1, sigma2, beta, out):",
+        '    """out[m] = prod_k Z_k(t, u) * integrand_m(t, u) (exact cosine closure, SPEC §4); (M,)."""',
+        "    M = S.shape[0]",
+        "    logZ = 0.0",
+    ]
     out += [f"    T{i} = 0.0" for i in range(len(summands))]
     out += ["    for k in range(M):", "        S_k = S[k]", "        St_k = St[k]", "        lam_k = lam[k]"]
     lines, finals = _cse_block([logz] + summands, "math", "        ", "y")
-    out += lines + [f"        logZ += {finals[0]}"] + [f"        T{i} += {f}" for i, f in enumerate(finals[1:])]
-    out += ["    Zall = math.exp(logZ)", "    for k in range(M):", "        S_k = S[k]", "        St_k = St[k]",
-            "        lam_k = lam[k]"]
+    out += (
+        lines + [f"        logZ += {finals[0]}"] + [f"        T{i} += {f}" for i, f in enumerate(finals[1:])]
+    )
+    out += [
+        "    Zall = math.exp(logZ)",
+        "    for k in range(M):",
+        "        S_k = S[k]",
+        "        St_k = St[k]",
+        "        lam_k = lam[k]",
+    ]
     lines, (final,) = _cse_block([integ], "math", "        ", "x")
     out += lines + [f"        out[k] = Zall * ({final})", ""]
-    out += ["def exact_integrand_np(t, u, S, St, lam, sigma1, sigma2, beta):",
-            '    """NumPy twin: t, u of shape (...); S, St, lam (M,); returns (..., M)."""',
-            "    xp = numpy", "    t = xp.asarray(t, dtype=float)[..., None]", "    u = xp.asarray(u, dtype=float)[..., None]",
-            "    S_k, St_k, lam_k = S, St + 0 * S, lam"]
+    out += [
+        "def exact_integrand_np(t, u, S, St, lam, sigma1, sigma2, beta):",
+        '    """NumPy twin: t, u of shape (...); S, St, lam (M,); returns (..., M)."""',
+        "    xp = numpy",
+        "    t = xp.asarray(t, dtype=float)[..., None]",
+        "    u = xp.asarray(u, dtype=float)[..., None]",
+        "    S_k, St_k, lam_k = S, St + 0 * S, lam",
+    ]
     lines, finals = _cse_block([logz] + summands, "xp", "    ", "y")
     out += lines
-    out.append(f"    logZ = xp.sum(xp.broadcast_to({finals[0]}, xp.broadcast_shapes(t.shape, S.shape)), axis=-1, keepdims=True)")
-    out += [f"    T{i} = xp.sum(xp.broadcast_to({f}, xp.broadcast_shapes(t.shape, S.shape)), axis=-1, keepdims=True)"
-            for i, f in enumerate(finals[1:])]
+    out.append(
+        f"    logZ = xp.sum(xp.broadcast_to({finals[0]}, xp.broadcast_shapes(t.shape, S.shape)), "
+        "axis=-1, keepdims=True)"
+    )
+    out += [
+        f"    T{i} = xp.sum(xp.broadcast_to({f}, xp.broadcast_shapes(t.shape, S.shape)), axis=-1, keepdims=True)"
+        for i, f in enumerate(finals[1:])
+    ]
     lines, (final,) = _cse_block([integ], "xp", "    ", "x")
     out += lines + [f"    return xp.exp(logZ) * ({final})", ""]
     return out
@@ -245,11 +291,26 @@ def _exact_source(rule) -> list[str]:
 def _predictor_source(rule) -> list[str]:
     import sympy as sp
 
-    from derivations.modes import S, alpha, correlation_eigenvalue, eps, predictor_eigenvalue, s, s_max, sigma1
+    from derivations.modes import (
+        S,
+        alpha,
+        correlation_eigenvalue,
+        eps,
+        predictor_eigenvalue,
+        s,
+        s_max,
+        sigma1,
+    )
 
     pr = _printer("math")
-    names = {S: sp.Symbol("S_k"), sigma1: sp.Symbol("sigma1"), alpha: sp.Symbol("alpha"),
-             eps: sp.Symbol("eps"), s: sp.Symbol("s_k"), s_max: sp.Symbol("smax")}
+    names = {
+        S: sp.Symbol("S_k"),
+        sigma1: sp.Symbol("sigma1"),
+        alpha: sp.Symbol("alpha"),
+        eps: sp.Symbol("eps"),
+        s: sp.Symbol("s_k"),
+        s_max: sp.Symbol("smax"),
+    }
     corr = pr(correlation_eigenvalue().xreplace(names))
     plain = pr(predictor_eigenvalue(False).xreplace(names))
     normed = pr(predictor_eigenvalue(True).xreplace(names))
