@@ -1,0 +1,72 @@
+"""One style for every isodyn figure: colour-blind-safe palette, print-size fonts, atomic saving."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+# Okabe & Ito (2008): distinguishable under the common colour-vision deficiencies
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+RULE_COLORS = {"standard": "#0072B2", "iso": "#D55E00", "no-stopgrad": "#009E73", "wrong-stopgrad": "#CC79A7",
+               "no-predictor": "#E69F00"}
+OUTCOME_COLORS = {"converged": "#009E73", "collapsed": "#0072B2", "diverged": "#D55E00", "other": "#BBBBBB"}
+
+RC = {
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 7.5,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO),
+    "figure.dpi": 150,
+    "savefig.dpi": 200,
+    "savefig.bbox": "tight",
+    "lines.linewidth": 1.2,
+    "pdf.fonttype": 42,
+}
+
+
+@contextmanager
+def style():
+    """Context in which figures are drawn with the isodyn style."""
+    with plt.rc_context(RC):
+        yield
+
+
+def mode_colors(n: int):
+    """n colours from weak (light) to strong (dark) modes, readable in grey scale too."""
+    cmap = plt.get_cmap("viridis")
+    return [cmap(0.1 + 0.8 * i / max(n - 1, 1)) for i in range(n)]
+
+
+def save(fig, path_stem: str | os.PathLike, formats=("png", "pdf")) -> list[Path]:
+    """Save ``fig`` as path_stem.png and .pdf atomically (temporary file + os.replace); close it."""
+    stem = Path(path_stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    try:
+        for fmt in formats:
+            target = stem.with_suffix("." + fmt)
+            fd, tmp = tempfile.mkstemp(dir=stem.parent, prefix="." + target.name + ".", suffix=".tmp")
+            os.close(fd)
+            try:
+                fig.savefig(tmp, format=fmt)
+                os.replace(tmp, target)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+            written.append(target)
+    finally:
+        plt.close(fig)
+    return written
