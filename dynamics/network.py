@@ -192,13 +192,20 @@ class NetworkTrainer:
         Z1, Z2 = z1 @ Ud, z2 @ Ud
         Q = self.k.invariants(xp, Z1, Z2, lamd, self.beta)
         grad = 0
+        # ReLU + cosine: a sample whose z1 or z2 is the zero vector has no defined cosine; it
+        # contributes no gradient (the convention of an eps-clamped cosine, e.g. PyTorch's).
+        keep = None
+        if self.relu and self.rule.metric == "cosine":
+            keep = (xp.abs(z1).max(axis=1, keepdims=True) > 0) & (xp.abs(z2).max(axis=1, keepdims=True) > 0)
         if self.rule.online_gradient:
-            g = self.g_on(Z1, Z2, lamd, self.beta, Q) @ Ud.T
+            g = self.g_on(Z1, Z2, lamd, self.beta, Q)
+            g = (g if keep is None else xp.where(keep, g, 0)) @ Ud.T
             if self.relu:
                 g = g * (batch.u1 > 0)
             grad = g.T @ batch.x1
         if self.rule.target_gradient:
-            h = self.g_tg(Z1, Z2, lamd, self.beta, Q) @ Ud.T
+            h = self.g_tg(Z1, Z2, lamd, self.beta, Q)
+            h = (h if keep is None else xp.where(keep, h, 0)) @ Ud.T
             if self.relu:
                 h = h * (batch.u2 > 0)
             grad = grad + h.T @ batch.x2
