@@ -131,3 +131,44 @@ def random_network(rng: np.random.Generator, M: int, N: int, *, lo=0.5, hi=1.6, 
     S = distinct_values(rng, M, lo, hi)
     St = S * rng.uniform(0.6, 1.3, size=M) if distinct_target else S.copy()
     return LinearNetwork(U, S, St, V, V_perp)
+
+
+# --- mode parameters and the exact cosine closure by quadrature (SPEC §4) -----------------------
+
+
+def mode_arguments(rule: Rule, S: np.ndarray, St: np.ndarray, sigma1: float, alpha: float):
+    """(St, lam) as the generated kernels take them for ``rule``.
+
+    St is replaced by S for rules without a target network (no-stopgrad, wrong-stopgrad);
+    lam_m = s_m^alpha with s_m = (1 + sigma1^2) S_m^2, or all ones without a predictor.
+    """
+    St_eff = St if rule.has_target_network else S
+    lam = ((1 + sigma1**2) * S**2) ** alpha if rule.has_predictor else np.ones_like(S)
+    return St_eff, lam
+
+
+def exact_drift(k, S, St, lam, sigma1, sigma2, beta, *, h=0.3, below=70.0, above=30.0, chunk=64):
+    """G_m = iint_0^inf exact_integrand(t, u) dt du, trapezoid rule in (log t, log u).
+
+    With t = e^x, u = e^y the integrand t u f(t, u) is smooth and decays exponentially in
+    x, y at both ends (like e^{x/2} for t -> 0, like a power of t^{-1} for t -> inf), so the
+    trapezoid rule converges spectrally.  The grid is centred on x0 = -log E||p||^2,
+    y0 = -log E||z2||^2 and spans [x0 - below, x0 + above] (same in y).  The ``h``/span
+    defaults are checked against a finer, wider grid in test_exact_closure.py.
+
+    k  the generated kernel module; S, St, lam arrays (M,); returns (M,).
+    """
+    P2 = (1 + sigma1**2) * np.sum(lam**2 * S**2)
+    Z2 = (1 + sigma2**2) * np.sum(St**2)
+    x = -np.log(P2) + np.arange(-below, above + h / 2, h)
+    y = -np.log(Z2) + np.arange(-below, above + h / 2, h)
+    t, u = np.exp(x), np.exp(y)
+    wx, wy = np.full(x.size, h), np.full(y.size, h)
+    wx[[0, -1]] = wy[[0, -1]] = h / 2
+    total = np.zeros(S.shape)
+    for i in range(0, x.size, chunk):
+        T, Uu = np.meshgrid(t[i:i + chunk], u, indexing="ij")
+        f = k.exact_integrand_np(T, Uu, S, St, lam, sigma1, sigma2, beta)
+        w = wx[i:i + chunk, None] * wy[None, :] * T * Uu
+        total += np.einsum("ij,ijm->m", w, f)
+    return total
