@@ -286,7 +286,7 @@ def isodyn_version() -> str:
         return "unknown"
 
 
-def assemble(spec: SweepSpec, store: PartStore, chunks) -> "xr.Dataset":  # noqa: F821
+def assemble(spec: SweepSpec, store: PartStore, chunks) -> xr.Dataset:  # noqa: F821
     """Merge every chunk file into one Dataset; every point must appear exactly once."""
     import json
 
