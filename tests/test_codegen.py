@@ -130,3 +130,18 @@ def test_warm_cache_process_imports_no_sympy(tmp_path):
     assert cold["sympy"], "the cold process had to derive the kernels (else this test proves nothing)"
     assert not warm["sympy"], "a warm-cache process imported sympy"
     assert any((tmp_path / "kernels").glob("*.py"))
+
+
+@pytest.mark.parametrize("rule", RULES, ids=rule_id)
+@pytest.mark.parametrize("normalize", [False, True])
+def test_eigenvalues_kernel_matches_spec(rule, normalize):
+    """s_m = (1+sigma1^2) S_m^2; lambda_m = (s_m + eps)^alpha or (s_m/max s + eps)^alpha; 1 without predictor."""
+    rng = np.random.default_rng(5)
+    S = np.exp(rng.uniform(-1.0, 1.0, size=6))
+    sigma1, alpha, eps = 0.4, 0.7, 0.05
+    s_out, lam_out = np.empty(6), np.empty(6)
+    kernels(rule).eigenvalues(S, sigma1, alpha, eps, normalize, s_out, lam_out)
+    s = (1 + sigma1**2) * S**2
+    lam = ((s / s.max() if normalize else s) + eps) ** alpha if rule.has_predictor else np.ones(6)
+    _close(s_out, s, "s")
+    _close(lam_out, lam, "lambda")
