@@ -87,7 +87,8 @@ def run(args) -> int:
     if args.color not in measures:
         raise UsageError(f"argument --color: invalid value {args.color!r}; accepted: one of {', '.join(measures)}")
     if "mode" in ds[args.color].dims and args.mode >= ds.sizes["mode"]:
-        raise UsageError(f"argument --mode: invalid value {args.mode}; accepted: an integer in [0, {ds.sizes['mode'] - 1}]")
+        raise UsageError(f"argument --mode: invalid value {args.mode}; accepted: an integer in "
+                         f"[0, {ds.sizes['mode'] - 1}]")
     out = Path(args.out) if args.out else path.with_name(f"{path.stem}_{args.color}_{args.x}_{args.y}.png")
     if out.suffix not in (".png", ".pdf", ".svg"):
         raise UsageError(f"argument --out: invalid value {args.out!r}; accepted: a path ending in .png, .pdf or .svg")
