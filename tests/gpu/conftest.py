@@ -1,0 +1,15 @@
+"""tests/gpu: skipped where CuPy or a usable CUDA device is missing (dynamics.backends.cupy_status)."""
+
+import pytest
+
+
+def pytest_collection_modifyitems(config, items):
+    from dynamics.backends import cupy_status
+
+    ok, why = cupy_status()
+    if ok:
+        return
+    mark = pytest.mark.skip(reason=f"CuPy/CUDA not usable: {why}")
+    for item in items:
+        if "/tests/gpu/" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(mark)
