@@ -7,9 +7,12 @@ export ISODYN_CACHE=/tmp/isodyn-cache PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
 { nvidia-smi || true; } >"$OUT/nvidia-smi.txt" 2>&1
 $PY -m venv --system-site-packages /tmp/isodyn-gpu-venv
+# where python3 is itself a venv (its CuPy not in the base site), let the new venv see its packages
+$PY -c 'import site; print("\n".join(site.getsitepackages()))' \
+  >"$(/tmp/isodyn-gpu-venv/bin/python -c 'import site; print(site.getsitepackages()[0])')/_parent_site.pth"
 . /tmp/isodyn-gpu-venv/bin/activate
 # the gpu extra; where no package index is reachable, the CuPy already installed on the machine
-if ! timeout 120 pip install -q --no-build-isolation -e ".[gpu]" >"$OUT/pip.log" 2>&1; then
+if ! timeout 60 pip install -q --retries 0 --timeout 5 --no-build-isolation -e ".[gpu]" >"$OUT/pip.log" 2>&1; then
   echo "gpu extra not installable here (see pip.log); using the machine's CuPy" | tee -a "$OUT/pip.log"
   timeout 60 pip install -q --no-build-isolation --no-deps -e . >>"$OUT/pip.log" 2>&1 || exit 1
 fi
