@@ -43,7 +43,7 @@ def add_parser(sub):
 
 def run(args) -> int:
     from .cli import UsageError, emit_json
-    from .sweep import SchedulerError, executor_for, plan_chunks, run_sweep
+    from .sweep import SchedulerError, executor_for, run_sweep
     from .sweep_spec import SpecError, load_spec
     from .sweep_store import StoreError
 
@@ -63,18 +63,18 @@ def run(args) -> int:
         raise UsageError(str(e)) from None
     import time
 
-    t0 = time.perf_counter()
+    t0, stats = time.perf_counter(), {}
     try:
         ds = run_sweep(spec, out, executor=executor, resume=args.resume, chunk_size=args.chunk_size,
-                       progress=not args.no_progress, keep_parts=args.keep_parts)
+                       progress=not args.no_progress, keep_parts=args.keep_parts, stats=stats)
     except StoreError as e:
         raise UsageError(str(e)) from None
     finally:
         executor.close()
     seconds = time.perf_counter() - t0
     counts = {name: int((ds["outcome"] == code).sum()) for code, name in enumerate(ds.attrs["outcomes"].split(","))}
-    summary = {"out": str(out), "points": spec.n_points, "chunks": len(plan_chunks(spec, args.chunk_size)),
-               "dims": dict(ds.sizes), "outcomes": counts, "seconds": seconds, "scheduler": executor.name,
+    summary = {"out": str(out), "points": spec.n_points, **stats, "dims": dict(ds.sizes), "outcomes": counts,
+               "seconds": seconds, "scheduler": executor.name,
                "spec_digest": spec.digest}
     if args.json:
         emit_json(summary)

@@ -26,7 +26,7 @@ from .sweep_spec import STRUCTURAL, SweepSpec
 from .sweep_store import PartStore
 
 #: outcome codes of the ``outcome`` variable (figures/style.OUTCOME_COLORS names them)
-OUTCOMES = ("converged", "collapsed", "diverged", "other")
+OUTCOMES = ("converged", "collapsed", "diverged", "other", "partial")
 CHUNK_BYTES = 64 * 2**20  # cap on one chunk's trajectory memory
 
 
@@ -103,7 +103,8 @@ def variables(spec: SweepSpec) -> dict:
         "converged": ((), np.int8, -1, "reached a fixed point (1/0)"),
         "effective_rank": ((), np.float64, np.nan, "participation ratio (sum s)^2 / sum s^2 at the end"),
         "isotropy": ((), np.float64, np.nan, "min/max predictor eigenvalue at the end"),
-        "outcome": ((), np.int8, -1, "0 converged, 1 collapsed, 2 diverged, 3 other"),
+        "outcome": ((), np.int8, -1, "0 converged, 1 collapsed, 2 diverged, 3 other, "
+                    "4 partial (converged with some modes dead: dimensional collapse)"),
     }
     if spec.keep["trajectories"]:
         out["s"] = (("step", "mode"), np.float64, np.nan, "eigenvalues s_m every keep.stride steps")
@@ -116,7 +117,7 @@ def saved_steps(spec: SweepSpec) -> np.ndarray:
 
 def compute_chunk(spec: SweepSpec, index: np.ndarray, threads: int | None = None) -> dict:
     """Run the points ``index`` (one structural group) in one batched call; name -> (n, ...) arrays."""
-    from .sweep_run import run_points
+    from .sweep_points import run_points
 
     if threads is not None:
         import numba
@@ -241,11 +242,11 @@ def _progress(total: int, initial: int, enabled: bool):
 
 
 def run_sweep(spec: SweepSpec, out, *, executor=None, resume: bool = False, chunk_size: int | None = None,
-              progress: bool = True, keep_parts: bool = False, after_chunk=None):
+              progress: bool = True, keep_parts: bool = False, after_chunk=None, stats: dict | None = None):
     """Run every point of ``spec`` not yet on disk, then merge and write ``out`` (.nc) atomically.
 
-    ``after_chunk(chunk)`` is called after each chunk is stored (tests use it to interrupt).
-    Returns the Dataset.
+    ``after_chunk(chunk)`` is called after each chunk is stored (tests use it to interrupt);
+    ``stats``, if given, receives chunks/points found on disk and run now.  Returns the Dataset.
     """
     from .codegen import atomic_write
 
@@ -255,6 +256,9 @@ def run_sweep(spec: SweepSpec, out, *, executor=None, resume: bool = False, chun
                             "chunk_size": chunk_size or spec.run["chunk_size"] or default_chunk_size(spec)})
     done = store.open(resume)
     todo = [c for c in chunks if c.id not in done]
+    if stats is not None:
+        stats.update(chunks=len(chunks), chunks_found=len(chunks) - len(todo), chunks_run=len(todo),
+                     points_run=sum(len(c) for c in todo))
     bar = _progress(spec.n_points, sum(len(c) for c in chunks if c.id in done), progress)
     try:
         for c, result in executor.run(spec, todo):
