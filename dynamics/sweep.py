@@ -325,8 +325,7 @@ def assemble(spec: SweepSpec, store: PartStore, chunks) -> xr.Dataset:  # noqa: 
     ds = xr.Dataset(data, coords=coords)
     ds.attrs.update(spec.attributes())
     ds.attrs.update({"isodyn_version": isodyn_version(), "spec_digest": spec.digest,
-                     "spec_json": json.dumps(spec.canonical(), sort_keys=True), "outcomes": ",".join(OUTCOMES),
-                     "title": f"isodyn sweep {spec.name}"})
+                     "spec_json": json.dumps(spec.canonical(), sort_keys=True), "outcomes": ",".join(OUTCOMES)})
     return ds
 
 
