@@ -15,6 +15,7 @@ runs with other chunk sizes give identical datasets.
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 import time
@@ -201,7 +202,7 @@ class DaskExecutor:
             by_key[f.key] = c
             return f
 
-        futures = [submit(c) for c, _ in zip(queue, range(window))]
+        futures = [submit(c) for c in itertools.islice(queue, window)]
         ac = as_completed(futures)
         try:
             for f in ac:
@@ -302,6 +303,9 @@ def assemble(spec: SweepSpec, store: PartStore, chunks) -> xr.Dataset:  # noqa: 
     vars_ = variables(spec)
     full = {k: np.full((n, *[sizes[d] for d in dims]), fill, dtype=dt) for k, (dims, dt, fill, _) in vars_.items()}
     seen = np.zeros(n, dtype=np.int64)
+    missing = [c.id for c in chunks if not store.path(c.id).exists()]
+    if missing:
+        raise RuntimeError(f"{len(missing)} chunks never arrived (first: {missing[0]}); rerun with --resume")
     for c in chunks:
         part = store.read(c.id)
         idx = part["index"]

@@ -12,7 +12,10 @@ import numpy as np
 from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm, Normalize
 from matplotlib.patches import Patch
 
-from .style import OUTCOME_COLORS, plt, style
+from .style import OKABE_ITO, OUTCOME_COLORS, plt, style
+
+#: outcome colours: the style's, plus dimensional collapse ("partial") in the collapse hue's light twin
+COLORS = {**OUTCOME_COLORS, "partial": OKABE_ITO[5]}
 
 LABELS = {
     "lr": r"learning rate $\eta$",
@@ -137,7 +140,7 @@ def phase_diagram(ds, x: str, y: str, color: str = "outcome", facet: str | None 
         outcome = color == "outcome"
         if outcome:
             names = ds.attrs.get("outcomes", "converged,collapsed,diverged,other").split(",")
-            cmap = ListedColormap([OUTCOME_COLORS[n] for n in names])
+            cmap = ListedColormap([COLORS[n] for n in names])
             norm = BoundaryNorm(np.arange(len(names) + 1) - 0.5, len(names))
         else:
             vals = np.asarray(da.values, dtype=np.float64)
@@ -181,7 +184,7 @@ def phase_diagram(ds, x: str, y: str, color: str = "outcome", facet: str | None 
         legend = []
         if outcome:
             present = set(np.unique(np.asarray(da.values)).tolist())
-            legend = [Patch(color=OUTCOME_COLORS[n], label=n) for i, n in enumerate(names) if i in present]
+            legend = [Patch(color=COLORS[n], label=n) for i, n in enumerate(names) if i in present]
         else:
             cb = fig.colorbar(mesh, ax=axes[0].tolist(), shrink=0.9)
             label = da.attrs.get("long_name", color)
