@@ -68,7 +68,8 @@ def _point_params(panel, attrs: dict, xname: str, i: int) -> dict:
         if c.ndim == 0:
             p[k] = c.item()
     if xname in panel.coords:
-        p[xname] = panel.coords[xname].values[i].item()
+        v = panel.coords[xname].values[i]
+        p[xname] = v.item() if hasattr(v, "item") else v
     return p
 
 
@@ -102,23 +103,34 @@ def _theory_curve(panel, attrs, along: str):
     return weak, strong
 
 
-def _overlay(ax, panel, attrs, x, y, xc, yc):
-    """Draw the weight-decay survival thresholds on a panel; returns legend handles."""
+def _overlay(ax, panel, attrs, x, y, edges, categorical):
+    """Draw the weight-decay survival thresholds on a panel; returns legend handles.
+
+    ``edges``/``categorical``: {axis: cell edges}, {axis: bool}.  The threshold is constant over each
+    cell of the other axis: a staircase on a numeric axis, separate segments on a categorical one.
+    """
     if "weight_decay" not in (x, y):
         return []
     along = y if x == "weight_decay" else x
-    other = xc if along == x else yc
     curves = _theory_curve(panel, attrs, along)
     if curves is None:
         return []
+    e = edges[along]
     handles = []
     for vals, ls, label in ((curves[0], "--", "weakest mode dies above"), (curves[1], "-", "every mode dies above")):
         if not np.any(np.isfinite(vals) & (vals >= 0)):
             continue
-        if x == "weight_decay":
-            (h,) = ax.plot(vals, other, ls, color="k", lw=1.3, label=label, drawstyle="default")
+        if categorical[along]:
+            pos = np.ravel([[e[i], e[i + 1], np.nan] for i in range(len(vals))])
+            val = np.ravel([[v, v, np.nan] for v in vals])
+            style = "default"
         else:
-            (h,) = ax.plot(other, vals, ls, color="k", lw=1.3, label=label)
+            pos, val, style = e, np.append(vals, vals[-1]), "steps-post"
+        xs, ys = (val, pos) if x == "weight_decay" else (pos, val)
+        if x == "weight_decay" and style == "steps-post":
+            style = "steps-pre"
+            xs, ys = np.insert(vals, 0, vals[0]), e
+        (h,) = ax.plot(xs, ys, ls, color="k", lw=1.3, label=label, drawstyle=style)
         handles.append(h)
     return handles
 
@@ -151,8 +163,7 @@ def phase_diagram(ds, x: str, y: str, color: str = "outcome", facet: str | None 
                 norm = LogNorm(fin.min(), fin.max())
             else:
                 norm = Normalize(fin.min() if fin.size else 0, fin.max() if fin.size else 1)
-            cmap = plt.get_cmap("viridis").copy()
-            cmap.set_bad("#DDDDDD")
+            cmap = plt.get_cmap("viridis").with_extremes(bad="#DDDDDD")
         xv, xt = _coord(ds[x].values)
         yv, yt = _coord(ds[y].values)
         xlog, ylog = xt is None and _is_log(xv), yt is None and _is_log(yv)
@@ -166,7 +177,8 @@ def phase_diagram(ds, x: str, y: str, color: str = "outcome", facet: str | None 
             mesh = ax.pcolormesh(_edges(xv, xlog), _edges(yv, ylog), np.ma.masked_invalid(z), cmap=cmap, norm=norm,
                                  shading="flat", rasterized=True)
             if theory:
-                handles = _overlay(ax, panel_ds, ds.attrs, x, y, xv, yv) or handles
+                handles = _overlay(ax, panel_ds, ds.attrs, x, y, {x: _edges(xv, xlog), y: _edges(yv, ylog)},
+                                   {x: xt is not None, y: yt is not None}) or handles
             if xlog:
                 ax.set_xscale("log")
             if ylog:
