@@ -136,6 +136,12 @@ def _dask_task(spec: SweepSpec, index: np.ndarray) -> dict:
     return compute_chunk(spec, index, threads=nthreads)
 
 
+def _probe_worker() -> str:
+    from . import sweep_points  # noqa: F401
+
+    return isodyn_version()
+
+
 # --- executors --------------------------------------------------------------------------------
 
 
@@ -185,6 +191,23 @@ class DaskExecutor:
                                      f"({e.__class__.__name__}); accepted: {accepted}") from None
         else:
             raise SchedulerError(f"argument --scheduler: invalid value {address!r}; accepted: {accepted}")
+        self._check_workers(address, timeout)
+
+    def _check_workers(self, address, timeout):
+        """At least one worker, and every worker can import isodyn's sweep code (else exit 2, no work)."""
+        try:
+            self.client.wait_for_workers(1, timeout=timeout)
+        except (TimeoutError, OSError):
+            self.close()
+            raise SchedulerError(f"argument --scheduler: no worker joined {address!r} within {timeout:g} s; accepted: "
+                                 "a scheduler with at least one worker") from None
+        try:
+            self.client.run(_probe_worker)
+        except Exception as e:  # noqa: BLE001 - any failure on a worker is a usage problem here
+            self.close()
+            raise SchedulerError(f"argument --scheduler: a worker of {address!r} cannot run isodyn sweeps "
+                                 f"({e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''}); accepted: "
+                                 "workers with isodyn installed") from None
 
     @property
     def threads(self) -> int:

@@ -153,3 +153,13 @@ def test_sigint_leaves_resumable_parts(tmp_path):
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert xr.load_dataset(out)["outcome"].min() >= 0
+
+
+def test_scheduler_without_workers_is_a_usage_error():
+    distributed = pytest.importorskip("distributed")
+    from dynamics.sweep import DaskExecutor, SchedulerError
+
+    with distributed.LocalCluster(n_workers=0, processes=True, host="127.0.0.1", dashboard_address=None,
+                                  silence_logs=40) as cluster:
+        with pytest.raises(SchedulerError, match="no worker"):
+            DaskExecutor(cluster.scheduler_address, timeout=1)
