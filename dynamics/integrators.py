@@ -1,0 +1,623 @@
+"""Compiled integrators of the mode equations (SPEC §4), generic over the generated kernels.
+
+State of one parameter point: ``Y`` of shape (3, M) with rows
+
+  0  S_m    online amplitudes
+  1  S_t,m  target amplitudes (used when an EMA target network is on: tau > 0 and the rule has one;
+            otherwise S_t = S)
+  2  C_m    the predictor's running correlation estimate (used when the predictor lags: rho > 0;
+            otherwise lambda comes from the current s_m)
+
+Schemes (each a small class declaring its order; the Runge-Kutta ones are coefficient tables driven
+by one generic stepper):
+
+  map     the expected-gradient-descent map, step for step comparable with training:
+              C <- rho C + (1 - rho) s(S)       (lagging predictor; lambda = lambda(C))
+              S <- S + eta (G(S, S_t, lambda) - gamma S)
+              S_t <- tau S_t + (1 - tau) S
+          (order 1 as an approximation of the ODE, exact for the map itself)
+  rk4     classical Runge-Kutta of order 4, fixed step dt = eta / substeps, on the ODE
+              dS/dt = G - gamma S,  dS_t/dt = kappa (S - S_t),  dC/dt = kappa_rho (s - C),
+              t = eta * step,  kappa = (1 - tau) / eta,  kappa_rho = (1 - rho) / eta
+  dopri5  Dormand-Prince 5(4), embedded error estimate, PI step-size controller (rtol, atol),
+          frames by the method's 4th-order continuous extension (dense output) or, with
+          ``dense=False``, by stepping exactly onto every frame time (strided saving).
+
+G_m comes from the rule's generated ``drift`` kernel (Euclidean closed form / cosine mean-field) or
+from the exact cosine closure (:mod:`dynamics.exact`, quadrature of the generated
+``exact_integrand``); s_m and lambda_m from the generated ``eigenvalues`` kernel.  Nothing here is
+specific to a rule: per rule, a small module is generated from the template below into the kernel
+cache, next to the rule's kernel module, and compiled with ``numba.njit(cache=True)``.  Every
+parameter is a run-time array, so a sweep never recompiles.
+
+Batched calls take B points x M modes, parameters ``P`` of shape (B, NPAR) (columns ``PARAM_NAMES``),
+and run in parallel over points: the compiled drivers release the GIL (``nogil``) and :func:`run`
+hands contiguous blocks of points to one thread per core.  (A ``prange`` driver computes the same
+thing but its parfor lowering recompiles the whole call tree: measured +10 s of first-call compile per
+rule and scheme on the 2-core development machine, for no run-time gain.)  Each point is integrated
+by the same serial code whatever block it sits in, so batched results equal one-at-a-time results
+bit for bit.  Status codes (``STATUS``) are set inside the compiled loop; exceptions only happen at
+the Python boundary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+from dataclasses import dataclass
+from fractions import Fraction as F
+
+import numpy as np
+
+from .codegen import _versions, atomic_write, cache_dir, kernels
+
+PARAM_NAMES = ("lr", "sigma1", "sigma2", "weight_decay", "ema", "alpha", "eps", "normalize", "beta", "rho",
+               "s_bound")
+NPAR = len(PARAM_NAMES)
+PIDX = {n: i for i, n in enumerate(PARAM_NAMES)}
+
+# status codes set inside the compiled loops
+OK, DIVERGED, STEP_UNDERFLOW, MAX_STEPS = 0, 1, 2, 3
+STATUS = {OK: "ok", DIVERGED: "diverged", STEP_UNDERFLOW: "step size underflow", MAX_STEPS: "too many steps"}
+
+
+# --- schemes ---------------------------------------------------------------------------------------
+
+
+def _table(rows):
+    n = len(rows)
+    A = np.zeros((n, n))
+    for i, r in enumerate(rows):
+        A[i, : len(r)] = [float(F(x)) for x in r]
+    return A
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """An integration scheme: name, order, and (Runge-Kutta) its Butcher table.
+
+    A (s, s) stage matrix, b (s,) weights, c (s,) nodes, e (s,) error weights (b - b_hat; adaptive only).
+    """
+
+    name: str
+    order: int
+    code: int
+    A: np.ndarray
+    b: np.ndarray
+    c: np.ndarray
+    e: np.ndarray
+    adaptive: bool = False
+
+
+MAP = Scheme("map", 1, 0, np.zeros((1, 1)), np.ones(1), np.zeros(1), np.zeros(1))
+
+RK4 = Scheme("rk4", 4, 1, _table([[], ["1/2"], [0, "1/2"], [0, 0, 1]]),
+             np.array([1 / 6, 1 / 3, 1 / 3, 1 / 6]), np.array([0, 0.5, 0.5, 1.0]), np.zeros(4))
+
+_DP_A = _table([
+    [],
+    ["1/5"],
+    ["3/40", "9/40"],
+    ["44/45", "-56/15", "32/9"],
+    ["19372/6561", "-25360/2187", "64448/6561", "-212/729"],
+    ["9017/3168", "-355/33", "46732/5247", "49/176", "-5103/18656"],
+    ["35/384", 0, "500/1113", "125/192", "-2187/6784", "11/84"],
+])
+DOPRI5 = Scheme(
+    "dopri5", 5, 2, _DP_A, _DP_A[6].copy(),
+    np.array([float(F(x)) for x in (0, "1/5", "3/10", "4/5", "8/9", 1, 1)]),
+    np.array([float(F(x)) for x in ("71/57600", 0, "-71/16695", "71/1920", "-17253/339200", "22/525", "-1/40")]),
+    adaptive=True,
+)
+# Hairer & Wanner's continuous extension of DOPRI5 (dense output, order 4)
+DOPRI5_DENSE = np.array([float(F(x)) for x in ("-12715105075/11282082432", 0, "87487479700/32700410799",
+                                                "-10690763975/1880347072", "701980252875/199316789632",
+                                                "-1453857185/822651844", "69997945/29380423")])
+
+SCHEMES = {s.name: s for s in (MAP, RK4, DOPRI5)}
+
+
+# --- the per-rule compiled module ---------------------------------------------------------------------
+
+_TEMPLATE = '''"""Generated by dynamics.integrators for {kname} - do not edit."""
+import math
+
+import numpy as np
+from numba import njit
+
+from {kname} import drift as _drift
+from {kname} import eigenvalues as _eigenvalues
+{exact_import}
+
+HAS_TARGET = {has_target}
+HAS_EXACT = {has_exact}
+OK, DIVERGED, STEP_UNDERFLOW, MAX_STEPS = 0, 1, 2, 3
+
+
+@njit(cache=True)
+def amplitude(s, sigma1):
+    """Inverse of the eigenvalues kernel's s(S) = (1 + sigma1^2) S^2 (checked by a round-trip test)."""
+    return math.sqrt(max(s, 0.0) / (1.0 + sigma1 * sigma1))
+
+
+@njit(cache=True)
+def exact_drift(S, St, lam, sigma1, sigma2, beta, qx, qwx, qy, qwy, out, tmp):
+    """Exact cosine closure G_m: trapezoid in (x, y) = (ln t, ln u) on nodes centred at the scales.
+
+    qx, qwx (nx,): node offsets and weights in x (the weights include the node map's Jacobian);
+    qy, qwy (ny,) likewise in y.  The grid is centred at x0 = -ln sum lam^2 S^2 (the scale of 1/|p|^2)
+    and y0 = -ln sum S_t^2 (the scale of 1/|z2|^2).  Cost: nx * ny * M integrand evaluations.
+    """
+    M = S.shape[0]
+    a = 0.0
+    c = 0.0
+    for k in range(M):
+        a += lam[k] * lam[k] * S[k] * S[k]
+        c += St[k] * St[k]
+    x0 = -math.log(max(a, 1e-300))
+    y0 = -math.log(max(c, 1e-300))
+    for k in range(M):
+        out[k] = 0.0
+{exact_body}
+
+
+@njit(cache=True)
+def forces(Y, p, ema, lag, exact, qx, qwx, qy, qwy, wk, G):
+    """G_m (into G) and lambda_m (into wk[1]) at state Y (3, M); wk (5, M) work space."""
+    sigma1 = p[1]
+    S = Y[0]
+    lam = wk[1]
+    if lag:
+        Sc = wk[3]
+        for k in range(S.shape[0]):
+            Sc[k] = amplitude(Y[2, k], sigma1)
+        _eigenvalues(Sc, sigma1, p[5], p[6], p[7] > 0.5, wk[2], lam)
+    else:
+        _eigenvalues(S, sigma1, p[5], p[6], p[7] > 0.5, wk[2], lam)
+    St = Y[1] if ema else Y[0]
+{force_exact}
+    _drift(S, St, lam, sigma1, p[2], p[8], G)
+
+
+@njit(cache=True)
+def rhs(Y, p, ema, lag, exact, qx, qwx, qy, qwy, wk, dY):
+    """dY/dt of the ODE (module docstring); rows of inactive states get 0."""
+    M = Y.shape[1]
+    G = wk[0]
+    forces(Y, p, ema, lag, exact, qx, qwx, qy, qwy, wk, G)
+    lr = p[0]
+    for k in range(M):
+        dY[0, k] = G[k] - p[3] * Y[0, k]
+        dY[1, k] = 0.0
+        dY[2, k] = 0.0
+    if ema:
+        kap = (1.0 - p[4]) / lr
+        for k in range(M):
+            dY[1, k] = kap * (Y[0, k] - Y[1, k])
+    if lag:
+        _eigenvalues(Y[0], p[1], p[5], p[6], p[7] > 0.5, wk[2], wk[4])
+        kr = (1.0 - p[9]) / lr
+        for k in range(M):
+            dY[2, k] = kr * (wk[2, k] - Y[2, k])
+
+
+@njit(cache=True)
+def map_step(Y, p, ema, lag, exact, qx, qwx, qy, qwy, wk):
+    """One step of the expected-GD map (module docstring), in place."""
+    M = Y.shape[1]
+    if lag:
+        _eigenvalues(Y[0], p[1], p[5], p[6], p[7] > 0.5, wk[2], wk[4])
+        for k in range(M):
+            Y[2, k] = p[9] * Y[2, k] + (1.0 - p[9]) * wk[2, k]
+    G = wk[0]
+    forces(Y, p, ema, lag, exact, qx, qwx, qy, qwy, wk, G)
+    for k in range(M):
+        Y[0, k] += p[0] * (G[k] - p[3] * Y[0, k])
+    if ema:
+        for k in range(M):
+            Y[1, k] = p[4] * Y[1, k] + (1.0 - p[4]) * Y[0, k]
+
+
+@njit(cache=True)
+def check(Y, p, lag, wk):
+    """False when some S_m is not finite or s_m exceeds the bound p[10]; wk[2] gets s."""
+    for k in range(Y.shape[1]):
+        if not math.isfinite(Y[0, k]):
+            return False
+    _eigenvalues(Y[0], p[1], p[5], p[6], p[7] > 0.5, wk[2], wk[4])
+    for k in range(Y.shape[1]):
+        if not wk[2, k] <= p[10]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def save(Y, p, lag, exact, qx, qwx, qy, qwy, wk, s_row, lam_row):
+    """s_m and the lambda_m the dynamics sees (from C when the predictor lags) at state Y."""
+    _eigenvalues(Y[0], p[1], p[5], p[6], p[7] > 0.5, s_row, lam_row)
+    if lag:
+        for k in range(Y.shape[1]):
+            wk[3, k] = amplitude(Y[2, k], p[1])
+        _eigenvalues(wk[3], p[1], p[5], p[6], p[7] > 0.5, wk[2], lam_row)
+
+
+@njit(cache=True)
+def rk_step(Y, h, p, ema, lag, exact, qx, qwx, qy, qwy, A, b, nst, K, Ys, Yn, wk, fsal):
+    """Generic explicit Runge-Kutta step driven by the table (A, b): Yn = Y + h sum b_i K_i.
+
+    K (nst, 3, M) stage derivatives; with fsal, K[0] already holds f(Y) on entry.
+    """
+    M = Y.shape[1]
+    for i in range(nst):
+        if i == 0 and fsal:
+            continue
+        for r in range(3):
+            for k in range(M):
+                acc = Y[r, k]
+                for j in range(i):
+                    acc += h * A[i, j] * K[j, r, k]
+                Ys[r, k] = acc
+        rhs(Ys, p, ema, lag, exact, qx, qwx, qy, qwy, wk, K[i])
+    for r in range(3):
+        for k in range(M):
+            acc = Y[r, k]
+            for j in range(nst):
+                acc += h * b[j] * K[j, r, k]
+            Yn[r, k] = acc
+
+
+@njit(cache=True)
+def initial_state(s0, p):
+    """Y (3, M) from the initial eigenvalues: S = S_t = amplitude(s0), C = s0."""
+    M = s0.shape[0]
+    Y = np.empty((3, M))
+    for k in range(M):
+        Y[0, k] = amplitude(s0[k], p[1])
+        Y[1, k] = Y[0, k]
+        Y[2, k] = s0[k]
+    return Y
+
+
+@njit(cache=True)
+def end_rate(Y, p, ema, lag, exact, qx, qwx, qy, qwy, wk, rate):
+    """|dS_m/dt| / |S_m| at state Y (the convergence measure)."""
+    dY = np.empty(Y.shape)
+    rhs(Y, p, ema, lag, exact, qx, qwx, qy, qwy, wk, dY)
+    for k in range(Y.shape[1]):
+        rate[k] = abs(dY[0, k]) / abs(Y[0, k]) if Y[0, k] != 0.0 else 0.0
+
+
+@njit(cache=True)
+def _fixed_one(s0, p, scheme, steps, stride, substeps, A, b, qx, qwx, qy, qwy, exact,
+               s_out, lam_out, Ylast, rate):
+    """One point with the map or fixed-step RK; returns (status, event step, last good step, nrhs)."""
+    Y = initial_state(s0, p)
+    M = Y.shape[1]
+    ema = HAS_TARGET and p[4] > 0.0
+    lag = p[9] > 0.0
+    nst = b.shape[0]
+    wk = np.empty((5, M))
+    K = np.empty((nst, 3, M))
+    Ys = np.empty((3, M))
+    Yn = np.empty((3, M))
+    save(Y, p, lag, exact, qx, qwx, qy, qwy, wk, s_out[0], lam_out[0])
+    Ylast[:, :] = Y
+    status = OK
+    event = -1
+    last = 0
+    nrhs = 0
+    h = p[0] / substeps
+    fr = 1
+    T = s_out.shape[0]
+    for step in range(1, steps + 1):
+        if scheme == 0:
+            map_step(Y, p, ema, lag, exact, qx, qwx, qy, qwy, wk)
+            nrhs += 1
+        else:
+            for _ in range(substeps):
+                rk_step(Y, h, p, ema, lag, exact, qx, qwx, qy, qwy, A, b, nst, K, Ys, Yn, wk, False)
+                Y[:, :] = Yn
+            nrhs += substeps * nst
+        ok = check(Y, p, lag, wk)
+        if ok:
+            Ylast[:, :] = Y
+            last = step
+        else:
+            status = DIVERGED
+            event = step
+            break
+        if step % stride == 0 or step == steps:
+            if fr < T:
+                save(Y, p, lag, exact, qx, qwx, qy, qwy, wk, s_out[fr], lam_out[fr])
+                fr += 1
+    for f in range(fr, T):
+        for k in range(M):
+            s_out[f, k] = np.nan
+            lam_out[f, k] = np.nan
+    end_rate(Ylast, p, ema, lag, exact, qx, qwx, qy, qwy, wk, rate)
+    return status, event, last, nrhs
+
+
+@njit(nogil=True, cache=True)
+def run_fixed(i0, i1, s0, P, scheme, steps, stride, substeps, A, b, qx, qwx, qy, qwy, exact,
+              s_out, lam_out, Ylast, rate, info):
+    """Batched map / RK: s0 (B, M) initial eigenvalues, P (B, NPAR) parameters;
+    s_out, lam_out (B, T, M) frames at steps 0, stride, 2 stride, ..., steps (NaN after a divergence);
+    Ylast (B, 3, M) last finite state; rate (B, M) |dS/dt| / |S| there;
+    info (B, 4) int64: status, event step (-1: none), last good step, right-hand-side evaluations."""
+    for i in range(i0, i1):
+        st, ev, la, nr = _fixed_one(s0[i], P[i], scheme, steps, stride, substeps, A, b, qx, qwx, qy, qwy,
+                                    exact, s_out[i], lam_out[i], Ylast[i], rate[i])
+        info[i, 0] = st
+        info[i, 1] = ev
+        info[i, 2] = la
+        info[i, 3] = nr
+
+
+@njit(cache=True)
+def _err_norm(Y, Yn, E, h, rtol, atol, ema, lag):
+    M = Y.shape[1]
+    acc = 0.0
+    n = 0
+    for r in range(3):
+        if (r == 1 and not ema) or (r == 2 and not lag):
+            continue
+        for k in range(M):
+            sc = atol + rtol * max(abs(Y[r, k]), abs(Yn[r, k]))
+            v = h * E[r, k] / sc
+            acc += v * v
+            n += 1
+    return math.sqrt(acc / n)
+
+
+@njit(cache=True)
+def _dopri_one(s0, p, steps, stride, A, b, c, e, d, rtol, atol, max_steps, dense, qx, qwx, qy, qwy,
+               exact, s_out, lam_out, Ylast, rate):
+    Y = initial_state(s0, p)
+    M = Y.shape[1]
+    ema = HAS_TARGET and p[4] > 0.0
+    lag = p[9] > 0.0
+    nst = 7
+    wk = np.empty((5, M))
+    K = np.empty((nst, 3, M))
+    Ys = np.empty((3, M))
+    Yn = np.empty((3, M))
+    E = np.empty((3, M))
+    Yf = np.empty((3, M))
+    save(Y, p, lag, exact, qx, qwx, qy, qwy, wk, s_out[0], lam_out[0])
+    Ylast[:, :] = Y
+    lr = p[0]
+    t_end = lr * steps
+    T = s_out.shape[0]
+    fr = 1
+    t_next = min(lr * stride * fr, t_end) if T > 1 else t_end + 1.0
+
+    rhs(Y, p, ema, lag, exact, qx, qwx, qy, qwy, wk, K[0])
+    nrhs = 1
+    # initial step (Hairer & Wanner, II.4)
+    d0 = 0.0
+    d1 = 0.0
+    for r in range(3):
+        if (r == 1 and not ema) or (r == 2 and not lag):
+            continue
+        for k in range(M):
+            sc = atol + rtol * abs(Y[r, k])
+            d0 += (Y[r, k] / sc) ** 2
+            d1 += (K[0, r, k] / sc) ** 2
+    h0 = 1e-6 if (d0 < 1e-10 or d1 < 1e-10) else 0.01 * math.sqrt(d0 / d1)
+    h = min(h0, t_end)
+    t = 0.0
+    status = OK
+    event = -1
+    last = 0
+    err_old = 1e-4
+    naccept = 0
+    rejected = False
+    hmin = 1e-14 * max(1.0, t_end)
+    while t < t_end:
+        if naccept >= max_steps:
+            status = MAX_STEPS
+            break
+        if h < hmin:
+            status = STEP_UNDERFLOW
+            break
+        if t + h > t_end:
+            h = t_end - t
+        if not dense and T > 1 and t + h > t_next:
+            h = t_next - t
+        rk_step(Y, h, p, ema, lag, exact, qx, qwx, qy, qwy, A, b, nst, K, Ys, Yn, wk, True)
+        nrhs += nst - 1
+        # error estimate: sum e_i K_i (K[6] = f(Yn), FSAL)
+        for r in range(3):
+            for k in range(M):
+                acc = 0.0
+                for j in range(nst):
+                    acc += e[j] * K[j, r, k]
+                E[r, k] = acc
+        finite = True
+        for r in range(3):
+            for k in range(M):
+                if not math.isfinite(Yn[r, k]):
+                    finite = False
+        err = _err_norm(Y, Yn, E, h, rtol, atol, ema, lag) if finite else 1e300
+        if err <= 1.0:
+            t_new = t + h
+            # frames passed by this step
+            while fr < T and t_next <= t_new * (1.0 + 1e-13):
+                if dense:
+                    th = (t_next - t) / h
+                    for r in range(3):
+                        for k in range(M):
+                            y0 = Y[r, k]
+                            ydiff = Yn[r, k] - y0
+                            bspl = h * K[0, r, k] - ydiff
+                            r5 = 0.0
+                            for j in range(nst):
+                                r5 += d[j] * K[j, r, k]
+                            r5 *= h
+                            Yf[r, k] = y0 + th * (ydiff + (1.0 - th) * (bspl + th * (
+                                ydiff - h * K[6, r, k] - bspl + (1.0 - th) * r5)))
+                    save(Yf, p, lag, exact, qx, qwx, qy, qwy, wk, s_out[fr], lam_out[fr])
+                else:
+                    save(Yn, p, lag, exact, qx, qwx, qy, qwy, wk, s_out[fr], lam_out[fr])
+                fr += 1
+                t_next = min(lr * stride * fr, t_end)
+            Y[:, :] = Yn
+            t = t_new
+            for r in range(3):
+                for k in range(M):
+                    K[0, r, k] = K[6, r, k]
+            naccept += 1
+            if not check(Y, p, lag, wk):
+                status = DIVERGED
+                event = int(math.ceil(t / lr - 1e-9))
+                break
+            Ylast[:, :] = Y
+            last = int(math.floor(t / lr + 1e-9))
+            # PI controller (Gustafsson; beta = 0.4 / 5)
+            fac = 0.9 * max(err, 1e-10) ** (-0.7 / 5.0) * err_old ** (0.4 / 5.0)
+            fac = min(5.0 if rejected else 10.0, max(0.2, fac))
+            err_old = max(err, 1e-4)
+            h = h * fac
+            rejected = False
+        else:
+            fac = max(0.2, 0.9 * err ** (-1.0 / 5.0)) if finite else 0.1
+            h = h * fac
+            rejected = True
+    if status == OK and t >= t_end:
+        last = steps
+    for f in range(fr, T):
+        for k in range(M):
+            s_out[f, k] = np.nan
+            lam_out[f, k] = np.nan
+    end_rate(Ylast, p, ema, lag, exact, qx, qwx, qy, qwy, wk, rate)
+    return status, event, last, nrhs
+
+
+@njit(nogil=True, cache=True)
+def run_dopri5(i0, i1, s0, P, steps, stride, A, b, c, e, d, rtol, atol, max_steps, dense, qx, qwx, qy, qwy, exact,
+               s_out, lam_out, Ylast, rate, info):
+    """Batched Dormand-Prince 5(4) from t = 0 to lr * steps, frames at t = lr * (0, stride, ..., steps)
+    (arguments as run_fixed)."""
+    for i in range(i0, i1):
+        st, ev, la, nr = _dopri_one(s0[i], P[i], steps, stride, A, b, c, e, d, rtol, atol, max_steps, dense,
+                                    qx, qwx, qy, qwy, exact, s_out[i], lam_out[i], Ylast[i], rate[i])
+        info[i, 0] = st
+        info[i, 1] = ev
+        info[i, 2] = la
+        info[i, 3] = nr
+'''
+
+_EXACT_BODY = """    nx = qx.shape[0]
+    ny = qy.shape[0]
+    for i in range(nx):
+        t = math.exp(x0 + qx[i])
+        for j in range(ny):
+            u = math.exp(y0 + qy[j])
+            w = qwx[i] * qwy[j] * t * u
+            _exact_integrand(t, u, S, St, lam, sigma1, sigma2, beta, tmp)
+            for k in range(M):
+                out[k] += w * tmp[k]"""
+
+_FORCE_EXACT = """    if exact:
+        exact_drift(S, St, lam, sigma1, p[2], p[8], qx, qwx, qy, qwy, G, wk[4])
+        return"""
+
+
+def integrator_source(rule) -> str:
+    """The generated integrator module's source for ``rule`` (imports its kernel module by name)."""
+    k = kernels(rule)
+    cos = rule.metric == "cosine"
+    return _TEMPLATE.format(
+        kname=k.__name__, has_target=rule.has_target_network, has_exact=cos,
+        exact_import=f"from {k.__name__} import exact_integrand as _exact_integrand" if cos else "",
+        exact_body=_EXACT_BODY if cos else "    pass",
+        force_exact=_FORCE_EXACT if cos else "",
+    )
+
+
+_MODULES: dict = {}
+
+
+def compiled(rule):
+    """The compiled integrator module for ``rule`` (generated once into the kernel cache)."""
+    key = (rule.structural_key, rule.has_target_network)
+    if key in _MODULES:
+        return _MODULES[key]
+    src = integrator_source(rule)
+    digest = hashlib.sha256((src + _versions()).encode()).hexdigest()[:24]
+    path = cache_dir() / "kernels" / f"i_{digest}.py"
+    if not path.exists():
+        atomic_write(path, src)
+    name = "isodyn_integrators_" + path.stem
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    _MODULES[key] = mod
+    return mod
+
+
+def n_threads() -> int:
+    """Worker threads for batched runs: NUMBA_NUM_THREADS (numba's default: the CPU count)."""
+    import numba
+
+    return max(1, int(numba.config.NUMBA_NUM_THREADS))
+
+
+@dataclass
+class RawRun:
+    """Arrays of one batched compiled run (B points, T frames, M modes)."""
+
+    s: np.ndarray  # (B, T, M) eigenvalue frames (NaN after a divergence)
+    lam: np.ndarray  # (B, T, M) predictor eigenvalues the dynamics sees
+    Y: np.ndarray  # (B, 3, M) last finite state (S, S_t, C)
+    rate: np.ndarray  # (B, M) |dS/dt| / |S| at that state
+    info: np.ndarray  # (B, 4) status, event step, last good step, right-hand-side evaluations
+
+
+def frame_steps(steps: int, stride: int) -> np.ndarray:
+    """The saved steps: 0, stride, 2 stride, ..., and steps."""
+    st = np.arange(0, steps + 1, stride)
+    return st if st[-1] == steps else np.append(st, steps)
+
+
+def run(rule, scheme: Scheme, s0, P, steps: int, *, stride: int = 1, substeps: int = 1, exact: bool = False,
+        grid=None, rtol: float = 1e-8, atol: float = 1e-12, max_steps: int = 10**7, dense: bool = True,
+        threads: int | None = None) -> RawRun:
+    """Integrate B points from eigenvalues s0 (B, M) with parameters P (B, NPAR) (no validation here)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    mod = compiled(rule)
+    s0 = np.ascontiguousarray(s0, dtype=np.float64)
+    P = np.ascontiguousarray(P, dtype=np.float64)
+    B, M = s0.shape
+    T = len(frame_steps(steps, stride))
+    out = RawRun(np.empty((B, T, M)), np.empty((B, T, M)), np.empty((B, 3, M)), np.empty((B, M)),
+                 np.empty((B, 4), dtype=np.int64))
+    if exact:
+        qx, qwx = grid.nodes()
+    else:
+        qx = qwx = np.zeros(1)
+    qy, qwy = qx, qwx
+
+    def block(i0, i1):
+        if scheme.adaptive:
+            mod.run_dopri5(i0, i1, s0, P, steps, stride, scheme.A, scheme.b, scheme.c, scheme.e, DOPRI5_DENSE,
+                           rtol, atol, max_steps, dense, qx, qwx, qy, qwy, exact,
+                           out.s, out.lam, out.Y, out.rate, out.info)
+        else:
+            mod.run_fixed(i0, i1, s0, P, scheme.code, steps, stride, substeps, scheme.A, scheme.b,
+                          qx, qwx, qy, qwy, exact, out.s, out.lam, out.Y, out.rate, out.info)
+
+    nt = min(threads or n_threads(), B)
+    if nt <= 1:
+        block(0, B)
+    else:
+        # compile (or load) in this thread first, then blocks of points on nt threads
+        block(0, 1)
+        cuts = np.unique(np.linspace(1, B, min(B - 1, 8 * nt) + 1).astype(int))
+        with ThreadPoolExecutor(nt) as ex:
+            list(ex.map(block, cuts[:-1], cuts[1:]))
+    return out
