@@ -142,12 +142,13 @@ def amplitude(s, sigma1):
 
 
 @njit(cache=True)
-def exact_drift(S, St, lam, sigma1, sigma2, beta, qx, qwx, qy, qwy, out, tmp):
+def exact_drift(S, St, lam, sigma1, sigma2, beta, qx, qwx, qy, qwy, out, tmp, absolute):
     """Exact cosine closure G_m: trapezoid in (x, y) = (ln t, ln u) on nodes centred at the scales.
 
     qx, qwx (nx,): node offsets and weights in x (the weights include the node map's Jacobian);
     qy, qwy (ny,) likewise in y.  The grid is centred at x0 = -ln sum lam^2 S^2 (the scale of 1/|p|^2)
     and y0 = -ln sum S_t^2 (the scale of 1/|z2|^2).  Cost: nx * ny * M integrand evaluations.
+    With ``absolute`` the sum of |integrand| (the L1 scale of the accuracy check) instead.
     """
     M = S.shape[0]
     a = 0.0
@@ -517,11 +518,15 @@ _EXACT_BODY = """    nx = qx.shape[0]
             u = math.exp(y0 + qy[j])
             w = qwx[i] * qwy[j] * t * u
             _exact_integrand(t, u, S, St, lam, sigma1, sigma2, beta, tmp)
-            for k in range(M):
-                out[k] += w * tmp[k]"""
+            if absolute:
+                for k in range(M):
+                    out[k] += w * abs(tmp[k])
+            else:
+                for k in range(M):
+                    out[k] += w * tmp[k]"""
 
 _FORCE_EXACT = """    if exact:
-        exact_drift(S, St, lam, sigma1, p[2], p[8], qx, qwx, qy, qwy, G, wk[4])
+        exact_drift(S, St, lam, sigma1, p[2], p[8], qx, qwx, qy, qwy, G, wk[4], False)
         return"""
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import integrators as I
 from . import measures as ms
-from .exact import DEFAULT_TOL, ExactGrid, closure_error
+from .exact import DEFAULT_TOL, ExactGrid, closure_error_compiled
 from .trajectory import Trajectory
 
 CLOSURES = ("exact", "mean-field")
@@ -215,11 +215,9 @@ def _state(rule, Y, p):
 
 
 def _state_error(rule, grid, Y, p) -> float:
-    from .codegen import kernels
-
     S, St, lam = _state(rule, Y, p)
-    return closure_error(kernels(rule), grid, S, St, lam, p[I.PIDX["sigma1"]], p[I.PIDX["sigma2"]],
-                         p[I.PIDX["beta"]])
+    return closure_error_compiled(I.compiled(rule), grid, np.ascontiguousarray(S), np.ascontiguousarray(St), lam,
+                                  p[I.PIDX["sigma1"]], p[I.PIDX["sigma2"]], p[I.PIDX["beta"]])
 
 
 def _calibrate(rule, grid, s0, P, idx, tol):
