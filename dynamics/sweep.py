@@ -49,17 +49,28 @@ class Chunk:
         return len(self.index)
 
 
+def frame_stride(spec: SweepSpec) -> int:
+    """Steps between the frames simulate_batch saves: ``run.recruit_stride`` (default steps / 1000,
+    rounded up), or its gcd with ``keep.stride`` when trajectories are kept.  The recruitment steps
+    have this resolution (dataset attribute ``recruit_resolution``)."""
+    from .sweep_spec import RECRUIT_FRAMES
+
+    f = spec.run["recruit_stride"] or max(1, math.ceil(spec.run["steps"] / RECRUIT_FRAMES))
+    if spec.keep["trajectories"]:
+        f = math.gcd(f, spec.keep["stride"])
+    return f
+
+
 def default_chunk_size(spec: SweepSpec) -> int:
-    """Points per chunk: about 64 chunks a sweep, 16..1024 points each, trajectory memory capped.
+    """Points per chunk: about 64 chunks a sweep, 16..1024 points each, frame memory capped.
 
     Depends on the spec only (not on the number of workers), so a resumed run -- local or on Dask
-    -- finds the same plan.
+    -- finds the same plan.  simulate_batch holds s and lambda frames (and the recruitment search
+    about as much again), so a point costs about 4 M (steps / frame_stride + 2) doubles.
     """
     size = min(1024, max(16, math.ceil(spec.n_points / 64)))
-    if spec.keep["trajectories"]:
-        per_point = spec.max_modes * (spec.run["steps"] // spec.keep["stride"] + 1) * 8 * 2
-        size = min(size, max(1, CHUNK_BYTES // per_point))
-    return size
+    per_point = spec.max_modes * (spec.run["steps"] // frame_stride(spec) + 2) * 8 * 4
+    return min(size, max(1, CHUNK_BYTES // per_point))
 
 
 def _structural_codes(spec: SweepSpec) -> np.ndarray:
@@ -96,7 +107,8 @@ def variables(spec: SweepSpec) -> dict:
         "s0": (("mode",), np.float64, np.nan, "initial eigenvalues s_m (ascending)"),
         "s_final": (("mode",), np.float64, np.nan, "final eigenvalues s_m = (1+sigma1^2) S_m^2 (ascending)"),
         "lam_final": (("mode",), np.float64, np.nan, "final predictor eigenvalues lambda_m"),
-        "recruit_step": (("mode",), np.int32, -1, "first step within 1% of the mode's final value (-1: never)"),
+        "recruit_step": (("mode",), np.int32, -1, "first saved step (every recruit_resolution steps) within 1% of the "
+                         "mode's final value (-1: never, dead or diverged)"),
         "collapsed": ((), np.int8, -1, "every mode below the collapse threshold (1/0)"),
         "n_dead": ((), np.int32, -1, "modes that died (dimensional collapse)"),
         "diverged": ((), np.int8, -1, "non-finite or beyond the bound (1/0)"),
@@ -107,6 +119,9 @@ def variables(spec: SweepSpec) -> dict:
         "outcome": ((), np.int8, -1, "0 converged, 1 collapsed, 2 diverged, 3 other, "
                     "4 partial (converged with some modes dead: dimensional collapse)"),
     }
+    if "cosine" in spec.values_of("metric") and (spec.run["closure"] or "exact") == "exact":
+        out["closure_error"] = ((), np.float64, np.nan, "exact closure: relative quadrature error at the initial "
+                                "and final state (NaN: Euclidean, or the run did not end ok)")
     if spec.keep["trajectories"]:
         out["s"] = (("step", "mode"), np.float64, np.nan, "eigenvalues s_m every keep.stride steps")
     return out
@@ -124,7 +139,7 @@ def compute_chunk(spec: SweepSpec, index: np.ndarray, threads: int | None = None
         import numba
 
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-    return run_points(spec, np.asarray(index, dtype=np.int64))
+    return run_points(spec, np.asarray(index, dtype=np.int64), threads=threads)
 
 
 def _dask_task(spec: SweepSpec, index: np.ndarray) -> dict:
@@ -352,7 +367,8 @@ def assemble(spec: SweepSpec, store: PartStore, chunks) -> xr.Dataset:  # noqa: 
     ds = xr.Dataset(data, coords=coords)
     ds.attrs.update(spec.attributes())
     ds.attrs.update({"isodyn_version": isodyn_version(), "spec_digest": spec.digest,
-                     "spec_json": json.dumps(spec.canonical(), sort_keys=True), "outcomes": ",".join(OUTCOMES)})
+                     "spec_json": json.dumps(spec.canonical(), sort_keys=True), "outcomes": ",".join(OUTCOMES),
+                     "recruit_resolution": frame_stride(spec)})
     return ds
 
 

@@ -2,10 +2,14 @@
 
 A spec has four tables (every key optional except at least one axis)::
 
-    [run]                       # how each point is integrated
-    scheme = "map"              # the expected-gradient-descent map of SPEC §4
-    steps = 10000               # steps of the map
-    closure = "mean-field"      # cosine rules only (required there)
+    [run]                       # how each point is integrated (dynamics.simulate.simulate_batch)
+    scheme = "map"              # map (expected-GD map of SPEC §4) | rk4 | dopri5 (the ODE, t = lr * step)
+    steps = 10000               # steps of the map (ODE schemes: end time lr * steps)
+    closure = "exact"           # cosine rules only: exact (default) | mean-field
+    recruit_stride = 10         # recruitment steps are resolved to this many steps (default: steps / 1000)
+    substeps = 1                # rk4: dt = lr / substeps
+    rtol = 1e-8                 # dopri5 tolerances (atol too)
+    exact_tol = 1e-8            # exact closure: quadrature accuracy (checked at every point)
     chunk_size = 256            # points per compiled call (default: automatic)
 
     [fixed]                     # parameters held fixed (attributes of the result)
@@ -22,8 +26,8 @@ A spec has four tables (every key optional except at least one axis)::
     stride = 100
 
 Parameters (``[fixed]`` or ``[axes]``): the rule (``metric``, ``variant``, ``beta``, ``alpha``,
-``eps``, ``normalize``), training (``lr``, ``weight_decay``, ``ema``, ``sigma_online``,
-``sigma_target``) and the initial spectrum (``modes`` M, ``s0_lo``/``s0_hi`` its range,
+``eps``, ``normalize``), training (``lr``, ``weight_decay``, ``ema``, ``rho`` (predictor lag),
+``sigma_online``, ``sigma_target``) and the initial spectrum (``modes`` M, ``s0_lo``/``s0_hi`` its range,
 ``s0_family`` ``logspace`` (deterministic) or ``random`` (log-uniform, drawn per point from
 ``seed`` and the point's index, so results do not depend on chunking or worker), or a fixed
 explicit ``s0 = [..]``).  ``lr`` defaults to the paper's learning rate of each rule (SPEC §5).
@@ -49,8 +53,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-SCHEMES = ("map",)  # what the batched sweep integrator runs (dynamics.sweep_points)
-CLOSURES = ("mean-field",)  # cosine; the exact closure is not in the batched sweep integrator
+SCHEMES = ("map", "rk4", "dopri5")  # dynamics.integrators, through dynamics.simulate.simulate_batch
+CLOSURES = ("exact", "mean-field")  # cosine rules (SPEC §4); default exact, as in isodyn simulate
+RECRUIT_FRAMES = 1000  # default recruitment resolution: steps / RECRUIT_FRAMES (rounded up)
 S0_FAMILIES = ("logspace", "random")
 MAX_POINTS = 100_000_000
 MAX_BYTES = 8 * 2**30  # merged dataset size limit (trajectories)
@@ -136,6 +141,7 @@ PARAMS = {
     "lr": (_Real("a real > 0", lo=0.0, lo_open=True), None),
     "weight_decay": (_Real("a real >= 0", lo=0.0), 0.0),
     "ema": (_Real("a real in [0, 1)", lo=0.0, hi=1.0, hi_open=True), 0.0),
+    "rho": (_Real("a real in [0, 1)", lo=0.0, hi=1.0, hi_open=True), 0.0),
     "sigma_online": (_Real("a real >= 0", lo=0.0), 0.0),
     "sigma_target": (_Real("a real >= 0", lo=0.0), 0.1),
     "modes": (_Int("an integer in [1, 4096]", lo=1, hi=4096), 10),
@@ -151,6 +157,11 @@ RUN = {
     "steps": (_Int("an integer in [1, 10**9]", lo=1, hi=10**9), 1500),
     "closure": (_Choice(CLOSURES), None),
     "chunk_size": (_Int("an integer in [1, 10**6]", lo=1, hi=10**6), None),
+    "recruit_stride": (_Int("an integer in [1, run.steps]", lo=1), None),
+    "substeps": (_Int("an integer >= 1 (rk4)", lo=1), 1),
+    "rtol": (_Real("a real > 0 (dopri5)", lo=0.0, lo_open=True), 1e-8),
+    "atol": (_Real("a real >= 0 (dopri5)", lo=0.0), 1e-12),
+    "exact_tol": (_Real("a real in (0, 1e-2] (exact closure)", lo=0.0, lo_open=True, hi=1e-2), 1e-8),
 }
 KEEP = {
     "trajectories": (_Bool(), False),
@@ -400,9 +411,9 @@ def _check_combinations(spec: SweepSpec, axes_raw, fixed_raw) -> None:
     metrics = set(spec.values_of("metric"))
     if spec.run["closure"] is not None and "cosine" not in metrics:
         raise SpecError("run.closure", spec.run["closure"], "only with metric = cosine", "invalid value")
-    if "cosine" in metrics and spec.run["closure"] is None:
-        raise SpecError("run.closure", None, "closure = \"mean-field\" for cosine rules (the exact closure is not "
-                        "in the batched sweep integrator)", "missing key, value")
+    if spec.run["recruit_stride"] is not None and spec.run["recruit_stride"] > spec.run["steps"]:
+        raise SpecError("run.recruit_stride", spec.run["recruit_stride"],
+                        f"an integer in [1, run.steps = {spec.run['steps']}]")
     if "s0" not in spec.fixed:
         for lo in spec.values_of("s0_lo"):
             for hi in spec.values_of("s0_hi"):
