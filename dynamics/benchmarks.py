@@ -223,3 +223,6 @@ def rows_simulator(quick: bool = False) -> list[dict]:
 
 
 register("simulator", "dynamics.benchmarks:rows_simulator")
+register("network", "dynamics.network_bench:bench_rows")  # issue 4
+register("network-cupy", "dynamics.network_bench:bench_rows_cupy")  # issue 4 (skipped row without CuPy)
+register("sweep", "dynamics.sweep_bench:bench_rows")  # issue 6

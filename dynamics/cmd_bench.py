@@ -40,6 +40,9 @@ def run(args) -> int:
         return 0
     for r in rows:
         print(f"{r['name']}")
+        if r.get("skipped"):
+            print(f"    {r['note']}")
+            continue
         print(f"    ours {r['value']:.4g} {r['unit']}   baseline {r['baseline_value']:.4g} ({r['baseline']})")
         print(f"    median ratio {r['ratio']:.3g} over {r['runs']} runs   goal {r['goal']}   {r.get('note', '')}")
     return 0

@@ -6,6 +6,9 @@ views, eigendecompose the weight correlation, apply the per-sample gradient from
 threads and with one thread; a row's speed-up is against the faster of the two.
 
     python -m dynamics.network_bench [--rows inputs,moments,cupy] [--steps K] [--json FILE]
+
+Registered as the ``isodyn bench`` groups ``network`` and ``network-cupy`` (:func:`bench_rows`,
+:func:`bench_rows_cupy`); rows in the registry's format (value = ms per step).
 """
 
 from __future__ import annotations
@@ -72,19 +75,26 @@ def trainer_ms(rule, reps, sampler="inputs", dtype="float64", backend="numpy", g
 
 
 def rows(which=("inputs", "moments"), reps: int = 15, metrics=("euclidean", "cosine")) -> list[dict]:
-    """Bench rows (dicts): name, ms, baseline_ms, speedup, goal, notes."""
+    """Rows in the ``isodyn bench`` registry format (dynamics.benchmarks): value = ms per step, baseline
+    the plain NumPy step, ratio = baseline ms / our ms (medians of ``reps`` timed steps each).
+
+    A requested CuPy row where CuPy is not usable is one row with ``skipped: true``, value null and
+    the reason in the note -- a result, not a crash."""
+    from .backends import cupy_status
+
     out = []
+    cupy_ok, cupy_why = cupy_status() if "cupy" in which else (False, "")
     for metric in metrics:
         rule = Rule(metric, "standard")
         base_default, base_one = plain_ms(rule, reps)
         base = min(base_default, base_one)
 
         def row(name, ms, goal, notes="", metric=metric, base=base, bd=base_default, bo=base_one):
-            out.append({"name": f"train 15->10 n=50000 {metric}/standard: {name}", "ms": round(ms, 3),
-                        "baseline": "plain NumPy step", "baseline_ms": round(base, 3),
-                        "baseline_ms_default_threads": round(bd, 3),
-                        "baseline_ms_one_thread": round(bo, 3), "speedup": round(base / ms, 2),
-                        "goal": goal, "notes": notes})
+            out.append({"name": f"train 15->10 n=50000 {metric}/standard: {name}", "value": round(ms, 3),
+                        "unit": "ms/step", "baseline": "plain NumPy step (faster of default / one BLAS thread)",
+                        "baseline_value": round(base, 3), "ratio": round(base / ms, 2), "runs": reps,
+                        "goal": f">= {goal:g}x", "note": notes,
+                        "baseline_ms_default_threads": round(bd, 3), "baseline_ms_one_thread": round(bo, 3)})
 
         if "inputs" in which:
             for dt in ("float64", "float32"):
@@ -93,12 +103,32 @@ def rows(which=("inputs", "moments"), reps: int = 15, metrics=("euclidean", "cos
         if "moments" in which and metric == "euclidean":
             ms, _ = trainer_ms(rule, 10 * reps, sampler="moments")
             row("moments sampler, numpy float64", ms, GOALS["moments"], "cost independent of n")
-        if "cupy" in which:
+        if "cupy" in which and not cupy_ok:
+            out.append({"name": f"train 15->10 n=50000 {metric}/standard: inputs sampler, cupy", "value": None,
+                        "unit": "ms/step", "baseline": "plain NumPy step", "baseline_value": round(base, 3),
+                        "ratio": None, "runs": 0, "goal": f">= {GOALS['cupy']:g}x", "skipped": True,
+                        "note": f"skipped: CuPy not usable here ({cupy_why})"})
+        elif "cupy" in which:
             for dt in ("float64", "float32"):
                 for impl in ("xp", "elementwise", "fuse"):
                     ms, _ = trainer_ms(rule, 10 * reps, dtype=dt, backend="cupy", grad_impl=impl)
                     row(f"inputs sampler, cupy {dt}, grad={impl}", ms, GOALS["cupy"], "vs the CPU plain step")
     return out
+
+
+def bench_rows(quick: bool = False) -> list[dict]:
+    """``isodyn bench`` group ``network``: inputs and moments samplers, both metrics (quick: Euclidean,
+    3 timed steps)."""
+    if quick:
+        return rows(("inputs", "moments"), reps=3, metrics=("euclidean",))
+    return rows(("inputs", "moments"), reps=15)
+
+
+def bench_rows_cupy(quick: bool = False) -> list[dict]:
+    """``isodyn bench`` group ``network-cupy``: the CuPy rows, or one skipped row per metric without CuPy."""
+    if quick:
+        return rows(("cupy",), reps=3, metrics=("euclidean",))
+    return rows(("cupy",), reps=15)
 
 
 def main(argv=None) -> int:
@@ -110,8 +140,11 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     rs = rows(tuple(a.rows.split(",")), a.reps, tuple(a.metrics.split(",")))
     for r in rs:
-        print(f"{r['name']:<75} {r['ms']:9.3f} ms  plain {r['baseline_ms']:8.2f} ms  "
-              f"x{r['speedup']:<7} goal x{r['goal']}  {r['notes']}")
+        if r.get("skipped"):
+            print(f"{r['name']:<75} {r['note']}")
+            continue
+        print(f"{r['name']:<75} {r['value']:9.3f} ms  plain {r['baseline_value']:8.2f} ms  "
+              f"x{r['ratio']:<7} goal {r['goal']}  {r['note']}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(rs, f, indent=1)
