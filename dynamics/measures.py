@@ -1,9 +1,8 @@
 """Collapse, divergence, convergence and recruitment measures of mode trajectories (issue 3, SPEC §6).
 
 All functions take NumPy arrays with any leading batch shape ``...``; ``s`` and ``lam`` are saved
-eigenvalue frames (..., T, M), ``s0`` the initial eigenvalues (..., M).  The thresholds are the ones
-the sweep integrator (dynamics/sweep_points.py) uses inside its compiled loop, so a point's measures
-agree whichever of the two produced them:
+eigenvalue frames (..., T, M), ``s0`` the initial eigenvalues (..., M).  ``simulate_batch`` applies
+them to every run, and the sweep (dynamics/sweep_points.py) takes its measures from there:
 
 * dead mode: s_m <= DEAD * max_k s_k(0); ``collapsed``: every mode dead; ``n_dead`` the number
   (dimensional collapse: some but not all modes dead);
