@@ -1,0 +1,208 @@
+"""Shared settings and run helpers of the paper's theory figures (SPEC §5), linear and ReLU.
+
+Used by fig_eigenvalue_dynamics, fig_probe_trajectories and fig_fixed_points.  Nothing here computes
+dynamics: runs go through the public API (``dynamics.network.train`` for sampled training,
+``dynamics.simulate.simulate`` for the mode equations); the thresholds that decide dead modes and
+isotropy come from :mod:`dynamics.measures`.
+
+Sizes (``sizes(quick)``): the full run keeps the paper's settings where they fit the time budget of
+``isodyn reproduce`` (< 10 min for every figure on a 2-core machine) and says where it does not; the
+quick run uses fewer samples and steps.  Every choice is recorded in the figure's numbers and caption.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from derivations import Rule
+from dynamics import measures as ms
+from dynamics.cli import paper_lr
+from dynamics.network import NetworkConfig, init_weights, train
+from dynamics.simulate import simulate
+
+#: SPEC §5 toy settings
+SIGMA1, SIGMA2, ALPHA = 0.0, 0.1, 1.0
+EIG_DIMS = (15, 10)  # N -> M of the eigenvalue-dynamics figure
+TWO_DIMS = (6, 2)  # N -> M of the probe-trajectory and fixed-point figures
+INIT_SCALE = 0.25  # W0 entries N(0, 1/16)
+FRESH_SCALE = 0.5  # the fresh draw of the fixed-point figure: entries N(0, 1/4)
+PAPER_SAMPLES = 50_000
+PAPER_STEPS = 1500
+PAPER_STEPS_NO_PREDICTOR = 100_000
+N_PROBES, PROBE_POOL = 20, 5000
+
+VARIANTS = ("no-stopgrad", "no-predictor", "standard", "iso", "wrong-stopgrad")
+METRICS = ("euclidean", "cosine")
+VARIANT_LABELS = {"no-stopgrad": "no stop-gradient", "no-predictor": "no predictor", "standard": "standard",
+                  "iso": "IsoLoss", "wrong-stopgrad": "wrong-side stop-gradient"}
+METRIC_LABELS = {"euclidean": "Euclidean", "cosine": "cosine"}
+
+#: isotropy (lambda_min / lambda_max) an end state needs to count as isotropic
+ISOTROPIC = 0.95
+#: a mode of a sampled run has vanished (dimensional collapse) when s_m <= VANISHED * max_k s_k at the end.
+#: Sampled training has a noise floor: the sampling noise of the strong modes refills the weak directions at
+#: a level ~ eta^2 / n of the strongest (about 1e-4 at n = 1,000), so the 1e-8 of dynamics.measures (made for
+#: the noise-free mode equations) is out of reach; three decades below the strongest mode is not.
+VANISHED = 1e-3
+#: |lambda - 1| an end state of the Euclidean rules needs to count as converged to lambda = 1
+#: (the 1% band of dynamics.measures.RECRUIT)
+LAMBDA_TOL = ms.RECRUIT
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Samples a step and steps of every run of the paper figures (full or quick)."""
+
+    quick: bool
+    steps: int  # 1,500 in both (the paper's)
+    eig_samples_cosine: int  # 15->10 sampled (inputs) training, cosine rules
+    eig_samples_relu: int  # 15->10 ReLU, both metrics
+    eig_steps_no_predictor: int  # Euclidean no-predictor (moments sampler and mode equations)
+    eig_relu_steps_no_predictor: int  # ReLU no-predictor: sampled only (no mode equations for ReLU)
+    two_samples: int  # 6->2 linear (cosine; Euclidean uses the moments sampler at the paper's n)
+    two_samples_relu: int  # 6->2 ReLU
+    noise_steps: int  # claim 3 noise check: T of the (n, T) runs (and T/4 of the (n/16, T/4) runs)
+    cosine_scheme: str  # mode equations of the cosine rules: 'map' (full) or 'dopri5' (quick)
+    cosine_rtol: float  # dopri5 tolerance of the cosine mode equations
+    stiff_overlays: bool  # draw the cosine wrong-stopgrad mode equations (stiff: ~7 s on 2 cores)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+FULL = Sizes(False, PAPER_STEPS, eig_samples_cosine=20_000, eig_samples_relu=10_000,
+             eig_steps_no_predictor=PAPER_STEPS_NO_PREDICTOR, eig_relu_steps_no_predictor=10_000,
+             two_samples=PAPER_SAMPLES, two_samples_relu=20_000, noise_steps=4000, cosine_scheme="map",
+             cosine_rtol=1e-7, stiff_overlays=True)
+QUICK = Sizes(True, PAPER_STEPS, eig_samples_cosine=1_000, eig_samples_relu=1_000, eig_steps_no_predictor=10_000,
+              eig_relu_steps_no_predictor=2_000, two_samples=2_000, two_samples_relu=2_000, noise_steps=2000,
+              cosine_scheme="dopri5", cosine_rtol=1e-4, stiff_overlays=False)
+
+
+def sizes(quick: bool) -> Sizes:
+    return QUICK if quick else FULL
+
+
+def rule(metric: str, variant: str) -> Rule:
+    return Rule(metric, variant, alpha=ALPHA)
+
+
+def lr(r: Rule) -> float:
+    """SPEC §5 learning rate of the rule."""
+    return paper_lr(r)
+
+
+def weights(dims, scale: float, seed: int) -> np.ndarray:
+    """W0 (M, N) with entries N(0, scale^2) from ``seed`` (dynamics.network.init_weights)."""
+    N, M = dims
+    return init_weights(M, N, scale, seed)
+
+
+def uses_moments(r: Rule, net: str) -> bool:
+    """Linear Euclidean rules: the moments sampler (exact in distribution, cost independent of n)."""
+    return net == "linear" and r.metric == "euclidean"
+
+
+_RUNS: dict = {}  # memo of sampled runs within one process (the 6->2 figures share their W0 runs)
+
+
+def _digest(a) -> str:
+    import hashlib
+
+    return "" if a is None else hashlib.sha1(np.ascontiguousarray(a, dtype=np.float64).tobytes()).hexdigest()
+
+
+def sampled(r: Rule, net: str, W0: np.ndarray, steps: int, samples: int, seed: int, probes=None):
+    """Sampled training with the SPEC §5 settings -> dynamics.network.NetworkRun.
+
+    Linear Euclidean rules use the moments sampler at the paper's n = 50,000 (its cost does not depend
+    on n); every other run draws ``samples`` inputs a step in float32.  Runs are deterministic in their
+    arguments and remembered: a run recorded with probes serves a later request without probes.
+    """
+    key = (r.name, r.alpha, net, _digest(W0), steps, samples, seed)
+    hit = _RUNS.get(key)
+    if hit is not None and (probes is None or hit[0] == _digest(probes)):
+        return hit[1]
+    run = _train(r, net, W0, steps, samples, seed, probes)
+    _RUNS[key] = (_digest(probes), run)
+    return run
+
+
+def clear_memo() -> None:
+    _RUNS.clear()
+
+
+def _train(r: Rule, net: str, W0: np.ndarray, steps: int, samples: int, seed: int, probes=None):
+    moments = uses_moments(r, net)
+    cfg = NetworkConfig(r, net=net, in_dim=W0.shape[1], out_dim=W0.shape[0],
+                        samples=PAPER_SAMPLES if moments else samples, sigma1=SIGMA1, sigma2=SIGMA2, lr=lr(r),
+                        predictor_source="weights", sampler="moments" if moments else "inputs",
+                        dtype="float64" if moments else "float32")
+    return train(cfg, W0=W0, steps=steps, seed=seed, probes=probes)
+
+
+def train_moments(r: Rule, W0: np.ndarray, steps: int, samples: int, seed: int):
+    """Linear Euclidean sampled training with the moments sampler at any n (SPEC §5 otherwise)."""
+    cfg = NetworkConfig(r, net="linear", in_dim=W0.shape[1], out_dim=W0.shape[0], samples=samples, sigma1=SIGMA1,
+                        sigma2=SIGMA2, lr=lr(r), predictor_source="weights", sampler="moments")
+    return train(cfg, W0=W0, steps=steps, seed=seed)
+
+
+def samples_used(r: Rule, net: str, samples: int) -> int:
+    return PAPER_SAMPLES if uses_moments(r, net) else samples
+
+
+def modes(r: Rule, s0, steps: int, sz: Sizes, stride: int = 1, scheme: str | None = None):
+    """Mode equations (SPEC §4) from eigenvalues s0 -> dynamics.trajectory.Trajectory.
+
+    Euclidean: the expected-GD map; cosine: the exact closure, by the map (full) or the ODE with dopri5
+    (quick; t = eta * step), saved every ``stride`` steps.
+    """
+    if scheme is None:
+        scheme = sz.cosine_scheme if r.metric == "cosine" else "map"
+    kw = dict(rtol=sz.cosine_rtol, atol=1e-12) if scheme == "dopri5" else {}
+    return simulate(r, np.asarray(s0, dtype=float), lr=lr(r), steps=steps, sigma1=SIGMA1, sigma2=SIGMA2,
+                    scheme=scheme, closure="exact", stride=stride, **kw)
+
+
+def probe_inputs(N: int, seed: int) -> np.ndarray:
+    """The 20 largest-norm of 5,000 draws x ~ N(0, I_N) (SPEC §5), (20, N)."""
+    x = np.random.default_rng(seed).standard_normal((PROBE_POOL, N))
+    keep = np.argsort(np.linalg.norm(x, axis=1))[-N_PROBES:]
+    return x[keep]
+
+
+def last_index(run) -> int:
+    """Index of the last finite state of a NetworkRun (the end unless it diverged)."""
+    return int(run.diverged_step) if run.diverged else int(run.steps)
+
+
+def end_state(run):
+    """(s, lambda) at the last finite state of a NetworkRun."""
+    i = last_index(run)
+    return run.s[i], run.lam[i]
+
+
+def dead(s_end, s0) -> np.ndarray:
+    """(M,) bool: dead modes by dynamics.measures (s <= DEAD * max s0)."""
+    return ms.dead_modes(np.asarray(s_end), np.asarray(s0))
+
+
+def isotropy(lam) -> float:
+    return float(ms.isotropy(np.asarray(lam)))
+
+
+def fmt(x: float, digits: int = 3) -> str:
+    """A number for the report: fixed for moderate values, scientific otherwise."""
+    x = float(x)
+    if not np.isfinite(x):
+        return str(x)
+    if x == 0 or 1e-3 <= abs(x) < 1e4:
+        return f"{x:.{digits}g}"
+    return f"{x:.{max(digits - 1, 1)}e}"
+
+
+def fmt_list(xs, digits: int = 3) -> str:
+    return "[" + ", ".join(fmt(x, digits) for x in xs) + "]"

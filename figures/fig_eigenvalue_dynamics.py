@@ -1,0 +1,393 @@
+"""Eigenvalue dynamics of the 15->10 network (SPEC §5; paper's toy figure), linear and ReLU.
+
+Rows Euclidean / cosine; columns no-stopgrad, no-predictor, standard, iso, wrong-stopgrad.  Each panel:
+the eigenvalues s_m of the predictor's correlation (log scale) against steps in sampled training
+(thick coloured lines, weak -> strong modes), and for linear networks the mode equations of SPEC §4
+from the sampled run's initial eigenvalues (thin black dashed lines).
+
+Claims decided (SPEC §6): 1 (standard and iso keep every mode; Euclidean ends at lambda = 1, cosine
+isotropic), 2 (no-stopgrad and wrong-stopgrad collapse), 3 (linear only: Euclidean no-predictor has no
+drift beyond the sampling noise).  ReLU no-predictor is measured and shown but decides no claim
+(SPEC §6 claim 3 is a statement about linear networks).
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+
+import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
+
+from . import _paper as P
+from .base import ClaimResult, Context, FigureResult, verdict_from
+from .style import mode_colors, plt, save, style
+
+NAME = "eigenvalue_dynamics"
+TITLE = "Eigenvalue dynamics, linear 15→10 network (paper)"
+NAME_RELU = "eigenvalue_dynamics_relu"
+TITLE_RELU = "Eigenvalue dynamics, ReLU 15→10 network (paper)"
+YLIM = (1e-4, 1e2)
+MAX_POINTS = 600  # points drawn per line
+
+
+def _plan(metric: str, variant: str, net: str, sz: P.Sizes) -> dict:
+    """Steps and samples of the sampled run and of the mode equations for one panel."""
+    r = P.rule(metric, variant)
+    no_pred = variant == "no-predictor"
+    if net == "relu":
+        steps = sz.eig_relu_steps_no_predictor if no_pred else sz.steps
+        samples = sz.eig_samples_relu // 5 if no_pred else sz.eig_samples_relu
+        return dict(rule=r, steps=steps, samples=samples, mode_steps=None, scheme=None)
+    samples = P.samples_used(r, net, sz.eig_samples_cosine)
+    if metric == "euclidean":
+        steps = sz.eig_steps_no_predictor if no_pred else sz.steps
+        return dict(rule=r, steps=steps, samples=samples, mode_steps=steps, scheme="map")
+    if no_pred:  # 100,000 sampled cosine steps do not fit the budget: sampled 1,500, mode equations (ODE) all
+        return dict(rule=r, steps=sz.steps, samples=samples, mode_steps=sz.eig_steps_no_predictor, scheme="dopri5")
+    if variant == "wrong-stopgrad" and not sz.stiff_overlays:
+        return dict(rule=r, steps=sz.steps, samples=samples, mode_steps=None, scheme=None)
+    return dict(rule=r, steps=sz.steps, samples=samples, mode_steps=sz.steps, scheme=sz.cosine_scheme)
+
+
+def _run_panel(plan: dict, net: str, W0, seed: int, sz: P.Sizes) -> dict:
+    r = plan["rule"]
+    t0 = time.perf_counter()
+    run = P.sampled(r, net, W0, plan["steps"], plan["samples"], seed)
+    out = dict(plan, run=run, seed=seed, seconds_sampled=time.perf_counter() - t0, modes=None, cont=None, long=None)
+    if plan["mode_steps"] is None:
+        return out
+    t0 = time.perf_counter()
+    stride = max(1, plan["mode_steps"] // 2000)
+    tr = P.modes(r, run.s[0], plan["mode_steps"], sz, stride=stride, scheme=plan["scheme"])
+    out["modes"] = tr
+    if r.metric == "euclidean" and bool(tr.measures["diverged"]):
+        # Euclidean wrong-stopgrad: a mode's drift involves only its own eigenvalue (SPEC §4), so the
+        # modes that were shrinking when the strong ones diverged are continued alone.
+        weak = tr.s_last < tr.s0
+        rest = plan["mode_steps"] - int(tr.last_step)
+        if weak.any() and rest > 0:
+            out["cont"] = (int(tr.last_step), np.flatnonzero(weak), P.modes(r, tr.s_last[weak], rest, sz))
+    if r.metric == "euclidean" and r.variant == "no-stopgrad":
+        # every mode dies, but the one nearest lambda = 1 only slowly: continue the mode equations
+        out["long"] = P.modes(r, run.s[0], P.PAPER_STEPS_NO_PREDICTOR, sz, stride=1000)
+    out["seconds_modes"] = time.perf_counter() - t0
+    return out
+
+
+NOISE_SEEDS = 4
+
+
+def _noise_check(W0, seed: int, sz: P.Sizes) -> dict:
+    """Claim 3: is the Euclidean no-predictor spectrum's motion sampling noise or a drift?
+
+    NOISE_SEEDS runs with (n, T) and NOISE_SEEDS with (n/16, T/4) (moments sampler, n = 50,000).  Sampling
+    noise moves the spectrum like sqrt(T / n): the second set moves 2x as far; a drift moves like T: the second
+    set would move 4x less.  Returns the RMS (over modes and seeds) of ln(s_T / s_0) of both sets.
+    """
+    r = P.rule("euclidean", "no-predictor")
+    T, n = sz.noise_steps, P.PAPER_SAMPLES
+    out = {}
+    for key, (steps, samples) in {"a": (T, n), "b": (T // 4, n // 16)}.items():
+        changes = []
+        for i in range(NOISE_SEEDS):
+            run = P.train_moments(r, W0, steps, samples, seed + (0 if key == "a" else 50) + i)
+            changes.append(_log_change(run))
+        out[key] = dict(steps=steps, samples=samples, rms=float(np.sqrt(np.mean(np.square(changes)))))
+    return out
+
+
+def _log_change(run) -> np.ndarray:
+    return np.log(run.s[P.last_index(run)] / run.s[0])
+
+
+def _rms_log_change(run) -> float:
+    return float(np.sqrt(np.mean(_log_change(run) ** 2)))
+
+
+# --- claims --------------------------------------------------------------------------------
+
+
+def _claims(panels: dict, net: str, noise: dict | None, figname: str) -> tuple[list[ClaimResult], dict]:
+    nums: dict = {}
+    net_word = "linear" if net == "linear" else "ReLU"
+    # claim 1: standard and iso keep every mode
+    checks, parts = 0, []
+    passed = 0
+    for metric in P.METRICS:
+        for variant in ("standard", "iso"):
+            p = panels[(metric, variant)]
+            run = p["run"]
+            s_end, lam_end = P.end_state(run)
+            n_dead = int(P.dead(s_end, run.s[0]).sum())
+            ok = not run.diverged and n_dead == 0
+            if metric == "euclidean":
+                dev = float(np.max(np.abs(lam_end - 1)))
+                ok &= dev <= P.LAMBDA_TOL
+                parts.append(f"{metric} {variant}: max|λ−1| = {P.fmt(dev, 2)}, dead {n_dead}/{len(s_end)}")
+                nums[f"{metric}/{variant}/max_abs_lambda_minus_1"] = dev
+            else:
+                iso = P.isotropy(lam_end)
+                ok &= iso >= P.ISOTROPIC
+                parts.append(f"{metric} {variant}: λmin/λmax = {iso:.3f} at scale λ̄ = {P.fmt(lam_end.mean())}, "
+                             f"dead {n_dead}/{len(s_end)}")
+                nums[f"{metric}/{variant}/isotropy"] = iso
+            checks += 1
+            passed += bool(ok)
+    c1 = ClaimResult(
+        1, "With stop-gradient and predictor neither metric collapses; Euclidean converges to λ_m = 1 (σ1 = 0), "
+           "cosine to an isotropic spectrum.",
+        f"{net_word} 15→10, end of sampled training: " + "; ".join(parts) + ".",
+        verdict_from(passed, checks),
+        f"each of Euclidean/cosine × standard/iso: not diverged, no dead mode (s ≤ {P.ms.DEAD:g}·max s0), and "
+        f"Euclidean max|λ_m − 1| ≤ {P.LAMBDA_TOL:g} (the 1% recruitment band) or cosine λmin/λmax ≥ "
+        f"{P.ISOTROPIC:g}; {passed}/{checks} passed",
+        figname)
+
+    # claim 2: no-stopgrad and wrong-stopgrad
+    parts, checks, passed = [], 0, 0
+    p = panels[("euclidean", "no-stopgrad")]
+    run = p["run"]
+    s_end, _ = P.end_state(run)
+    s0 = run.s[0]
+    decreased = bool(np.all(s_end < s0))
+    ok = decreased and not run.diverged
+    txt = f"Euclidean no-stopgrad: every mode shrank {decreased} (end max s = {P.fmt(s_end.max())}, " \
+          f"{int(P.dead(s_end, s0).sum())}/{len(s0)} dead after {run.steps} steps)"
+    if p["long"] is not None:
+        long_dead = int(p["long"].measures["n_dead"])
+        ok &= long_dead == len(s0)
+        txt += f", mode equations at {p['long'].steps:,} steps: {long_dead}/{len(s0)} dead"
+        nums["euclidean/no-stopgrad/dead_at_100k_modes"] = long_dead
+    parts.append(txt)
+    checks += 1
+    passed += bool(ok)
+    nums["euclidean/no-stopgrad/s_end"] = s_end.tolist()
+
+    for variant in ("no-stopgrad", "wrong-stopgrad"):
+        run = panels[("cosine", variant)]["run"]
+        s_end, _ = P.end_state(run)
+        s0 = run.s[0]
+        d = s_end <= P.VANISHED * s_end.max()
+        alive = ~d
+        grew = bool(np.all(s_end[alive] > s0[alive])) if alive.any() else False
+        ok = (not run.diverged) and d.sum() >= len(s0) / 2 and alive.any() and grew
+        parts.append(f"cosine {variant}: {int(d.sum())}/{len(s0)} vanished (largest of them "
+                     f"{P.fmt(s_end[d].max() / s_end.max() if d.any() else float('nan'), 2)} of the strongest), "
+                     f"survivors s = {P.fmt_list(s_end[alive])} (from {P.fmt_list(s0[alive])})")
+        nums[f"cosine/{variant}/n_vanished"] = int(d.sum())
+        checks += 1
+        passed += bool(ok)
+
+    p = panels[("euclidean", "wrong-stopgrad")]
+    run = p["run"]
+    i = P.last_index(run)
+    s_last, s0 = run.s[i], run.s[0]
+    grew, shrank = s_last > s0, s_last < s0
+    ok = run.diverged and grew.any() and shrank.any()
+    txt = (f"Euclidean wrong-stopgrad: diverged {run.diverged} at step {run.diverged_step}; "
+           f"{int(grew.sum())} growing mode(s) (s0 = {P.fmt_list(s0[grew])}), {int(shrank.sum())} shrinking")
+    if p["cont"] is not None:
+        k, idx, tr = p["cont"]
+        n_dead_w = int(P.dead(tr.s_last, s0).sum())
+        ok &= n_dead_w == len(idx)
+        txt += f"; mode equations continued to step {k + tr.steps:,}: {n_dead_w}/{len(idx)} shrinking modes dead"
+        nums["euclidean/wrong-stopgrad/weak_dead_continued"] = n_dead_w
+    nums["euclidean/wrong-stopgrad/diverged_step"] = run.diverged_step
+    parts.append(txt)
+    checks += 1
+    passed += bool(ok)
+    crit = ("Euclidean no-stopgrad: every mode shrinks in sampled training"
+            + (" and every mode is dead (s ≤ 1e-8·max s0) in the mode equations at 100,000 steps" if net == "linear"
+               else "") +
+            f"; cosine no-stopgrad and wrong-stopgrad: at least half the modes vanished (s_m ≤ {P.VANISHED:g}·max s "
+            "at the end: the noise floor of sampled training keeps them above the 1e-8 of the mode equations), at "
+            "least one survivor, the survivors grew; Euclidean wrong-stopgrad: the run diverges with growing and "
+            "shrinking modes"
+            + (", and the shrinking modes, continued alone in the mode equations, end dead" if net == "linear" else "")
+            + f"; {passed}/{checks} passed")
+    c2 = ClaimResult(
+        2, "Without stop-gradient both metrics collapse (Euclidean: every mode dies; cosine: all but a few modes "
+           "vanish); with the stop-gradient on the wrong side weak modes collapse and strong ones diverge.",
+        f"{net_word} 15→10: " + "; ".join(parts) + ".",
+        verdict_from(passed, checks), crit, figname)
+    claims = [c1, c2]
+
+    # claim 3 (linear networks only)
+    p = panels[("euclidean", "no-predictor")]
+    run = p["run"]
+    a = _rms_log_change(run)
+    nums["euclidean/no-predictor/rms_log_change"] = a
+    if net == "linear":
+        tr = p["modes"]
+        drift = float(np.max(np.abs(tr.s_last / tr.s0 - 1)))
+        na, nb = noise["a"], noise["b"]
+        ratio = nb["rms"] / na["rms"] if na["rms"] > 0 else float("inf")
+        lo, hi = 2 / 8**0.5, 2 * 8**0.5  # log-midpoints around 2: between noise (2) and drift (0.25)
+        ok1, ok2 = drift <= 1e-9, lo <= ratio <= hi
+        nums.update({"euclidean/no-predictor/mode_eq_max_rel_change": drift,
+                     "euclidean/no-predictor/noise_rms_a": na["rms"], "euclidean/no-predictor/noise_rms_b": nb["rms"],
+                     "euclidean/no-predictor/noise_ratio": ratio})
+        c3 = ClaimResult(
+            3, "Without a predictor there is no variance regularisation: Euclidean with σ1 = 0 has zero expected "
+               "drift.",
+            f"linear 15→10, Euclidean no-predictor: mode equations after {tr.steps:,} steps max|s_T/s_0 − 1| = "
+            f"{P.fmt(drift, 2)}; the sampled run of the figure (n = {P.PAPER_SAMPLES:,}, {run.steps:,} steps) moved "
+            f"ln(s_T/s_0) by {P.fmt(a)} RMS over modes; noise check ({NOISE_SEEDS} seeds each): "
+            f"(n = {na['samples']:,}, T = {na['steps']:,}) RMS {P.fmt(na['rms'])}, (n = {nb['samples']:,}, "
+            f"T = {nb['steps']:,}) RMS {P.fmt(nb['rms'])}, ratio {ratio:.2f} (sampling noise ∝ √(T/n) predicts 2, "
+            f"a drift ∝ T predicts 0.25).",
+            verdict_from(int(ok1) + int(ok2), 2),
+            f"no expected drift: max|s_T/s_0 − 1| ≤ 1e-9 in the mode equations; the sampled motion is noise: the "
+            f"ratio of RMS log-changes (n/16, T/4) / (n, T) lies in [{lo:.2f}, {hi:.2f}] (log-midpoints between "
+            f"noise, 2, and drift, 0.25; the ratio's measured spread over {NOISE_SEEDS} seeds is ±0.3); "
+            f"{int(ok1) + int(ok2)}/2 passed",
+            figname)
+        claims.append(c3)
+    return claims, nums
+
+
+# --- drawing -------------------------------------------------------------------------------
+
+
+def _thin(x, y):
+    k = max(1, len(x) // MAX_POINTS)
+    return x[::k], y[::k]
+
+
+def _kfmt(v, _pos):
+    return f"{v / 1000:g}k" if abs(v) >= 10_000 else f"{v:g}"
+
+
+def _draw_panel(ax, p: dict, colors):
+    run = p["run"]
+    i = P.last_index(run)
+    steps = np.arange(i + 1)
+    M = run.s.shape[1]
+    with np.errstate(invalid="ignore"):
+        for m in range(M):
+            x, y = _thin(steps, run.s[: i + 1, m])
+            ax.plot(x, y, color=colors[m], lw=1.6, alpha=0.85, solid_capstyle="round")
+    tr = p["modes"]
+    if tr is not None:
+        for m in range(M):
+            ok = np.isfinite(tr.s[:, m])
+            ax.plot(tr.step[ok], tr.s[ok, m], color="k", lw=0.7, ls=(0, (3, 2)))
+        if p["cont"] is not None:
+            k, idx, tc = p["cont"]
+            for j in range(len(idx)):
+                ax.plot(k + tc.step, tc.s[:, j], color="k", lw=0.7, ls=(0, (3, 2)))
+    if run.diverged:
+        grew = run.s[i] > run.s[0]
+        for m in np.flatnonzero(grew):
+            ax.plot([i], [YLIM[1] * 0.8], marker="x", color=colors[m], ms=6, mew=1.6, clip_on=False)
+        ax.text(0.97, 0.97, f"diverged at step {run.diverged_step}", transform=ax.transAxes, ha="right", va="top",
+                fontsize=7)
+    else:
+        d = int((run.s[i] <= P.VANISHED * run.s[i].max()).sum())
+        if d:
+            ax.text(0.97, 0.05, f"{d}/{M} modes vanished", transform=ax.transAxes, ha="right", va="bottom",
+                    fontsize=7, bbox=dict(facecolor="white", edgecolor="none", alpha=0.85, pad=1.5))
+    last = max(p["steps"], p["mode_steps"] or 0)
+    ax.set_xlim(0, last)
+    ax.set_yscale("log")
+    ax.set_ylim(*YLIM)
+    ax.yaxis.set_major_locator(LogLocator(numticks=4))
+    ax.xaxis.set_major_locator(MaxNLocator(3, integer=True))
+    ax.xaxis.set_major_formatter(FuncFormatter(_kfmt))
+
+
+def _draw(panels: dict, net: str, figstem, sz: P.Sizes):
+    with style():
+        fig, axes = plt.subplots(2, 5, figsize=(11.0, 4.9), sharey=True)
+        M = panels[("euclidean", "standard")]["run"].s.shape[1]
+        colors = mode_colors(M)
+        for i, metric in enumerate(P.METRICS):
+            for j, variant in enumerate(P.VARIANTS):
+                ax = axes[i, j]
+                _draw_panel(ax, panels[(metric, variant)], colors)
+                if i == 0:
+                    ax.set_title(P.VARIANT_LABELS[variant], fontsize=9)
+                if i == 1:
+                    ax.set_xlabel("training step")
+            ylab = "eigenvalue $s_m$" if net == "linear" else r"eigenvalue $s_m$ of $WW^{\top}$"
+            axes[i, 0].set_ylabel(f"{P.METRIC_LABELS[metric]}\n{ylab}")
+        handles = [Line2D([], [], color=colors[M // 2], lw=1.6, label="sampled training (colour: weak → strong mode)")]
+        if net == "linear":
+            handles.append(Line2D([], [], color="k", lw=0.7, ls=(0, (3, 2)), label="mode equations (SPEC §4)"))
+        handles.append(Line2D([], [], color="0.3", marker="x", lw=0, mew=1.6, label="diverged"))
+        fig.legend(handles=handles, loc="upper center", ncol=len(handles), bbox_to_anchor=(0.5, 1.04))
+        fig.tight_layout(rect=(0, 0, 1, 0.98))
+        return save(fig, figstem)
+
+
+def _caption(panels: dict, net: str, sz: P.Sizes) -> str:
+    ec = panels[("euclidean", "standard")]
+    cc = panels[("cosine", "standard")]
+    base = (f"Eigenvalues s_m (log scale) of the {'linear' if net == 'linear' else 'ReLU'} 15→10 network against "
+            f"training steps: rows Euclidean and cosine loss, columns the five variants; W0 entries N(0, 1/16), "
+            f"α = 1, σ1 = 0, σ2 = 0.1, predictor from W Wᵀ, η = 0.01 (Euclidean standard, iso, no-stopgrad, "
+            f"wrong-stopgrad) and 0.1 (cosine, Euclidean no-predictor). ")
+    if net == "linear":
+        base += (f"Thick lines: sampled training; Euclidean rules use the moments sampler (the exact distribution of "
+                 f"the n = {P.PAPER_SAMPLES:,}-sample second moments, cost independent of n), cosine rules draw "
+                 f"n = {cc['samples']:,} inputs a step (the paper: 50,000) in float32. Thin dashed lines: the mode "
+                 f"equations of SPEC §4 from the sampled run's initial eigenvalues (Euclidean closed form; cosine "
+                 f"exact closure, {'step map' if sz.cosine_scheme == 'map' else 'ODE (dopri5, t = η·step)'}). "
+                 f"No-predictor: Euclidean sampled and mode equations for "
+                 f"{panels[('euclidean', 'no-predictor')]['steps']:,} "
+                 f"steps; cosine sampled for {panels[('cosine', 'no-predictor')]['steps']:,} steps and the mode "
+                 f"equations (exact closure, ODE with dopri5, t = η·step) for "
+                 f"{panels[('cosine', 'no-predictor')]['mode_steps']:,} steps (100,000 sampled steps do not fit the "
+                 f"time budget). Euclidean wrong-stopgrad: the strong modes diverge within a few dozen steps (×); "
+                 f"the shrinking modes are continued alone by the mode equations (a Euclidean mode's drift involves "
+                 f"only its own eigenvalue).")
+    else:
+        rn = panels[("euclidean", "no-predictor")]
+        base += (f"Sampled training only (ReLU networks have no exact mode equations), n = "
+                 f"{ec['samples']:,} inputs a step (the paper: 50,000) in float32; no-predictor runs "
+                 f"{rn['steps']:,} steps with n = {rn['samples']:,} (the paper: 100,000 steps). s_m are the "
+                 f"eigenvalues of W Wᵀ, from which the predictor is built.")
+    if sz.quick:
+        base += " Quick run: fewer samples a step and fewer no-predictor steps than the full run."
+    return base
+
+
+def make(ctx: Context, net: str = "linear") -> FigureResult:
+    """Run the 10 panels (sampled training + mode equations), draw, decide claims 1-3."""
+    sz = P.sizes(ctx.quick)
+    name = NAME if net == "linear" else NAME_RELU
+    title = TITLE if net == "linear" else TITLE_RELU
+    W0 = P.weights(P.EIG_DIMS, P.INIT_SCALE, ctx.seed)
+    panels, seeds = {}, {"W0": ctx.seed}
+    t_all = time.perf_counter()
+    k = 0
+    for metric in P.METRICS:
+        for variant in P.VARIANTS:
+            k += 1
+            seed = ctx.seed + k
+            seeds[f"{metric}/{variant}"] = seed
+            ctx.progress(f"{name}: {metric} {variant}")
+            panels[(metric, variant)] = _run_panel(_plan(metric, variant, net, sz), net, W0, seed, sz)
+    noise = None
+    if net == "linear":
+        ctx.progress(f"{name}: noise check")
+        seeds["noise_check"] = ctx.seed + 100
+        noise = _noise_check(W0, ctx.seed + 100, sz)
+    claims, nums = _claims(panels, net, noise, name)
+    ctx.progress(f"{name}: drawing")
+    files = _draw(panels, net, ctx.figdir / name, sz)
+    nums.update(seeds=seeds, sizes=sz.as_dict(), seconds=time.perf_counter() - t_all,
+                s0=panels[("euclidean", "standard")]["run"].s[0].tolist())
+    for (metric, variant), p in panels.items():
+        s_end, lam_end = P.end_state(p["run"])
+        nums[f"{metric}/{variant}/s_end"] = s_end.tolist()
+        nums[f"{metric}/{variant}/seconds_sampled"] = round(p["seconds_sampled"], 2)
+        if p["modes"] is not None:
+            nums[f"{metric}/{variant}/mode_eq_s_end"] = p["modes"].s_last.tolist()
+    return FigureResult(name, title, files, _caption(panels, net, sz), nums, claims)
+
+
+#: the two figures this module makes (name -> (title, make))
+ENTRIES = {NAME: (TITLE, partial(make, net="linear")), NAME_RELU: (TITLE_RELU, partial(make, net="relu"))}

@@ -1,0 +1,175 @@
+"""Two-neuron fixed points: Euclidean versus cosine from three starts (SPEC §5), linear and ReLU.
+
+The 6->2 network (standard rule, the paper's settings) from W0 (entries N(0, 1/16)), 2 W0 and a fresh
+draw with entries N(0, 1/4).  Left: Euclidean loss, right: cosine loss; both predictor eigenvalues
+lambda_m against steps (sampled training, coloured by start) with the mode equations of SPEC §4 (thin
+black, linear networks only).  Euclidean ends at lambda = 1 from every start; cosine ends isotropic at a
+scale set by the start (a line of fixed points).
+
+Claim decided (SPEC §6): 1.  The W0 runs are the standard runs of fig_probe_trajectories (same W0, seed
+and samples), shared within one process.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+
+import numpy as np
+from matplotlib.lines import Line2D
+
+from . import _paper as P
+from .base import ClaimResult, Context, FigureResult, verdict_from
+from .fig_probe_trajectories import seeds_for
+from .style import OKABE_ITO, plt, save, style
+
+NAME = "fixed_points"
+TITLE = "Two-neuron fixed points, linear 6→2 network (paper)"
+NAME_RELU = "fixed_points_relu"
+TITLE_RELU = "Two-neuron fixed points, ReLU 6→2 network (paper)"
+START_COLORS = (OKABE_ITO[0], OKABE_ITO[1], OKABE_ITO[2])
+DISTINCT = 1.1  # cosine: neighbouring end scales of the three starts differ by at least 10%
+TAIL = 0.1  # the last 10% of the steps measure the end state's fluctuation
+
+
+def _starts(ctx: Context) -> dict:
+    seeds = seeds_for(ctx)
+    W0 = P.weights(P.TWO_DIMS, P.INIT_SCALE, seeds["W0"])
+    fresh = P.weights(P.TWO_DIMS, P.FRESH_SCALE, ctx.seed + 3)
+    return {"W0": (W0, seeds["W0"]), "2·W0": (2 * W0, ctx.seed + 4), "fresh N(0, 1/4)": (fresh, ctx.seed + 3)}
+
+
+def _train_seed(ctx: Context, metric: str, start: str) -> int:
+    """The W0 start reuses the probe figure's standard run (same seed); the others get their own."""
+    if start == "W0":
+        return seeds_for(ctx)[f"{metric}/standard"]
+    return ctx.seed + (30 if start == "2·W0" else 40) + P.METRICS.index(metric)
+
+
+def _tail(run) -> tuple[np.ndarray, float]:
+    """(mean lambda over the last TAIL of the run (M,), relative std of the mean eigenvalue there)."""
+    i = P.last_index(run)
+    lam = run.lam[max(0, int(i * (1 - TAIL))): i + 1]
+    scale = lam.mean(axis=1)
+    return lam.mean(axis=0), float(scale.std() / scale.mean())
+
+
+def _claims(runs: dict, net: str, figname: str):
+    nums, word = {}, ("linear" if net == "linear" else "ReLU")
+    parts, passed, checks = [], 0, 0
+    for start, run in runs["euclidean"].items():
+        _, lam_end = P.end_state(run)
+        dev = float(np.max(np.abs(lam_end - 1)))
+        ok = (not run.diverged) and dev <= P.LAMBDA_TOL
+        parts.append(f"Euclidean from {start}: λ0 = {P.fmt_list(run.lam[0])} → {P.fmt_list(lam_end, 4)}")
+        nums[f"euclidean/{start}/lambda_end"] = lam_end.tolist()
+        passed += bool(ok)
+        checks += 1
+    scales, flucts = [], []
+    for start, run in runs["cosine"].items():
+        _, lam_end = P.end_state(run)
+        iso = P.isotropy(lam_end)
+        tail_mean, fluct = _tail(run)
+        ok = (not run.diverged) and iso >= P.ISOTROPIC
+        scales.append(float(tail_mean.mean()))
+        flucts.append(fluct)
+        parts.append(f"cosine from {start}: λ0 = {P.fmt_list(run.lam[0])} → {P.fmt_list(lam_end, 4)} "
+                     f"(λmin/λmax = {iso:.3f})")
+        nums[f"cosine/{start}/lambda_end"] = lam_end.tolist()
+        nums[f"cosine/{start}/isotropy"] = iso
+        passed += bool(ok)
+        checks += 1
+    srt = np.sort(scales)
+    sep = float(np.min(srt[1:] / srt[:-1]))
+    ok = sep >= DISTINCT
+    parts.append(f"cosine end scales {P.fmt_list(scales)} (mean λ over the last {TAIL:.0%} of the steps), smallest "
+                 f"ratio of neighbours {sep:.2f}, the scales' own relative fluctuation ≤ {P.fmt(max(flucts), 2)}")
+    nums["cosine/end_scales"] = scales
+    nums["cosine/scale_separation"] = sep
+    passed += bool(ok)
+    checks += 1
+    c1 = ClaimResult(
+        1, "Euclidean converges to λ_m = 1 (σ1 = 0); cosine to an isotropic spectrum whose scale depends on the "
+           "initial condition.",
+        f"{word} 6→2, standard rule, three starts: " + "; ".join(parts) + ".",
+        verdict_from(passed, checks),
+        f"Euclidean, each start: not diverged and max|λ_m − 1| ≤ {P.LAMBDA_TOL:g} at the end; cosine, each start: "
+        f"λmin/λmax ≥ {P.ISOTROPIC:g}; and the three cosine end scales differ: sorted, each ≥ {DISTINCT:g}× the "
+        f"previous (far above their fluctuation); {passed}/{checks} passed",
+        figname)
+    return [c1], nums
+
+
+def _draw(runs: dict, modes: dict, net: str, figstem):
+    with style():
+        fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.3), sharey=True)
+        for ax, metric in zip(axes, P.METRICS):
+            for (start, run), color in zip(runs[metric].items(), START_COLORS):
+                i = P.last_index(run)
+                steps = np.arange(i + 1)
+                for m, ls in zip(range(run.lam.shape[1]), ("--", "-")):  # ascending: smaller first
+                    ax.plot(steps, run.lam[: i + 1, m], color=color, lw=1.8, ls=ls, alpha=0.9)
+                tr = modes.get((metric, start))
+                if tr is not None:
+                    for m in range(tr.lam.shape[1]):
+                        ax.plot(tr.step, tr.lam[:, m], color="k", lw=0.6)
+            if metric == "euclidean":
+                ax.axhline(1.0, color="0.5", lw=0.6, ls=":", zorder=0)
+            ax.set_yscale("log")
+            ax.set_title(f"{P.METRIC_LABELS[metric]} loss")
+            ax.set_xlabel("training step")
+            ax.set_xlim(0, run.steps)
+        axes[0].set_ylabel(r"predictor eigenvalues $\lambda_1, \lambda_2$")
+        handles = [Line2D([], [], color=c, lw=1.8, label=f"from {s}") for s, c in zip(runs["euclidean"], START_COLORS)]
+        handles += [Line2D([], [], color="0.3", lw=1.8, label="larger λ"),
+                    Line2D([], [], color="0.3", lw=1.8, ls="--", label="smaller λ")]
+        if modes:
+            handles.append(Line2D([], [], color="k", lw=0.6, label="mode equations"))
+        fig.legend(handles=handles, loc="upper center", ncol=len(handles), bbox_to_anchor=(0.5, 1.07),
+                   columnspacing=1.2, handlelength=1.8)
+        fig.tight_layout(rect=(0, 0, 1, 0.97))
+        return save(fig, figstem)
+
+
+def make(ctx: Context, net: str = "linear") -> FigureResult:
+    sz = P.sizes(ctx.quick)
+    name, title = (NAME, TITLE) if net == "linear" else (NAME_RELU, TITLE_RELU)
+    samples = sz.two_samples if net == "linear" else sz.two_samples_relu
+    t0 = time.perf_counter()
+    starts = _starts(ctx)
+    runs, modes, seeds = {m: {} for m in P.METRICS}, {}, {}
+    for metric in P.METRICS:
+        r = P.rule(metric, "standard")
+        for start, (W, _) in starts.items():
+            ctx.progress(f"{name}: {metric} from {start}")
+            seed = _train_seed(ctx, metric, start)
+            seeds[f"{metric}/{start}"] = seed
+            run = P.sampled(r, net, W, sz.steps, samples, seed)
+            runs[metric][start] = run
+            if net == "linear":
+                modes[(metric, start)] = P.modes(r, run.s[0], sz.steps, sz, stride=5)
+    claims, nums = _claims(runs, net, name)
+    ctx.progress(f"{name}: drawing")
+    files = _draw(runs, modes, net, ctx.figdir / name)
+    n_cos = P.samples_used(P.rule("cosine", "standard"), net, samples)
+    caption = (f"Both predictor eigenvalues λ_m (log scale; solid the larger, dashed the smaller) of the "
+               f"{'linear' if net == 'linear' else 'ReLU'} 6→2 network under the standard rule, from three starts: "
+               f"W0 (entries N(0, 1/16)), 2·W0 and a fresh draw with entries N(0, 1/4); α = 1, σ1 = 0, σ2 = 0.1, "
+               f"predictor from W Wᵀ, η = 0.01 (Euclidean) and 0.1 (cosine), {sz.steps:,} steps. ")
+    if net == "linear":
+        caption += (f"Sampled training: Euclidean by the moments sampler at n = {P.PAPER_SAMPLES:,}, cosine with "
+                    f"n = {n_cos:,} inputs a step in float32; thin black: the mode equations of SPEC §4 from the same "
+                    f"initial eigenvalues (cosine: exact closure, "
+                    f"{'step map' if sz.cosine_scheme == 'map' else 'ODE by dopri5'}). ")
+    else:
+        caption += f"Sampled training with n = {n_cos:,} inputs a step in float32 (ReLU has no exact mode equations). "
+    caption += ("Euclidean ends at λ = 1 (dotted) from every start; cosine ends isotropic at a scale that depends "
+                "on the start.")
+    if sz.quick:
+        caption += " Quick run: fewer samples a step."
+    nums.update(seeds={**seeds, "fresh W": ctx.seed + 3}, samples=n_cos, steps=sz.steps,
+                seconds=time.perf_counter() - t0)
+    return FigureResult(name, title, files, caption, nums, claims)
+
+
+ENTRIES = {NAME: (TITLE, partial(make, net="linear")), NAME_RELU: (TITLE_RELU, partial(make, net="relu"))}

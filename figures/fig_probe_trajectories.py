@@ -1,0 +1,189 @@
+"""Representation trajectories of 20 probe inputs in the 6->2 network (SPEC §5), linear and ReLU.
+
+Rows Euclidean / cosine; columns no-stopgrad, no-predictor, standard, iso, wrong-stopgrad.  Each panel
+shows the path of every probe's representation f(W p) in the plane over 1,500 steps of sampled training
+(start: open circle, end: filled dot).  Probes: the 20 largest-norm of 5,000 draws x ~ N(0, I_6).
+
+Claims decided (SPEC §6), from the probe cloud at the end (its RMS norm and the ratio of the squared
+singular values of the 20 x 2 matrix of end representations, i.e. how two-dimensional it still is):
+1 (standard and iso: the cloud keeps its size and both dimensions), 2 (no-stopgrad: Euclidean shrinks
+towards the origin, cosine becomes one-dimensional; wrong-stopgrad: Euclidean diverges, cosine becomes
+one-dimensional).
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+
+import numpy as np
+from matplotlib.lines import Line2D
+
+from . import _paper as P
+from .base import ClaimResult, Context, FigureResult, verdict_from
+from .style import RULE_COLORS, plt, save, style
+
+NAME = "probe_trajectories"
+TITLE = "Representation trajectories of 20 probes, linear 6→2 network (paper)"
+NAME_RELU = "probe_trajectories_relu"
+TITLE_RELU = "Representation trajectories of 20 probes, ReLU 6→2 network (paper)"
+SHRUNK = 0.1  # Euclidean no-stopgrad: the cloud's RMS norm falls below this fraction of its start
+KEPT = 0.1  # standard / iso: the cloud's RMS norm stays above this fraction of its start
+MAX_POINTS = 300
+
+
+def _cloud(Z) -> tuple[float, float]:
+    """(RMS norm, sigma_2^2 / sigma_1^2) of a (K, 2) cloud of representations."""
+    Z = np.asarray(Z, dtype=float)
+    rms = float(np.sqrt(np.mean(np.sum(Z * Z, axis=1))))
+    sv = np.linalg.svd(Z, compute_uv=False)
+    return rms, float((sv[-1] / sv[0]) ** 2) if sv[0] > 0 else 0.0
+
+
+def seeds_for(ctx: Context) -> dict:
+    """Seeds of the 6->2 figures (shared with fig_fixed_points: its W0 runs are these standard runs)."""
+    out = {"W0": ctx.seed, "probes": ctx.seed + 2}
+    for k, (metric, variant) in enumerate((m, v) for m in P.METRICS for v in P.VARIANTS):
+        out[f"{metric}/{variant}"] = ctx.seed + 10 + k
+    return out
+
+
+def _claims(runs: dict, net: str, figname: str) -> tuple[list[ClaimResult], dict]:
+    nums, word = {}, ("linear" if net == "linear" else "ReLU")
+    stats = {}
+    for key, run in runs.items():
+        i = P.last_index(run)
+        stats[key] = (_cloud(run.probes[0]), _cloud(run.probes[i]), run)
+        (r0, a0), (r1, a1) = stats[key][:2]
+        nums["/".join(key) + "/rms_start_end"] = [r0, r1]
+        nums["/".join(key) + "/anisotropy_start_end"] = [a0, a1]
+    parts, passed, checks = [], 0, 0
+    for metric in P.METRICS:
+        for variant in ("standard", "iso"):
+            (r0, a0), (r1, a1), run = stats[(metric, variant)]
+            ok = (not run.diverged) and r1 >= KEPT * r0 and a1 > P.VANISHED
+            parts.append(f"{metric} {variant}: RMS norm {P.fmt(r0)} → {P.fmt(r1)}, σ2²/σ1² {P.fmt(a0)} → {P.fmt(a1)}")
+            checks += 1
+            passed += bool(ok)
+    c1 = ClaimResult(
+        1, "With stop-gradient and predictor the representation does not collapse.",
+        f"{word} 6→2, probe cloud (20 probes) start → end: " + "; ".join(parts) + ".",
+        verdict_from(passed, checks),
+        f"standard and iso, both metrics: not diverged, RMS norm at the end ≥ {KEPT:g}× its start and σ2²/σ1² of the "
+        f"20×2 end representations > {P.VANISHED:g} (both dimensions kept); {passed}/{checks} passed",
+        figname)
+    parts, passed, checks = [], 0, 0
+    (r0, a0), (r1, a1), run = stats[("euclidean", "no-stopgrad")]
+    ok = (not run.diverged) and r1 <= SHRUNK * r0
+    parts.append(f"Euclidean no-stopgrad: RMS norm {P.fmt(r0)} → {P.fmt(r1)}")
+    passed += bool(ok)
+    checks += 1
+    (r0, a0), (r1, a1), run = stats[("euclidean", "wrong-stopgrad")]
+    ok = run.diverged or r1 <= SHRUNK * r0
+    parts.append("Euclidean wrong-stopgrad: " + (f"diverged at step {run.diverged_step}" if run.diverged else
+                                                  f"RMS norm {P.fmt(r0)} → {P.fmt(r1)}"))
+    passed += bool(ok)
+    checks += 1
+    (r0, a0), (r1, a1), run = stats[("cosine", "wrong-stopgrad")]
+    ok = (not run.diverged) and a1 <= P.VANISHED
+    parts.append(f"cosine wrong-stopgrad: σ2²/σ1² {P.fmt(a0)} → {P.fmt(a1)}")
+    passed += bool(ok)
+    checks += 1
+    (r0, a0), (r1, a1), _ = stats[("cosine", "no-stopgrad")]
+    parts.append(f"(not judged: cosine no-stopgrad σ2²/σ1² {P.fmt(a0)} → {P.fmt(a1)})")
+    c2 = ClaimResult(
+        2, "Without stop-gradient the representation collapses (Euclidean: every mode dies); with the "
+           "stop-gradient on the wrong side weak modes collapse and strong ones diverge.",
+        f"{word} 6→2, probe cloud start → end: " + "; ".join(parts) + ".",
+        verdict_from(passed, checks),
+        f"Euclidean no-stopgrad: RMS norm at the end ≤ {SHRUNK:g}× its start; Euclidean wrong-stopgrad: the run "
+        f"diverges or the RMS norm falls ≤ {SHRUNK:g}× its start (which happens depends on whether a mode starts "
+        f"above the threshold); cosine wrong-stopgrad: the weaker mode vanishes, σ2²/σ1² ≤ {P.VANISHED:g}. "
+        f"Cosine no-stopgrad is not judged here: with M = 2, 'all but a few modes vanish' does not constrain "
+        f"anything (the 15→10 figure judges it); {passed}/{checks} passed",
+        figname)
+    return [c1, c2], nums
+
+
+def _draw_panel(ax, run, color):
+    i = P.last_index(run)
+    Z = run.probes[: i + 1]  # (T, K, 2)
+    k = max(1, len(Z) // MAX_POINTS)
+    path = np.concatenate([Z[::k], Z[-1:]])
+    for j in range(Z.shape[1]):
+        ax.plot(path[:, j, 0], path[:, j, 1], color=color, lw=0.8, alpha=0.55)
+    ax.plot(Z[0, :, 0], Z[0, :, 1], "o", ms=3.2, mfc="white", mec="0.45", mew=0.8, lw=0)
+    ax.plot(Z[-1, :, 0], Z[-1, :, 1], "o", ms=3.6, color=color, mec="k", mew=0.4, lw=0)
+    r0 = float(np.max(np.abs(Z[0])))
+    if run.diverged:
+        lim = 3 * r0  # the paths leave the frame
+        ax.text(0.97, 0.97, f"diverged at step {run.diverged_step}", transform=ax.transAxes, ha="right",
+                va="top", fontsize=7, bbox=dict(facecolor="white", edgecolor="none", alpha=0.85, pad=1.5))
+    else:
+        lim = 1.08 * float(np.max(np.abs(Z)))
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.axhline(0, color="0.85", lw=0.5, zorder=0)
+    ax.axvline(0, color="0.85", lw=0.5, zorder=0)
+    ax.locator_params(nbins=3)
+
+
+def _draw(runs: dict, net: str, figstem):
+    with style():
+        fig, axes = plt.subplots(2, 5, figsize=(11.0, 4.9))
+        for i, metric in enumerate(P.METRICS):
+            for j, variant in enumerate(P.VARIANTS):
+                ax = axes[i, j]
+                _draw_panel(ax, runs[(metric, variant)], RULE_COLORS[variant])
+                if i == 0:
+                    ax.set_title(P.VARIANT_LABELS[variant], fontsize=9)
+                if i == 1:
+                    ax.set_xlabel("$z_1$")
+                if j == 0:
+                    ax.set_ylabel(f"{P.METRIC_LABELS[metric]}\n$z_2$")
+        handles = [Line2D([], [], color="0.3", lw=0.8, label="probe path over 1,500 steps"),
+                   Line2D([], [], marker="o", ms=4, mfc="white", mec="0.45", lw=0, label="start"),
+                   Line2D([], [], marker="o", ms=4, color="0.3", mec="k", lw=0, label="end")]
+        fig.legend(handles=handles, loc="upper center", ncol=3, bbox_to_anchor=(0.5, 1.04))
+        fig.tight_layout(rect=(0, 0, 1, 0.98))
+        return save(fig, figstem)
+
+
+def make(ctx: Context, net: str = "linear") -> FigureResult:
+    sz = P.sizes(ctx.quick)
+    name, title = (NAME, TITLE) if net == "linear" else (NAME_RELU, TITLE_RELU)
+    seeds = seeds_for(ctx)
+    W0 = P.weights(P.TWO_DIMS, P.INIT_SCALE, seeds["W0"])
+    probes = P.probe_inputs(P.TWO_DIMS[0], seeds["probes"])
+    samples = sz.two_samples if net == "linear" else sz.two_samples_relu
+    t0 = time.perf_counter()
+    runs = {}
+    for metric in P.METRICS:
+        for variant in P.VARIANTS:
+            ctx.progress(f"{name}: {metric} {variant}")
+            r = P.rule(metric, variant)
+            runs[(metric, variant)] = P.sampled(r, net, W0, sz.steps, samples, seeds[f"{metric}/{variant}"], probes)
+    claims, nums = _claims(runs, net, name)
+    ctx.progress(f"{name}: drawing")
+    files = _draw(runs, net, ctx.figdir / name)
+    n_cos = P.samples_used(P.rule("cosine", "standard"), net, samples)
+    caption = (f"Representations f(W p) of 20 probe inputs p (the 20 largest-norm of 5,000 draws from N(0, I_6)) "
+               f"in the {'linear' if net == 'linear' else 'ReLU'} 6→2 network over {sz.steps:,} steps of sampled "
+               f"training, every variant (columns) of both losses (rows); open circles: start, dots: end. W0 "
+               f"entries N(0, 1/16), α = 1, σ1 = 0, σ2 = 0.1, predictor from W Wᵀ, the paper's learning rates "
+               f"(SPEC §5); all variants run {sz.steps:,} steps, no-predictor included. ")
+    if net == "linear":
+        caption += (f"Euclidean rules: the moments sampler at n = {P.PAPER_SAMPLES:,}; cosine rules: n = {n_cos:,} "
+                    f"inputs a step in float32. ")
+    else:
+        caption += f"n = {n_cos:,} inputs a step in float32 (the paper: 50,000); ReLU representations lie in the " \
+                   f"positive quadrant. "
+    caption += "Euclidean wrong-stopgrad diverges within a few dozen steps; its frame shows 3× the start's extent."
+    if sz.quick:
+        caption += " Quick run: fewer samples a step."
+    nums.update(seeds=seeds, samples=n_cos, steps=sz.steps, seconds=time.perf_counter() - t0)
+    return FigureResult(name, title, files, caption, nums, claims)
+
+
+ENTRIES = {NAME: (TITLE, partial(make, net="linear")), NAME_RELU: (TITLE_RELU, partial(make, net="relu"))}
