@@ -58,6 +58,7 @@ def derivations_hash() -> str:
         h.update(f.name.encode())
         h.update(f.read_bytes())
     h.update(Path(__file__).read_bytes())
+    h.update(_fastmath_hash().encode())
     h.update(_versions().encode())
     return h.hexdigest()[:16]
 
@@ -312,11 +313,21 @@ def _predictor_source(rule) -> list[str]:
         s_max: sp.Symbol("smax"),
     }
     corr = pr(correlation_eigenvalue().xreplace(names))
-    plain = pr(predictor_eigenvalue(False).xreplace(names))
-    normed = pr(predictor_eigenvalue(True).xreplace(names))
+    lam_plain = predictor_eigenvalue(False).xreplace(names)
+    lam_normed = predictor_eigenvalue(True).xreplace(names)
+    plain, normed = pr(lam_plain), pr(lam_normed)
+    a = names[alpha]
+    # lambda = base^alpha: the bases in one loop, the power by dynamics.fastmath.pow_inplace (one
+    # vectorised loop, no libm calls; exact for alpha in {0, 1/2, 1, 2}, ~1 ulp otherwise)
+    vector_pow = all(e.is_Pow and e.exp == a and not e.base.has(a) for e in (lam_plain, lam_normed))
+    if vector_pow:
+        plain, normed = pr(lam_plain.base), pr(lam_normed.base)
     if not rule.has_predictor:
         plain = normed = "1.0"
+        vector_pow = False
     return [
+        f"FASTMATH = {_fastmath_hash()!r}  # dynamics/fastmath.py: a new file name when it changes",
+        "",
         "@njit(cache=True)",
         "def eigenvalues(S, sigma1, alpha, eps, normalize, s_out, lam_out):",
         '    """s_m = (1+sigma1^2) S_m^2 and the predictor eigenvalues lambda_m (SPEC §2); (M,)."""',
@@ -333,8 +344,11 @@ def _predictor_source(rule) -> list[str]:
         f"            lam_out[k] = {normed}",
         "        else:",
         f"            lam_out[k] = {plain}",
-        "",
-    ]
+    ] + (["    pow_inplace(lam_out, alpha)"] if vector_pow else []) + [""]
+
+
+def _fastmath_hash() -> str:
+    return hashlib.sha256((Path(__file__).resolve().parent / "fastmath.py").read_bytes()).hexdigest()[:16]
 
 
 def generate_source(rule) -> str:
@@ -344,6 +358,8 @@ def generate_source(rule) -> str:
         "import math",
         "import numpy",
         "from numba import njit",
+        "",
+        "from dynamics.fastmath import pow_inplace",
         "",
         f"RULE = {rule.structural_key!r}",
         "",
