@@ -14,7 +14,7 @@ import math
 import sys
 from importlib import import_module
 
-SUBCOMMANDS = ("derive", "train", "sweep", "plot-sweep", "simulate", "bench")  # modules dynamics.cmd_<name>; later issues append
+SUBCOMMANDS = ("derive", "train", "sweep", "plot-sweep", "simulate", "bench", "validate", "reproduce")  # modules dynamics.cmd_<name>; later issues append
 
 
 class UsageError(Exception):

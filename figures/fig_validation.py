@@ -1,0 +1,141 @@
+"""Validation figure: sampled linear training (points) against the mode equations (lines); claim 7.
+
+Runs :mod:`dynamics.validate` (sampled training with K seeds vs the expected-GD map; cosine with the
+exact closure, the mean-field closure dashed) and plots, per metric (rows) and M (columns), the
+eigenvalues s_m against steps for the standard loss; the last column shows every case's largest
+deviation in units of its tolerance, and the mean-field closure's, against M.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import ClaimResult, Context, FigureResult, verdict_from
+from .style import OKABE_ITO, mode_colors, plt, save, style
+
+NAME = "validation"
+TITLE = "Sampled training vs the mode equations (validation)"
+MAX_LINES = 6  # modes drawn per panel (evenly spread over the spectrum)
+
+
+def _pick(M: int) -> np.ndarray:
+    return np.unique(np.linspace(0, M - 1, min(M, MAX_LINES)).round().astype(int))
+
+
+def plot_validation(results, stem) -> list:
+    """The figure for a list of :class:`dynamics.validate.CaseResult`; writes stem.png / stem.pdf."""
+    metrics = [m for m in ("euclidean", "cosine") if any(r.case.metric == m for r in results)]
+    shown = {}
+    for r in results:  # the standard loss without EMA / noise, else the first case of that metric and M
+        key = (r.case.metric, r.case.M)
+        pref = (r.case.variant == "standard") + (r.case.setting == "plain")
+        if key not in shown or pref > shown[key][0]:
+            shown[key] = (pref, r)
+    Ms = sorted({M for (_, M) in shown})
+    with style():
+        fig, axes = plt.subplots(len(metrics), len(Ms) + 1, figsize=(2.3 * (len(Ms) + 1) + 0.6, 2.3 * len(metrics)),
+                                 squeeze=False, constrained_layout=True)
+        for i, metric in enumerate(metrics):
+            for j, M in enumerate(Ms):
+                ax = axes[i, j]
+                if (metric, M) not in shown:
+                    ax.set_axis_off()
+                    continue
+                r = shown[(metric, M)][1]
+                modes = _pick(M)
+                cols = mode_colors(len(modes))
+                mean, sd = np.nanmean(r.train, 0), np.nanstd(r.train, 0, ddof=1)
+                for c, m in zip(cols, modes):
+                    ax.plot(r.step, r.exact[:, m], color=c, lw=1.0)
+                    if r.mean_field is not None:
+                        ax.plot(r.step, r.mean_field[:, m], color=c, lw=0.8, ls="--")
+                    ax.errorbar(r.step, mean[:, m], yerr=sd[:, m], fmt="o", ms=2.2, color=c, elinewidth=0.6,
+                                capsize=0)
+                ax.set_yscale("log")
+                ax.set_title(f"{metric} {r.case.variant}, M = {M}" + ("" if r.case.setting == "plain"
+                                                                       else f" ({r.case.setting})"))
+                ax.set_xlabel("step")
+                if j == 0:
+                    ax.set_ylabel(r"eigenvalue $s_m$")
+                verdict = {"pass": "pass", "explained": "explained", "FAIL": "FAIL"}[r.status]
+                ax.text(0.97, 0.03, f"{verdict}: {r.ratio:.2f} tol", transform=ax.transAxes, ha="right",
+                        va="bottom", fontsize=7)
+            ax = axes[i, -1]
+            rs = [r for r in results if r.case.metric == metric]
+            x = np.array([r.case.M for r in rs], dtype=float)
+            jit = np.exp(np.linspace(-0.08, 0.08, len(rs))) if len(rs) > 1 else np.ones(1)
+            ax.scatter(x * jit, [max(r.ratio, 1e-3) for r in rs], s=9, color=OKABE_ITO[0],
+                       label="exact closure" if metric == "cosine" else "closed form")
+            mf = [r for r in rs if r.mf_max_dev is not None and r.tol > 0]
+            if mf:
+                ax.scatter([r.case.M for r in mf], [r.mf_max_dev / r.tol for r in mf], s=12, marker="x",
+                           color=OKABE_ITO[3], label="mean-field closure")
+            ax.axhline(1.0, color="k", lw=0.7, ls=":")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xticks(Ms)
+            ax.set_xticklabels([str(M) for M in Ms])
+            ax.minorticks_off()
+            ax.set_xlabel("modes M")
+            ax.set_ylabel(r"max $|\Delta s|$ / tolerance")
+            ax.set_title(f"{metric}: all cases")
+            ax.legend(loc="upper right")
+        handles = [plt.Line2D([], [], color="k", lw=1.0, label="mode map"),
+                   plt.Line2D([], [], color="k", marker="o", ls="", ms=3, label="training (seed mean ± sd)")]
+        if "cosine" in metrics:
+            handles.insert(1, plt.Line2D([], [], color="k", lw=0.8, ls="--", label="mean-field map"))
+        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles))
+        return save(fig, stem)
+
+
+def make(ctx: Context) -> FigureResult:
+    from dynamics import validate as V
+
+    quick = ctx.quick
+    modes = (2, 5, 10) if quick else (2, 5, 10, 50)
+    K = 4 if quick else 6
+    cases = V.matrix(("euclidean", "cosine"), ("standard", "iso"), modes, quick, ("plain",))
+    ctx.progress(f"validation: {len(cases)} cases, K = {K} seeds")
+    results = V.run_matrix(cases, K=K, seed=ctx.seed, jobs=1)
+    files = plot_validation(results, ctx.figdir / NAME)
+    eu = [r for r in results if r.case.metric == "euclidean"]
+    co = [r for r in results if r.case.metric == "cosine"]
+    mf = sorted((r.case.M, r.mf_rel) for r in co if r.mf_rel is not None)
+    by_M = {}
+    for M, e in mf:
+        by_M[M] = max(by_M.get(M, 0.0), e)
+    checks = {
+        "euclidean": all(r.status == "pass" for r in eu),
+        "cosine": all(r.status in ("pass", "explained") for r in co),
+        "mean_field": len(by_M) >= 2 and by_M[max(by_M)] < by_M[min(by_M)],
+    }
+    numbers = {
+        "K": K, "cases": len(results), "passed": sum(r.passed for r in results),
+        "explained": sum(r.status == "explained" for r in results),
+        "max_ratio_euclidean": max(r.ratio for r in eu), "max_ratio_cosine": max(r.ratio for r in co),
+        "mean_field_rel_error_by_M": by_M,
+        "mean_field_ratio_by_M": {M: max(r.mf_max_dev / r.tol for r in co if r.case.M == M and r.mf_max_dev is not None)
+                                  for M in by_M},
+        "rule": V.RULE_TEXT,
+    }
+    expl = [r.case.label for r in co if r.status == "explained"]
+    measured = (f"Euclidean: {sum(r.passed for r in eu)}/{len(eu)} cases within tolerance (largest deviation "
+                f"{numbers['max_ratio_euclidean']:.2f} x tol); cosine, exact closure: {sum(r.passed for r in co)}/"
+                f"{len(co)} pass" + (f", {len(expl)} explained by the O(eta^2/n) scale drift ({'; '.join(expl)})"
+                                     if expl else "")
+                + "; mean-field closure max relative deviation from the exact closure by M: "
+                + ", ".join(f"M={M}: {e:.2f}" for M, e in sorted(by_M.items())))
+    claim = ClaimResult(
+        7, "Linear-network training (sampled) agrees with the mode equations; for cosine the exact closure "
+        "agrees and the mean-field closure's error is quantified.", measured,
+        verdict_from(sum(checks.values()), len(checks)),
+        "three checks: every Euclidean case passes (" + V.RULE_TEXT + "); every cosine case passes against "
+        "the exact closure or its failure shrinks >= 1.5x when n is quadrupled (a sampling effect); the "
+        "mean-field closure's relative deviation is smaller at the largest M than at the smallest",
+        NAME)
+    caption = (f"Sampled linear training (points: mean ± sd of {K} seeds; Euclidean: moments sampler, n = 50,000, "
+               "exact in distribution; cosine: inputs sampler) against the expected-GD map (lines; cosine: exact "
+               "closure solid, mean-field dashed), standard loss, log-spaced initial spectrum s0 in [0.03, 3]. "
+               "Right: every case's largest deviation in units of its tolerance."
+               + (" Quick mode: fewer steps, samples and seeds." if quick else ""))
+    return FigureResult(NAME, TITLE, files, caption, numbers, [claim])
