@@ -61,6 +61,7 @@ class Sizes:
     eig_samples_relu: int  # 15->10 ReLU, both metrics
     eig_steps_no_predictor: int  # Euclidean no-predictor (moments sampler and mode equations)
     eig_relu_steps_no_predictor: int  # ReLU no-predictor: sampled only (no mode equations for ReLU)
+    eig_relu_samples_no_predictor: int  # ... with this many samples a step
     two_samples: int  # 6->2 linear (cosine; Euclidean uses the moments sampler at the paper's n)
     two_samples_relu: int  # 6->2 ReLU
     noise_steps: int  # claim 3 noise check: T of the (n, T) runs (and T/4 of the (n/16, T/4) runs)
@@ -74,11 +75,13 @@ class Sizes:
 
 FULL = Sizes(False, PAPER_STEPS, eig_samples_cosine=20_000, eig_samples_relu=10_000,
              eig_steps_no_predictor=PAPER_STEPS_NO_PREDICTOR, eig_relu_steps_no_predictor=10_000,
+             eig_relu_samples_no_predictor=2_000,
              two_samples=PAPER_SAMPLES, two_samples_relu=20_000, noise_steps=4000, cosine_scheme="map",
              cosine_rtol=1e-7, stiff_overlays=True)
-QUICK = Sizes(True, PAPER_STEPS, eig_samples_cosine=1_000, eig_samples_relu=1_000, eig_steps_no_predictor=10_000,
-              eig_relu_steps_no_predictor=2_000, two_samples=2_000, two_samples_relu=2_000, noise_steps=2000,
-              cosine_scheme="dopri5", cosine_rtol=1e-4, stiff_overlays=False)
+QUICK = Sizes(True, PAPER_STEPS, eig_samples_cosine=500, eig_samples_relu=500, eig_steps_no_predictor=5_000,
+              eig_relu_steps_no_predictor=PAPER_STEPS, eig_relu_samples_no_predictor=500, two_samples=1_000,
+              two_samples_relu=1_000, noise_steps=2000, cosine_scheme="dopri5", cosine_rtol=1e-4,
+              stiff_overlays=False)
 
 
 def sizes(quick: bool) -> Sizes:

@@ -4,11 +4,10 @@ Rows Euclidean / cosine; columns no-stopgrad, no-predictor, standard, iso, wrong
 shows the path of every probe's representation f(W p) in the plane over 1,500 steps of sampled training
 (start: open circle, end: filled dot).  Probes: the 20 largest-norm of 5,000 draws x ~ N(0, I_6).
 
-Claims decided (SPEC §6), from the probe cloud at the end (its RMS norm and the ratio of the squared
-singular values of the 20 x 2 matrix of end representations, i.e. how two-dimensional it still is):
-1 (standard and iso: the cloud keeps its size and both dimensions), 2 (no-stopgrad: Euclidean shrinks
-towards the origin, cosine becomes one-dimensional; wrong-stopgrad: Euclidean diverges, cosine becomes
-one-dimensional).
+Claims decided (SPEC §6), from the RMS norm of the probes' representations and the eigenvalues s_m
+of W W^T at the start and the end: 1 (standard and iso: the representation keeps its size and both
+modes), 2 (no-stopgrad Euclidean shrinks to the origin; wrong-stopgrad: Euclidean diverges or shrinks,
+cosine loses its weaker mode).  Cosine no-stopgrad is shown but not judged (M = 2).
 """
 
 from __future__ import annotations
@@ -48,59 +47,71 @@ def seeds_for(ctx: Context) -> dict:
     return out
 
 
+def _ratio(run) -> tuple[float, float]:
+    """s_min / s_max of W W^T (the predictor's eigenvalues' source) at the start and the end."""
+    s0, s1 = run.s[0], run.s[P.last_index(run)]
+    return float(s0.min() / s0.max()), float(s1.min() / s1.max())
+
+
 def _claims(runs: dict, net: str, figname: str) -> tuple[list[ClaimResult], dict]:
     nums, word = {}, ("linear" if net == "linear" else "ReLU")
     stats = {}
     for key, run in runs.items():
         i = P.last_index(run)
-        stats[key] = (_cloud(run.probes[0]), _cloud(run.probes[i]), run)
-        (r0, a0), (r1, a1) = stats[key][:2]
-        nums["/".join(key) + "/rms_start_end"] = [r0, r1]
-        nums["/".join(key) + "/anisotropy_start_end"] = [a0, a1]
+        (r0, a0), (r1, a1) = _cloud(run.probes[0]), _cloud(run.probes[i])
+        q0, q1 = _ratio(run)
+        stats[key] = (r0, r1, q0, q1, run)
+        k = "/".join(key)
+        nums.update({f"{k}/rms_start_end": [r0, r1], f"{k}/cloud_sv2_ratio_start_end": [a0, a1],
+                     f"{k}/smin_over_smax_start_end": [q0, q1]})
     parts, passed, checks = [], 0, 0
     for metric in P.METRICS:
         for variant in ("standard", "iso"):
-            (r0, a0), (r1, a1), run = stats[(metric, variant)]
-            ok = (not run.diverged) and r1 >= KEPT * r0 and a1 > P.VANISHED
-            parts.append(f"{metric} {variant}: RMS norm {P.fmt(r0)} → {P.fmt(r1)}, σ2²/σ1² {P.fmt(a0)} → {P.fmt(a1)}")
+            r0, r1, q0, q1, run = stats[(metric, variant)]
+            ok = (not run.diverged) and r1 >= KEPT * r0 and q1 > P.VANISHED
+            parts.append(f"{metric} {variant}: RMS norm {P.fmt(r0)} → {P.fmt(r1)}, s_min/s_max {P.fmt(q0)} → "
+                         f"{P.fmt(q1)}")
             checks += 1
             passed += bool(ok)
     c1 = ClaimResult(
         1, "With stop-gradient and predictor the representation does not collapse.",
-        f"{word} 6→2, probe cloud (20 probes) start → end: " + "; ".join(parts) + ".",
+        f"{word} 6→2, start → end of the 20 probes' representations (RMS norm) and of the eigenvalues of W Wᵀ: "
+        + "; ".join(parts) + ".",
         verdict_from(passed, checks),
-        f"standard and iso, both metrics: not diverged, RMS norm at the end ≥ {KEPT:g}× its start and σ2²/σ1² of the "
-        f"20×2 end representations > {P.VANISHED:g} (both dimensions kept); {passed}/{checks} passed",
+        f"standard and iso, both metrics: not diverged, RMS norm of the probes' representations at the end ≥ "
+        f"{KEPT:g}× its start and s_min/s_max > {P.VANISHED:g} (both modes kept); {passed}/{checks} passed",
         figname)
     parts, passed, checks = [], 0, 0
-    (r0, a0), (r1, a1), run = stats[("euclidean", "no-stopgrad")]
+    r0, r1, q0, q1, run = stats[("euclidean", "no-stopgrad")]
     ok = (not run.diverged) and r1 <= SHRUNK * r0
     parts.append(f"Euclidean no-stopgrad: RMS norm {P.fmt(r0)} → {P.fmt(r1)}")
     passed += bool(ok)
     checks += 1
-    (r0, a0), (r1, a1), run = stats[("euclidean", "wrong-stopgrad")]
+    r0, r1, q0, q1, run = stats[("euclidean", "wrong-stopgrad")]
     ok = run.diverged or r1 <= SHRUNK * r0
     parts.append("Euclidean wrong-stopgrad: " + (f"diverged at step {run.diverged_step}" if run.diverged else
-                                                  f"RMS norm {P.fmt(r0)} → {P.fmt(r1)}"))
+                                                 f"RMS norm {P.fmt(r0)} → {P.fmt(r1)}"))
     passed += bool(ok)
     checks += 1
-    (r0, a0), (r1, a1), run = stats[("cosine", "wrong-stopgrad")]
-    ok = (not run.diverged) and a1 <= P.VANISHED
-    parts.append(f"cosine wrong-stopgrad: σ2²/σ1² {P.fmt(a0)} → {P.fmt(a1)}")
+    r0, r1, q0, q1, run = stats[("cosine", "wrong-stopgrad")]
+    ok = (not run.diverged) and q1 <= P.VANISHED
+    parts.append(f"cosine wrong-stopgrad: s_min/s_max {P.fmt(q0)} → {P.fmt(q1)}")
     passed += bool(ok)
     checks += 1
-    (r0, a0), (r1, a1), _ = stats[("cosine", "no-stopgrad")]
-    parts.append(f"(not judged: cosine no-stopgrad σ2²/σ1² {P.fmt(a0)} → {P.fmt(a1)})")
+    r0, r1, q0, q1, _ = stats[("cosine", "no-stopgrad")]
+    parts.append(f"(not judged: cosine no-stopgrad s_min/s_max {P.fmt(q0)} → {P.fmt(q1)})")
     c2 = ClaimResult(
         2, "Without stop-gradient the representation collapses (Euclidean: every mode dies); with the "
            "stop-gradient on the wrong side weak modes collapse and strong ones diverge.",
-        f"{word} 6→2, probe cloud start → end: " + "; ".join(parts) + ".",
+        f"{word} 6→2, start → end: " + "; ".join(parts) + ".",
         verdict_from(passed, checks),
-        f"Euclidean no-stopgrad: RMS norm at the end ≤ {SHRUNK:g}× its start; Euclidean wrong-stopgrad: the run "
-        f"diverges or the RMS norm falls ≤ {SHRUNK:g}× its start (which happens depends on whether a mode starts "
-        f"above the threshold); cosine wrong-stopgrad: the weaker mode vanishes, σ2²/σ1² ≤ {P.VANISHED:g}. "
-        f"Cosine no-stopgrad is not judged here: with M = 2, 'all but a few modes vanish' does not constrain "
-        f"anything (the 15→10 figure judges it); {passed}/{checks} passed",
+        f"Euclidean no-stopgrad: RMS norm of the probes' representations at the end ≤ {SHRUNK:g}× its start; "
+        f"Euclidean wrong-stopgrad: the run diverges or the RMS norm falls ≤ {SHRUNK:g}× its start (which of the two "
+        f"depends on whether a mode starts above the divergence threshold); cosine wrong-stopgrad: the weaker mode "
+        f"vanishes, s_min/s_max ≤ {P.VANISHED:g} (eigenvalues of W Wᵀ: for ReLU the probe cloud stays "
+        f"two-dimensional even when W has rank one, so the cloud's shape does not measure it). Cosine no-stopgrad is "
+        f"not judged here: with M = 2, 'all but a few modes vanish' does not constrain anything (the 15→10 figure "
+        f"judges it); {passed}/{checks} passed",
         figname)
     return [c1, c2], nums
 

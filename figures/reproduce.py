@@ -1,0 +1,265 @@
+"""Orchestrator of ``isodyn reproduce``: run every figure module, then write the report (issue 5).
+
+``FIGURES`` lists the figure modules in the order they run.  A module follows the contract of
+:mod:`figures.base` (``NAME``, ``TITLE``, ``make(ctx)``) or, when it makes several figures, exposes
+``ENTRIES = {name: (title, make)}``.  Modules are imported lazily; one that cannot be imported is
+skipped with an error line on stderr (and listed in the report), never silently.
+
+    run(out, quick=False, only=None, seed=0, jobs=1) -> exit status (0, or 1 if a figure failed)
+
+Deterministic: every figure derives its seeds from ``seed`` (printed with each figure).  ``jobs > 1``
+runs groups of figures in that many worker processes (spawned; figures that share runs stay in one
+group); the numbers do not depend on ``jobs``.  Files are written atomically (figures by
+:func:`figures.style.save`, the report by :func:`dynamics.codegen.atomic_write`), so an interrupted run
+leaves no half-written file; temporary files of killed workers are removed.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import import_module
+from pathlib import Path
+
+from .base import Context, FigureResult
+
+#: figure modules, in the order they run (the paper's figures, then the ones beyond the paper)
+FIGURES = [
+    "figures.fig_eigenvalue_dynamics",
+    "figures.fig_probe_trajectories",
+    "figures.fig_fixed_points",
+    "figures.fig_recruitment",
+    "figures.fig_isotropy_time",
+    "figures.fig_weight_decay",
+    "figures.fig_robustness",
+    "figures.fig_validation",
+]
+
+#: figures that share runs (memoised within a process): kept in one worker, in this order
+SHARED = [("probe_trajectories", "fixed_points"), ("probe_trajectories_relu", "fixed_points_relu")]
+
+DEFAULT_OUT = "isodyn-output"
+
+
+@dataclass
+class Entry:
+    """One figure: its --only name, report title, module and maker ``make(ctx) -> FigureResult``."""
+
+    name: str
+    title: str
+    module: str
+    make: Callable[[Context], FigureResult]
+
+
+def entries_of(module) -> list[Entry]:
+    """The figures a module makes (``ENTRIES`` or ``NAME``/``TITLE``/``make``)."""
+    if hasattr(module, "ENTRIES"):
+        return [Entry(n, t, module.__name__, f) for n, (t, f) in module.ENTRIES.items()]
+    return [Entry(module.NAME, module.TITLE, module.__name__, module.make)]
+
+
+def discover(modules=None) -> tuple[list[Entry], list[str]]:
+    """Import the figure modules: (entries in order, one message per module that could not be imported)."""
+    entries, skipped = [], []
+    for path in FIGURES if modules is None else modules:
+        try:
+            mod = import_module(path)
+            entries += entries_of(mod)
+        except ModuleNotFoundError as e:
+            why = "module not present" if e.name == path else f"{type(e).__name__}: {e}"
+            skipped.append(f"{path}: skipped ({why})")
+        except Exception as e:  # a broken module is reported, the others still run
+            skipped.append(f"{path}: skipped ({type(e).__name__}: {e})")
+    names = [e.name for e in entries]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ValueError(f"figure names defined twice: {sorted(dup)}")
+    return entries, skipped
+
+
+def select(entries: list[Entry], only) -> list[Entry]:
+    """The entries named in ``only`` (in FIGURES order); ValueError naming the unknown ones."""
+    if not only:
+        return entries
+    known = {e.name for e in entries}
+    unknown = [n for n in only if n not in known]
+    if unknown:
+        raise ValueError(f"unknown figure name(s) {', '.join(unknown)}; accepted: {','.join(e.name for e in entries)}")
+    return [e for e in entries if e.name in set(only)]
+
+
+def check_out(out) -> Path:
+    """Create ``out`` and out/figures and prove they are writable; OSError otherwise."""
+    out = Path(out)
+    for d in (out, out / "figures"):
+        d.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=".isodyn-write-check.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    return out
+
+
+def _groups(entries: list[Entry]) -> list[list[Entry]]:
+    """Tasks for the workers: shared-run figures together, the rest one each, in FIGURES order."""
+    by_name = {e.name: e for e in entries}
+    taken, groups = set(), []
+    for e in entries:
+        if e.name in taken:
+            continue
+        group = [e]
+        for share in SHARED:
+            if e.name in share:
+                group = [by_name[n] for n in share if n in by_name and n not in taken]
+        taken.update(g.name for g in group)
+        groups.append(group)
+    return groups
+
+
+def _run_entry(entry: Entry, ctx: Context) -> tuple[FigureResult | None, float, str]:
+    t0 = time.perf_counter()
+    try:
+        res = entry.make(ctx)
+        if not isinstance(res, FigureResult):
+            raise TypeError(f"make() returned {type(res).__name__}, not FigureResult")
+        return res, time.perf_counter() - t0, ""
+    except Exception as e:
+        tb = traceback.extract_tb(e.__traceback__)
+        where = f" ({Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+        return None, time.perf_counter() - t0, f"{type(e).__name__}: {e}{where}"
+
+
+def _worker(task):
+    """Run one group of figures in a worker process -> [(name, FigureResult | None, seconds, error)]."""
+    modules, names, out, quick, seed = task
+    entries, _ = discover(modules)
+    ctx = Context(Path(out), quick=quick, seed=seed)
+    todo = [e for n in names for e in entries if e.name == n]
+    return [(e.name, *_run_entry(e, ctx)) for e in todo]
+
+
+def _clean_tmp(out: Path) -> None:
+    """Remove temporary files left by a killed worker (finished files are never temporary)."""
+    for d in (out, out / "figures"):
+        if d.is_dir():
+            for p in d.glob(".*.tmp"):
+                try:
+                    p.unlink()
+                except OSError:
+                    pass
+
+
+def _readable(paths) -> None:
+    """Give the written files the permissions of the umask (temporary files are created 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for p in paths:
+        try:
+            os.chmod(p, 0o666 & ~mask)
+        except OSError:
+            pass
+
+
+def _seeds_text(res: FigureResult | None) -> str:
+    seeds = res.numbers.get("seeds") if res is not None else None
+    if isinstance(seeds, dict):
+        return "seeds " + ", ".join(f"{k}={v}" for k, v in seeds.items())
+    return f"seeds {seeds}" if seeds is not None else "seeds: derived from the base seed"
+
+
+def run(out=DEFAULT_OUT, quick: bool = False, only=None, seed: int = 0, jobs: int = 1, stream=None,
+        command: str | None = None, entries: list[Entry] | None = None, skipped: list[str] | None = None) -> int:
+    """Make the selected figures into out/figures and write out/report.md and out/report.html.
+
+    ``entries``/``skipped`` may come from an earlier :func:`discover` (the CLI checks its input first).
+    Returns 0, or 1 when a figure failed (the report still lists every claim and the failure).
+    """
+    from tqdm import tqdm
+
+    from . import report
+
+    stream = sys.stderr if stream is None else stream
+    out = check_out(out)
+    if entries is None:
+        entries, skipped = discover()
+    entries = select(entries, only)
+    for s in skipped or []:
+        stream.write(f"isodyn: error: figure module {s}\n")
+    jobs = max(1, min(int(jobs), len(_groups(entries)) or 1))
+    stream.write(f"isodyn reproduce: {len(entries)} figure(s) into {out} ({'quick' if quick else 'full'} run, "
+                 f"base seed {seed}, {jobs} at a time)\n")
+    results: dict[str, FigureResult] = {}
+    timings: dict[str, report.FigureTiming] = {}
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(entries), file=stream, unit="fig", dynamic_ncols=True, leave=True)
+
+    def done(name, res, secs, err):
+        timings[name] = report.FigureTiming(name, secs, res is not None, err)
+        if res is not None:
+            results[name] = res
+            bar.write(f"  {name}: {secs:.1f} s; {_seeds_text(res)}", file=stream)
+        else:
+            bar.write(f"isodyn: error: figure {name} failed: {err}", file=stream)
+        bar.update(1)
+
+    try:
+        if jobs == 1:
+            ctx = Context(out, quick=quick, seed=seed, progress=lambda msg: bar.set_postfix_str(msg, refresh=True))
+            for e in entries:
+                bar.set_postfix_str(e.name, refresh=True)
+                done(e.name, *_run_entry(e, ctx))
+        else:
+            _run_parallel(entries, out, quick, seed, jobs, bar, done)
+    except KeyboardInterrupt:
+        bar.close()
+        _clean_tmp(out)
+        raise
+    bar.close()
+    from . import _paper
+
+    _paper.clear_memo()
+    order = [e.name for e in entries]
+    info = report.RunInfo(command=command or "isodyn reproduce " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                          quick=quick, seed=seed, jobs=jobs, seconds=time.perf_counter() - t0,
+                          timings=[timings[n] for n in order if n in timings], skipped=list(skipped or []))
+    md, ht = report.write(out, [results[n] for n in order if n in results], info)
+    _readable([md, ht, *(f for r in results.values() for f in r.files)])
+    stream.write(f"isodyn reproduce: {len(results)}/{len(entries)} figures in {info.seconds:.1f} s; report: {md} "
+                 f"and {ht.name}\n")
+    return 0 if len(results) == len(entries) else 1
+
+
+def _run_parallel(entries, out, quick, seed, jobs, bar, done):
+    import multiprocessing as mp
+
+    groups = _groups(entries)
+    modules = list(dict.fromkeys(e.module for e in entries))
+    tasks = [(modules, [e.name for e in g], str(out), quick, seed) for g in groups]
+    bar.set_postfix_str(f"{jobs} workers", refresh=True)
+    pool = mp.get_context("spawn").Pool(jobs)
+    try:
+        for batch in pool.imap_unordered(_worker, tasks):
+            for item in batch:
+                done(*item)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+
+
+def main(argv=None) -> int:
+    """``python -m figures.reproduce`` = ``isodyn reproduce``."""
+    from dynamics.cli import main as cli_main
+
+    return cli_main(["reproduce", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
