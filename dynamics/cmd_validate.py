@@ -56,7 +56,7 @@ def add_parser(sub):
     p.add_argument("--modes", type=_modes, default=MODES, help="comma-separated M (default 2,5,10,50)")
     p.add_argument("--settings", type=_csv(("plain", "ema", "sigma1"), "--settings"),
                    default=("plain", "ema", "sigma1"), help="plain, ema (tau = 0.9), sigma1 (= 0.3)")
-    p.add_argument("--seeds", type=integer("an integer in [3, 64]", lo=3, hi=64), default=6,
+    p.add_argument("--seeds", type=integer("an integer in [3, 64]", lo=3, hi=64), default=4,
                    help="K repeated seeds per case (the sampling error comes from their spread)")
     p.add_argument("--seed", type=integer("an integer >= 0", lo=0), default=0, help="base seed")
     p.add_argument("--quick", action="store_true", help="fewer steps and samples (a smoke test)")
