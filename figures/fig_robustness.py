@@ -52,10 +52,10 @@ def make(ctx: Context) -> FigureResult:
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
 
-    n = 8 if ctx.quick else 16
+    n = 7 if ctx.quick else 16
     lr = np.geomspace(1e-3, 3.0, n)
     wd = np.geomspace(1e-4, 1.0, n)
-    steps = 4000 if ctx.quick else 20000
+    steps = 3000 if ctx.quick else 20000
     cmap = ListedColormap([COLORS[o] for o in OUTCOMES])
     norm = BoundaryNorm(np.arange(len(OUTCOMES) + 1) - 0.5, cmap.N)
     rows = [(metric, ema) for metric in ("euclidean", "cosine") for ema in (0.0, EMA)]
@@ -82,7 +82,8 @@ def make(ctx: Context) -> FigureResult:
                     ax.set_ylabel(f"{metric}, " + ("EMA 0.9" if ema else "no EMA") + "\n" + r"weight decay $\gamma$")
                 if i == len(rows) - 1:
                     ax.set_xlabel(r"learning rate $\eta$")
-        fig.legend(handles=[Patch(color=COLORS[o], label=o) for o in OUTCOMES], loc="outside lower center",
+        fig.legend(handles=[Patch(color=COLORS[o], label="other (still moving)" if o == "other" else o)
+                            for o in OUTCOMES], loc="outside lower center",
                    ncol=len(OUTCOMES))
         files = save(fig, ctx.figdir / NAME)
     lines = []

@@ -53,23 +53,20 @@ def plot_validation(results, stem) -> list:
                                 capsize=0)
                 ax.set_yscale("log")
                 ax.set_title(f"{metric} {r.case.variant}, M = {M}" + ("" if r.case.setting == "plain"
-                                                                       else f" ({r.case.setting})"))
+                                                                       else f" ({r.case.setting})")
+                             + f"\n{r.status}: max|Δs| = {r.ratio:.2f} tol", fontsize=8)
                 ax.set_xlabel("step")
                 if j == 0:
                     ax.set_ylabel(r"eigenvalue $s_m$")
-                verdict = {"pass": "pass", "explained": "explained", "FAIL": "FAIL"}[r.status]
-                ax.text(0.97, 0.03, f"{verdict}: {r.ratio:.2f} tol", transform=ax.transAxes, ha="right",
-                        va="bottom", fontsize=7)
             ax = axes[i, -1]
             rs = [r for r in results if r.case.metric == metric]
             x = np.array([r.case.M for r in rs], dtype=float)
             jit = np.exp(np.linspace(-0.08, 0.08, len(rs))) if len(rs) > 1 else np.ones(1)
-            ax.scatter(x * jit, [max(r.ratio, 1e-3) for r in rs], s=9, color=OKABE_ITO[0],
-                       label="exact closure" if metric == "cosine" else "closed form")
+            ax.scatter(x * jit, [max(r.ratio, 1e-3) for r in rs], s=9, color=OKABE_ITO[0])
             mf = [r for r in rs if r.mf_max_dev is not None and r.tol > 0]
             if mf:
                 ax.scatter([r.case.M for r in mf], [r.mf_max_dev / r.tol for r in mf], s=12, marker="x",
-                           color=OKABE_ITO[3], label="mean-field closure")
+                           color=OKABE_ITO[3])
             ax.axhline(1.0, color="k", lw=0.7, ls=":")
             ax.set_xscale("log")
             ax.set_yscale("log")
@@ -78,13 +75,16 @@ def plot_validation(results, stem) -> list:
             ax.minorticks_off()
             ax.set_xlabel("modes M")
             ax.set_ylabel(r"max $|\Delta s|$ / tolerance")
-            ax.set_title(f"{metric}: all cases")
-            ax.legend(loc="upper right")
+            ax.set_title(f"{metric}: every case\n(1 = tolerance)", fontsize=8)
         handles = [plt.Line2D([], [], color="k", lw=1.0, label="mode map"),
                    plt.Line2D([], [], color="k", marker="o", ls="", ms=3, label="training (seed mean ± sd)")]
+        handles.append(plt.Line2D([], [], color=OKABE_ITO[0], marker="o", ls="", ms=3,
+                                  label="case: closed form / exact closure"))
         if "cosine" in metrics:
             handles.insert(1, plt.Line2D([], [], color="k", lw=0.8, ls="--", label="mean-field map"))
-        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles))
+            handles.append(plt.Line2D([], [], color=OKABE_ITO[3], marker="x", ls="", ms=4,
+                                      label="case: mean-field closure"))
+        fig.legend(handles=handles, loc="outside lower center", ncol=3)
         return save(fig, stem)
 
 

@@ -40,7 +40,7 @@ def make(ctx: Context) -> FigureResult:
     from derivations import Rule
     from dynamics.sweep_theory import survival_threshold
 
-    nl, ng = (12, 12) if ctx.quick else (24, 24)
+    nl, ng = (8, 8) if ctx.quick else (24, 24)
     lam0 = np.geomspace(1e-3, 2.0, nl)
     gamma = np.geomspace(1e-3, 2.0, ng)
     steps = 50000  # ODE time: a mode at gamma = 1.1 gamma_c >= 1e-3 decays below the dead threshold
