@@ -41,17 +41,17 @@ def add_parser(sub):
 def run(args) -> int:
     from figures import reproduce
 
+    entries, skipped = reproduce.discover()
+    try:
+        reproduce.select(entries, args.only)
+    except ValueError as e:
+        raise UsageError(f"argument --only: {e}") from None
     try:
         out = reproduce.check_out(args.out)
     except OSError as e:
         reason = e.strerror or type(e).__name__
         raise UsageError(f"argument --out: cannot write to {args.out!r} ({reason}); accepted: a folder that can "
                          f"be created and written") from None
-    entries, skipped = reproduce.discover()
-    try:
-        reproduce.select(entries, args.only)
-    except ValueError as e:
-        raise UsageError(f"argument --only: {e}") from None
     jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
     command = "isodyn " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "isodyn reproduce"
     return reproduce.run(out, quick=args.quick, only=args.only, seed=args.seed, jobs=jobs, command=command,

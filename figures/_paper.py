@@ -76,7 +76,7 @@ class Sizes:
 FULL = Sizes(False, PAPER_STEPS, eig_samples_cosine=20_000, eig_samples_relu=10_000,
              eig_steps_no_predictor=PAPER_STEPS_NO_PREDICTOR, eig_relu_steps_no_predictor=10_000,
              eig_relu_samples_no_predictor=2_000,
-             two_samples=PAPER_SAMPLES, two_samples_relu=20_000, noise_steps=4000, cosine_scheme="map",
+             two_samples=20_000, two_samples_relu=20_000, noise_steps=4000, cosine_scheme="map",
              cosine_rtol=1e-7, stiff_overlays=True)
 QUICK = Sizes(True, PAPER_STEPS, eig_samples_cosine=500, eig_samples_relu=500, eig_steps_no_predictor=5_000,
               eig_relu_steps_no_predictor=PAPER_STEPS, eig_relu_samples_no_predictor=500, two_samples=1_000,

@@ -158,8 +158,8 @@ def make(ctx: Context, net: str = "linear") -> FigureResult:
                f"predictor from W Wᵀ, η = 0.01 (Euclidean) and 0.1 (cosine), {sz.steps:,} steps. ")
     if net == "linear":
         caption += (f"Sampled training: Euclidean by the moments sampler at n = {P.PAPER_SAMPLES:,}, cosine with "
-                    f"n = {n_cos:,} inputs a step in float32; thin black: the mode equations of SPEC §4 from the same "
-                    f"initial eigenvalues (cosine: exact closure, "
+                    f"n = {n_cos:,} inputs a step in float32 (the paper: 50,000); thin black: the mode equations of "
+                    f"SPEC §4 from the same initial eigenvalues (cosine: exact closure, "
                     f"{'step map' if sz.cosine_scheme == 'map' else 'ODE by dopri5'}). ")
     else:
         caption += f"Sampled training with n = {n_cos:,} inputs a step in float32 (ReLU has no exact mode equations). "

@@ -186,7 +186,8 @@ def make(ctx: Context, net: str = "linear") -> FigureResult:
                f"(SPEC §5); all variants run {sz.steps:,} steps, no-predictor included. ")
     if net == "linear":
         caption += (f"Euclidean rules: the moments sampler at n = {P.PAPER_SAMPLES:,}; cosine rules: n = {n_cos:,} "
-                    f"inputs a step in float32. ")
+                    f"inputs a step in float32 (the paper: 50,000). The cosine paths wander: the loss does not see "
+                    f"rotations of the plane, so the sampling noise moves the representation freely along them. ")
     else:
         caption += f"n = {n_cos:,} inputs a step in float32 (the paper: 50,000); ReLU representations lie in the " \
                    f"positive quadrant. "

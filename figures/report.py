@@ -52,10 +52,13 @@ QUICK_NOTE = ("Quick run (`--quick`): fewer samples a step, fewer steps for the 
 
 @dataclass
 class FigureTiming:
+    """Wall seconds of a figure and the CPU seconds of the process that made it (robust to a busy machine)."""
+
     name: str
     seconds: float
     ok: bool
     error: str = ""
+    cpu_seconds: float = float("nan")
 
 
 @dataclass
@@ -131,6 +134,15 @@ def versions() -> dict:
     return out
 
 
+def load() -> str:
+    import os
+
+    try:
+        return ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def machine() -> str:
     import os
 
@@ -200,18 +212,20 @@ def markdown(results: list[FigureResult], info: RunInfo) -> str:
 def how_made_md(results: list[FigureResult], info: RunInfo) -> list[str]:
     L = ["## How this was made", "",
          f"- Command: `{info.command}`",
-         f"- Started: {info.started}; total wall time {info.seconds:.1f} s on {machine()}; "
-         f"{info.jobs} figure{'s' if info.jobs > 1 else ''} at a time.",
+         f"- Started: {info.started}; total wall time {info.seconds:.1f} s on {machine()} (load average at "
+         f"the end {load()}); {info.jobs} figure{'s' if info.jobs > 1 else ''} at a time. CPU s: the CPU time of the "
+         f"process that made the figure (wall time grows when the machine is busy, CPU time hardly).",
          f"- Mode: {'quick (`--quick`)' if info.quick else 'full'}.",
          f"- Seeds: base seed {info.seed}; every figure derives its seeds from it deterministically (listed below); "
          f"the same command gives the same numbers.",
          "- Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()) + ".", "",
-         "| Figure | Seconds | Seeds |", "|---|---|---|"]
+         "| Figure | Wall s | CPU s | Seeds |", "|---|---|---|---|"]
     seeds = {fr.name: fr.numbers.get("seeds") for fr in results}
     for t in info.timings:
         s = seeds.get(t.name)
         s_txt = ", ".join(f"{k}: {v}" for k, v in s.items()) if isinstance(s, dict) else (str(s) if s else "—")
-        L.append(f"| {t.name}{'' if t.ok else ' (failed)'} | {t.seconds:.1f} | {_md_cell(s_txt)} |")
+        name = t.name + ("" if t.ok else " (failed)")
+        L.append(f"| {name} | {t.seconds:.1f} | {t.cpu_seconds:.1f} | {_md_cell(s_txt)} |")
     L.append("")
     return L
 

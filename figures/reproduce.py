@@ -1,5 +1,8 @@
 """Orchestrator of ``isodyn reproduce``: run every figure module, then write the report (issue 5).
 
+Writes out/figures/NAME.png and .pdf, out/report.md, out/report.html and out/numbers.json (every
+figure's measured numbers and claims, machine-readable).
+
 ``FIGURES`` lists the figure modules in the order they run.  A module follows the contract of
 :mod:`figures.base` (``NAME``, ``TITLE``, ``make(ctx)``) or, when it makes several figures, exposes
 ``ENTRIES = {name: (title, make)}``.  Modules are imported lazily; one that cannot be imported is
@@ -121,17 +124,18 @@ def _groups(entries: list[Entry]) -> list[list[Entry]]:
     return groups
 
 
-def _run_entry(entry: Entry, ctx: Context) -> tuple[FigureResult | None, float, str]:
-    t0 = time.perf_counter()
+def _run_entry(entry: Entry, ctx: Context) -> tuple[FigureResult | None, float, float, str]:
+    """(result or None, wall seconds, CPU seconds of this process, error line)."""
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         res = entry.make(ctx)
         if not isinstance(res, FigureResult):
             raise TypeError(f"make() returned {type(res).__name__}, not FigureResult")
-        return res, time.perf_counter() - t0, ""
+        return res, time.perf_counter() - t0, time.process_time() - c0, ""
     except Exception as e:
         tb = traceback.extract_tb(e.__traceback__)
         where = f" ({Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
-        return None, time.perf_counter() - t0, f"{type(e).__name__}: {e}{where}"
+        return None, time.perf_counter() - t0, time.process_time() - c0, f"{type(e).__name__}: {e}{where}"
 
 
 def _worker(task):
@@ -152,6 +156,32 @@ def _clean_tmp(out: Path) -> None:
                     p.unlink()
                 except OSError:
                     pass
+
+
+def _write_numbers(out: Path, results: list[FigureResult], info) -> Path:
+    """out/numbers.json: every figure's measured numbers and claims, and the run facts (atomically)."""
+    import json
+    from dataclasses import asdict
+
+    import numpy as np
+
+    from dynamics.codegen import atomic_write
+
+    def plain(x):
+        if isinstance(x, (np.generic,)):
+            return x.item()
+        if isinstance(x, np.ndarray):
+            return x.tolist()
+        if isinstance(x, Path):
+            return str(x)
+        raise TypeError(type(x).__name__)
+
+    data = {"run": asdict(info),
+            "figures": {r.name: {"title": r.title, "files": [Path(f).name for f in r.files], "numbers": r.numbers,
+                                 "claims": [asdict(c) for c in r.claims]} for r in results}}
+    path = out / "numbers.json"
+    atomic_write(path, json.dumps(data, indent=1, default=plain, allow_nan=True).encode("utf-8"))
+    return path
 
 
 def _readable(paths) -> None:
@@ -198,11 +228,11 @@ def run(out=DEFAULT_OUT, quick: bool = False, only=None, seed: int = 0, jobs: in
     t0 = time.perf_counter()
     bar = tqdm(total=len(entries), file=stream, unit="fig", dynamic_ncols=True, leave=True)
 
-    def done(name, res, secs, err):
-        timings[name] = report.FigureTiming(name, secs, res is not None, err)
+    def done(name, res, secs, cpu, err):
+        timings[name] = report.FigureTiming(name, secs, res is not None, err, cpu)
         if res is not None:
             results[name] = res
-            bar.write(f"  {name}: {secs:.1f} s; {_seeds_text(res)}", file=stream)
+            bar.write(f"  {name}: {secs:.1f} s ({cpu:.1f} s CPU); {_seeds_text(res)}", file=stream)
         else:
             bar.write(f"isodyn: error: figure {name} failed: {err}", file=stream)
         bar.update(1)
@@ -227,8 +257,10 @@ def run(out=DEFAULT_OUT, quick: bool = False, only=None, seed: int = 0, jobs: in
     info = report.RunInfo(command=command or "isodyn reproduce " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
                           quick=quick, seed=seed, jobs=jobs, seconds=time.perf_counter() - t0,
                           timings=[timings[n] for n in order if n in timings], skipped=list(skipped or []))
-    md, ht = report.write(out, [results[n] for n in order if n in results], info)
-    _readable([md, ht, *(f for r in results.values() for f in r.files)])
+    done_results = [results[n] for n in order if n in results]
+    md, ht = report.write(out, done_results, info)
+    nums = _write_numbers(out, done_results, info)
+    _readable([md, ht, nums, *(f for r in done_results for f in r.files)])
     stream.write(f"isodyn reproduce: {len(results)}/{len(entries)} figures in {info.seconds:.1f} s; report: {md} "
                  f"and {ht.name}\n")
     return 0 if len(results) == len(entries) else 1
