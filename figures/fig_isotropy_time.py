@@ -76,7 +76,7 @@ def make(ctx: Context) -> FigureResult:
             ax.set_yscale("log")
             ax.set_xlabel(r"smallest initial eigenvalue $s_{lo}$")
             ax.set_title(f"{metric}, M = {M}" + (" (mean-field closure)" if metric == "cosine" else ""))
-            ax.legend(loc="lower left")
+            ax.legend(loc="upper right")
         axes[0].set_ylabel(rf"steps until $\lambda_{{min}}/\lambda_{{max}} \geq {ISO}$")
         files = save(fig, ctx.figdir / NAME)
     claim = ClaimResult(
