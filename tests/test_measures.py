@@ -31,13 +31,6 @@ def test_dead_and_collapse_thresholds():
     assert ms.n_dead(np.array([1e-9, 2e-8]), s0) == 1
 
 
-def test_same_thresholds_as_sweep():
-    from dynamics import sweep_points
-
-    assert (ms.DEAD, ms.BOUND, ms.CONV, ms.RECRUIT) == (sweep_points.DEAD, sweep_points.BOUND, sweep_points.CONV,
-                                                        sweep_points.RECRUIT)
-
-
 def test_known_collapse():
     """Euclidean no-stopgrad, sigma1 = 0: ds/dt = -2((s - 1)^2 + sigma2^2) s; weak modes die at rate ~2."""
     tr = simulate(Rule("euclidean", "no-stopgrad"), [0.01, 0.05], lr=0.1, steps=1000, stride=10)
