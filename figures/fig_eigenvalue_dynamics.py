@@ -119,18 +119,18 @@ def _claims(panels: dict, net: str, noise: dict | None, figname: str) -> tuple[l
         for variant in ("standard", "iso"):
             p = panels[(metric, variant)]
             run = p["run"]
-            s_end, lam_end = P.end_state(run)
+            s_end, _ = P.end_state(run)
             n_dead = int(P.dead(s_end, run.s[0]).sum())
             ok = not run.diverged and n_dead == 0
             if metric == "euclidean":
-                dev = float(np.max(np.abs(lam_end - 1)))
+                dev = float(np.max(np.abs(s_end - 1)))
                 ok &= dev <= P.LAMBDA_TOL
-                parts.append(f"{metric} {variant}: max|λ−1| = {P.fmt(dev, 2)}, dead {n_dead}/{len(s_end)}")
-                nums[f"{metric}/{variant}/max_abs_lambda_minus_1"] = dev
+                parts.append(f"{metric} {variant}: max|s−1| = {P.fmt(dev, 2)}, dead {n_dead}/{len(s_end)}")
+                nums[f"{metric}/{variant}/max_abs_s_minus_1"] = dev
             else:
-                iso = P.isotropy(lam_end)
+                iso = P.isotropy(s_end)
                 ok &= iso >= P.ISOTROPIC
-                parts.append(f"{metric} {variant}: λmin/λmax = {iso:.3f} at scale λ̄ = {P.fmt(lam_end.mean())}, "
+                parts.append(f"{metric} {variant}: s_min/s_max = {iso:.3f} at scale s̄ = {P.fmt(s_end.mean())}, "
                              f"dead {n_dead}/{len(s_end)}")
                 nums[f"{metric}/{variant}/isotropy"] = iso
             if net == "relu":  # judged: no collapse only (see the criterion)
@@ -139,8 +139,8 @@ def _claims(panels: dict, net: str, noise: dict | None, figname: str) -> tuple[l
             passed += bool(ok)
     if net == "linear":
         crit1 = (f"each of Euclidean/cosine × standard/iso: not diverged, no dead mode (s ≤ {P.ms.DEAD:g}·max s0), "
-                 f"and Euclidean max|λ_m − 1| ≤ {P.LAMBDA_TOL:g} (the 1% recruitment band) or cosine λmin/λmax ≥ "
-                 f"{P.ISOTROPIC:g}; {passed}/{checks} passed")
+                 f"and Euclidean max|s_m − 1| ≤ {P.LAMBDA_TOL:g} (the 1% recruitment band; λ_m = s_m at α = 1) or "
+                 f"cosine s_min/s_max ≥ {P.ISOTROPIC:g}; {passed}/{checks} passed")
     else:
         crit1 = (f"each of Euclidean/cosine × standard/iso: not diverged and no dead mode (s ≤ {P.ms.DEAD:g}·max s0). "
                  f"The end state (λ = 1, isotropy) is not judged here: in the ReLU network the weakest mode is still "

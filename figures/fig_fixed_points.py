@@ -47,42 +47,42 @@ def _train_seed(ctx: Context, metric: str, start: str) -> int:
 
 
 def _tail(run) -> tuple[np.ndarray, float]:
-    """(mean lambda over the last TAIL of the run (M,), relative std of the mean eigenvalue there)."""
+    """(mean s over the last TAIL of the run (M,), relative std of the mean eigenvalue there)."""
     i = P.last_index(run)
-    lam = run.lam[max(0, int(i * (1 - TAIL))): i + 1]
-    scale = lam.mean(axis=1)
-    return lam.mean(axis=0), float(scale.std() / scale.mean())
+    s = run.s[max(0, int(i * (1 - TAIL))): i + 1]
+    scale = s.mean(axis=1)
+    return s.mean(axis=0), float(scale.std() / scale.mean())
 
 
 def _claims(runs: dict, net: str, figname: str):
     nums, word = {}, ("linear" if net == "linear" else "ReLU")
     parts, passed, checks = [], 0, 0
     for start, run in runs["euclidean"].items():
-        _, lam_end = P.end_state(run)
-        dev = float(np.max(np.abs(lam_end - 1)))
+        s_end, _ = P.end_state(run)
+        dev = float(np.max(np.abs(s_end - 1)))
         ok = (not run.diverged) and dev <= P.LAMBDA_TOL
-        parts.append(f"Euclidean from {start}: λ0 = {P.fmt_list(run.lam[0])} → {P.fmt_list(lam_end, 4)}")
-        nums[f"euclidean/{start}/lambda_end"] = lam_end.tolist()
+        parts.append(f"Euclidean from {start}: s = λ {P.fmt_list(run.s[0])} → {P.fmt_list(s_end, 4)}")
+        nums[f"euclidean/{start}/s_end"] = s_end.tolist()
         passed += bool(ok)
         checks += 1
     scales, flucts = [], []
     for start, run in runs["cosine"].items():
-        _, lam_end = P.end_state(run)
-        iso = P.isotropy(lam_end)
+        s_end, _ = P.end_state(run)
+        iso = P.isotropy(s_end)
         tail_mean, fluct = _tail(run)
         ok = (not run.diverged) and iso >= P.ISOTROPIC
         scales.append(float(tail_mean.mean()))
         flucts.append(fluct)
-        parts.append(f"cosine from {start}: λ0 = {P.fmt_list(run.lam[0])} → {P.fmt_list(lam_end, 4)} "
-                     f"(λmin/λmax = {iso:.3f})")
-        nums[f"cosine/{start}/lambda_end"] = lam_end.tolist()
+        parts.append(f"cosine from {start}: s = λ {P.fmt_list(run.s[0])} → {P.fmt_list(s_end, 4)} "
+                     f"(min/max = {iso:.3f})")
+        nums[f"cosine/{start}/s_end"] = s_end.tolist()
         nums[f"cosine/{start}/isotropy"] = iso
         passed += bool(ok)
         checks += 1
     srt = np.sort(scales)
     sep = float(np.min(srt[1:] / srt[:-1]))
     ok = sep >= DISTINCT
-    parts.append(f"cosine end scales {P.fmt_list(scales)} (mean λ over the last {TAIL:.0%} of the steps), smallest "
+    parts.append(f"cosine end scales {P.fmt_list(scales)} (mean s over the last {TAIL:.0%} of the steps), smallest "
                  f"ratio of neighbours {sep:.2f}, the scales' own relative fluctuation ≤ {P.fmt(max(flucts), 2)}")
     nums["cosine/end_scales"] = scales
     nums["cosine/scale_separation"] = sep
@@ -93,9 +93,10 @@ def _claims(runs: dict, net: str, figname: str):
            "initial condition.",
         f"{word} 6→2, standard rule, three starts: " + "; ".join(parts) + ".",
         verdict_from(passed, checks),
-        f"Euclidean, each start: not diverged and max|λ_m − 1| ≤ {P.LAMBDA_TOL:g} at the end; cosine, each start: "
-        f"λmin/λmax ≥ {P.ISOTROPIC:g}; and the three cosine end scales differ: sorted, each ≥ {DISTINCT:g}× the "
-        f"previous (far above their fluctuation); {passed}/{checks} passed",
+        f"judged on the eigenvalues s_m of the representation (λ_m = s_m at α = 1; a rule that fixed λ without "
+        f"moving s would not pass): Euclidean, each start: not diverged and max|s_m − 1| ≤ {P.LAMBDA_TOL:g} at the "
+        f"end; cosine, each start: s_min/s_max ≥ {P.ISOTROPIC:g}; and the three cosine end scales differ: sorted, "
+        f"each ≥ {DISTINCT:g}× the previous (far above their fluctuation); {passed}/{checks} passed",
         figname)
     return [c1], nums
 
@@ -107,19 +108,19 @@ def _draw(runs: dict, modes: dict, net: str, figstem):
             for (start, run), color in zip(runs[metric].items(), START_COLORS):
                 i = P.last_index(run)
                 steps = np.arange(i + 1)
-                for m, ls in zip(range(run.lam.shape[1]), ("--", "-")):  # ascending: smaller first
-                    ax.plot(steps, run.lam[: i + 1, m], color=color, lw=1.8, ls=ls, alpha=0.9)
+                for m, ls in zip(range(run.s.shape[1]), ("--", "-")):  # ascending: smaller first
+                    ax.plot(steps, run.s[: i + 1, m], color=color, lw=1.8, ls=ls, alpha=0.9)
                 tr = modes.get((metric, start))
                 if tr is not None:
-                    for m in range(tr.lam.shape[1]):
-                        ax.plot(tr.step, tr.lam[:, m], color="k", lw=0.6)
+                    for m in range(tr.s.shape[1]):
+                        ax.plot(tr.step, tr.s[:, m], color="k", lw=0.6)
             if metric == "euclidean":
                 ax.axhline(1.0, color="0.5", lw=0.6, ls=":", zorder=0)
             ax.set_yscale("log")
             ax.set_title(f"{P.METRIC_LABELS[metric]} loss")
             ax.set_xlabel("training step")
             ax.set_xlim(0, run.steps)
-        axes[0].set_ylabel(r"predictor eigenvalues $\lambda_1, \lambda_2$")
+        axes[0].set_ylabel(r"eigenvalues $s_m = \lambda_m$ ($\alpha = 1$)")
         handles = [Line2D([], [], color=c, lw=1.8, label=f"from {s}") for s, c in zip(runs["euclidean"], START_COLORS)]
         handles += [Line2D([], [], color="0.3", lw=1.8, label="larger λ"),
                     Line2D([], [], color="0.3", lw=1.8, ls="--", label="smaller λ")]
@@ -152,7 +153,7 @@ def make(ctx: Context, net: str = "linear") -> FigureResult:
     ctx.progress(f"{name}: drawing")
     files = _draw(runs, modes, net, ctx.figdir / name)
     n_cos = P.samples_used(P.rule("cosine", "standard"), net, samples)
-    caption = (f"Both predictor eigenvalues λ_m (log scale; solid the larger, dashed the smaller) of the "
+    caption = (f"Both eigenvalues s_m = λ_m (α = 1; log scale; solid the larger, dashed the smaller) of the "
                f"{'linear' if net == 'linear' else 'ReLU'} 6→2 network under the standard rule, from three starts: "
                f"W0 (entries N(0, 1/16)), 2·W0 and a fresh draw with entries N(0, 1/4); α = 1, σ1 = 0, σ2 = 0.1, "
                f"predictor from W Wᵀ, η = 0.01 (Euclidean) and 0.1 (cosine), {sz.steps:,} steps. ")

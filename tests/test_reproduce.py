@@ -187,14 +187,16 @@ def test_interrupt_leaves_no_partial_file(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "dynamics.cli", "reproduce", "--quick", "--out", str(out),
                              "--only", "probe_trajectories,fixed_points,fixed_points_relu", "--jobs", "1"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a background shell may have set SIGINT to ignored; the child must see it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and not (out / "figures" / "probe_trajectories.png").exists():
         time.sleep(0.2)
     time.sleep(0.5)  # inside the next figure
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err[-1000:]
+    assert proc.returncode == 130, err[-3000:]
     assert "interrupted" in err
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
     pngs = list((out / "figures").glob("*.png"))
