@@ -299,6 +299,9 @@ def _draw_panel(ax, p: dict, colors):
             ax.text(0.97, 0.05, f"{d}/{M} modes vanished", transform=ax.transAxes, ha="right", va="bottom",
                     fontsize=7, bbox=dict(facecolor="white", edgecolor="none", alpha=0.85, pad=1.5))
     last = max(p["steps"], p["mode_steps"] or 0)
+    if p["steps"] < last / 10:  # the sampled run covers only the start of a long mode-equation axis
+        ax.text(0.97, 0.97, f"sampled: steps 0–{p['steps']:,}", transform=ax.transAxes, ha="right", va="top",
+                fontsize=7, bbox=dict(facecolor="white", edgecolor="none", alpha=0.85, pad=1.5))
     ax.set_xlim(0, last)
     ax.set_yscale("log")
     ax.set_ylim(*YLIM)
