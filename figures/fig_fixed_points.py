@@ -17,6 +17,7 @@ from functools import partial
 
 import numpy as np
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
 
 from . import _paper as P
 from .base import ClaimResult, Context, FigureResult, verdict_from
@@ -117,13 +118,16 @@ def _draw(runs: dict, modes: dict, net: str, figstem):
             if metric == "euclidean":
                 ax.axhline(1.0, color="0.5", lw=0.6, ls=":", zorder=0)
             ax.set_yscale("log")
+            ax.yaxis.set_major_locator(FixedLocator([0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10]))
+            ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
             ax.set_title(f"{P.METRIC_LABELS[metric]} loss")
             ax.set_xlabel("training step")
             ax.set_xlim(0, run.steps)
         axes[0].set_ylabel(r"eigenvalues $s_m = \lambda_m$ ($\alpha = 1$)")
         handles = [Line2D([], [], color=c, lw=1.8, label=f"from {s}") for s, c in zip(runs["euclidean"], START_COLORS)]
-        handles += [Line2D([], [], color="0.3", lw=1.8, label="larger λ"),
-                    Line2D([], [], color="0.3", lw=1.8, ls="--", label="smaller λ")]
+        handles += [Line2D([], [], color="0.3", lw=1.8, label="larger eigenvalue"),
+                    Line2D([], [], color="0.3", lw=1.8, ls="--", label="smaller eigenvalue")]
         if modes:
             handles.append(Line2D([], [], color="k", lw=0.6, label="mode equations"))
         fig.legend(handles=handles, loc="upper center", ncol=len(handles), bbox_to_anchor=(0.5, 1.07),

@@ -116,7 +116,7 @@ def _claims(runs: dict, net: str, figname: str) -> tuple[list[ClaimResult], dict
     return [c1, c2], nums
 
 
-def _draw_panel(ax, run, color):
+def _draw_panel(ax, run, color, relu: bool):
     i = P.last_index(run)
     Z = run.probes[: i + 1]  # (T, K, 2)
     k = max(1, len(Z) // MAX_POINTS)
@@ -132,8 +132,9 @@ def _draw_panel(ax, run, color):
                 va="top", fontsize=7, bbox=dict(facecolor="white", edgecolor="none", alpha=0.85, pad=1.5))
     else:
         lim = 1.08 * float(np.max(np.abs(Z)))
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
+    lo = -0.06 * lim if relu else -lim  # ReLU representations lie in the positive quadrant
+    ax.set_xlim(lo, lim)
+    ax.set_ylim(lo, lim)
     ax.set_aspect("equal")
     ax.axhline(0, color="0.85", lw=0.5, zorder=0)
     ax.axvline(0, color="0.85", lw=0.5, zorder=0)
@@ -146,7 +147,7 @@ def _draw(runs: dict, net: str, figstem):
         for i, metric in enumerate(P.METRICS):
             for j, variant in enumerate(P.VARIANTS):
                 ax = axes[i, j]
-                _draw_panel(ax, runs[(metric, variant)], RULE_COLORS[variant])
+                _draw_panel(ax, runs[(metric, variant)], RULE_COLORS[variant], net == "relu")
                 if i == 0:
                     ax.set_title(P.VARIANT_LABELS[variant], fontsize=9)
                 if i == 1:
