@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 import sys
 from dataclasses import dataclass
 from fractions import Fraction as F
@@ -134,6 +135,16 @@ HAS_TARGET = {has_target}
 HAS_EXACT = {has_exact}
 OK, DIVERGED, STEP_UNDERFLOW, MAX_STEPS = 0, 1, 2, 3
 
+# The step loops run in ONE compiled function per point.  Their pieces (a step of the map, a Runge-Kutta
+# step, a right-hand side, the forces, saving a frame) are source macros expanded into the loops when
+# this module is generated (dynamics.integrators.MACROS), not called functions: a numba call that passes
+# arrays on to another call increfs and decrefs them (atomic NRT operations, measured ~60% of a map step)
+# and numba's own inlining does the same for its argument variables.  So inside the loops nothing but
+# the leaf kernels (eigenvalues, drift) and small leaf helpers is called, every array is a row view
+# made once per point or indexed explicitly, and nothing is allocated.  Rows of a state Y (3, M):
+# S = Y[0], St = Y[1] when the EMA target is on (else S again), C = Y[2].  Work rows (one (5, M) array
+# per point): G drift, lam, s (eigenvalue scratch), Sc (amplitudes of C), aux.
+
 
 @njit(cache=True)
 def amplitude(s, sigma1):
@@ -164,107 +175,32 @@ def exact_drift(S, St, lam, sigma1, sigma2, beta, qx, qwx, qy, qwy, out, tmp, ab
 
 
 @njit(cache=True)
-def forces(Y, p, ema, lag, exact, qx, qwx, qy, qwy, wk, G):
-    """G_m (into G) and lambda_m (into wk[1]) at state Y (3, M); wk (5, M) work space."""
-    sigma1 = p[1]
-    S = Y[0]
-    lam = wk[1]
-    if lag:
-        Sc = wk[3]
-        for k in range(S.shape[0]):
-            Sc[k] = amplitude(Y[2, k], sigma1)
-        _eigenvalues(Sc, sigma1, p[5], p[6], p[7] > 0.5, wk[2], lam)
-    else:
-        _eigenvalues(S, sigma1, p[5], p[6], p[7] > 0.5, wk[2], lam)
-    St = Y[1] if ema else Y[0]
-{force_exact}
-    _drift(S, St, lam, sigma1, p[2], p[8], G)
-
-
-@njit(cache=True)
-def rhs(Y, p, ema, lag, exact, qx, qwx, qy, qwy, wk, dY):
-    """dY/dt of the ODE (module docstring); rows of inactive states get 0."""
-    M = Y.shape[1]
-    G = wk[0]
-    forces(Y, p, ema, lag, exact, qx, qwx, qy, qwy, wk, G)
-    lr = p[0]
-    for k in range(M):
-        dY[0, k] = G[k] - p[3] * Y[0, k]
-        dY[1, k] = 0.0
-        dY[2, k] = 0.0
-    if ema:
-        kap = (1.0 - p[4]) / lr
-        for k in range(M):
-            dY[1, k] = kap * (Y[0, k] - Y[1, k])
-    if lag:
-        _eigenvalues(Y[0], p[1], p[5], p[6], p[7] > 0.5, wk[2], wk[4])
-        kr = (1.0 - p[9]) / lr
-        for k in range(M):
-            dY[2, k] = kr * (wk[2, k] - Y[2, k])
-
-
-@njit(cache=True)
-def map_step(Y, p, ema, lag, exact, qx, qwx, qy, qwy, wk):
-    """One step of the expected-GD map (module docstring), in place."""
-    M = Y.shape[1]
-    if lag:
-        _eigenvalues(Y[0], p[1], p[5], p[6], p[7] > 0.5, wk[2], wk[4])
-        for k in range(M):
-            Y[2, k] = p[9] * Y[2, k] + (1.0 - p[9]) * wk[2, k]
-    G = wk[0]
-    forces(Y, p, ema, lag, exact, qx, qwx, qy, qwy, wk, G)
-    for k in range(M):
-        Y[0, k] += p[0] * (G[k] - p[3] * Y[0, k])
-    if ema:
-        for k in range(M):
-            Y[1, k] = p[4] * Y[1, k] + (1.0 - p[4]) * Y[0, k]
-
-
-@njit(cache=True)
-def check(Y, p, lag, wk):
+def _bounded(S, p):
     """False when some S_m is not finite or s_m exceeds the bound p[10] (|S_m| > amplitude(bound))."""
     Sb = amplitude(p[10], p[1])
-    for k in range(Y.shape[1]):
-        if not abs(Y[0, k]) <= Sb:
-            return False
-    return True
+    ok = True
+    for k in range(S.shape[0]):
+        if not abs(S[k]) <= Sb:
+            ok = False
+    return ok
+
+
+@njit(cache=True)
+def _copy(src, dst):
+    """dst[:, :] = src (3, M) by explicit loops."""
+    for r in range(src.shape[0]):
+        for k in range(src.shape[1]):
+            dst[r, k] = src[r, k]
 
 
 @njit(cache=True)
 def save(Y, p, lag, exact, qx, qwx, qy, qwy, wk, s_row, lam_row):
-    """s_m and the lambda_m the dynamics sees (from C when the predictor lags) at state Y."""
+    """s_m and the lambda_m the dynamics sees (from C when the predictor lags) at state Y; wk (5, M)."""
     _eigenvalues(Y[0], p[1], p[5], p[6], p[7] > 0.5, s_row, lam_row)
     if lag:
         for k in range(Y.shape[1]):
             wk[3, k] = amplitude(Y[2, k], p[1])
         _eigenvalues(wk[3], p[1], p[5], p[6], p[7] > 0.5, wk[2], lam_row)
-
-
-@njit(cache=True)
-def rk_step(Y, h, p, ema, lag, exact, qx, qwx, qy, qwy, A, b, nst, K, Ys, Yn, wk, fsal):
-    """Generic explicit Runge-Kutta step driven by the table (A, b): Yn = Y + h sum b_i K_i.
-
-    K (nst, 3, M) stage derivatives; with fsal, K[0] already holds f(Y) on entry.
-    """
-    M = Y.shape[1]
-    for i in range(nst):
-        if i == 0 and fsal:
-            continue
-        for r in range(3):
-            if (r == 1 and not ema) or (r == 2 and not lag):
-                continue
-            for k in range(M):
-                acc = Y[r, k]
-                for j in range(i):
-                    acc += h * A[i, j] * K[j, r, k]
-                Ys[r, k] = acc
-        rhs(Ys, p, ema, lag, exact, qx, qwx, qy, qwy, wk, K[i])
-    for r in range(3):
-        for k in range(M):
-            acc = Y[r, k]
-            for j in range(nst):
-                acc += h * b[j] * K[j, r, k]
-            Yn[r, k] = acc
 
 
 @njit(cache=True)
@@ -281,11 +217,16 @@ def initial_state(s0, p):
 
 @njit(cache=True)
 def end_rate(Y, p, ema, lag, exact, qx, qwx, qy, qwy, wk, rate):
-    """|dS_m/dt| / |S_m| at state Y (the convergence measure)."""
-    dY = np.empty(Y.shape)
-    rhs(Y, p, ema, lag, exact, qx, qwx, qy, qwy, wk, dY)
+    """|dS_m/dt| / |S_m| at state Y (the convergence measure); wk (5, M) work space."""
+    M = Y.shape[1]
+    dY = np.empty((1, 3, M))
+    G, lam, s, Sc, aux = wk[0], wk[1], wk[2], wk[3], wk[4]
+    S = Y[0]
+    St = Y[1] if ema else Y[0]
+    C = Y[2]
+    @rhs(S, St, C, dY, 0)
     for k in range(Y.shape[1]):
-        rate[k] = abs(dY[0, k]) / abs(Y[0, k]) if Y[0, k] != 0.0 else 0.0
+        rate[k] = abs(dY[0, 0, k]) / abs(Y[0, k]) if Y[0, k] != 0.0 else 0.0
 
 
 @njit(cache=True)
@@ -301,8 +242,15 @@ def _fixed_one(s0, p, scheme, steps, stride, substeps, A, b, qx, qwx, qy, qwy, e
     K = np.empty((nst, 3, M))
     Ys = np.empty((3, M))
     Yn = np.empty((3, M))
-    save(Y, p, lag, exact, qx, qwx, qy, qwy, wk, s_out[0], lam_out[0])
-    Ylast[:, :] = Y
+    G, lam, s, Sc, aux = wk[0], wk[1], wk[2], wk[3], wk[4]
+    S = Y[0]
+    St = Y[1] if ema else Y[0]
+    C = Y[2]
+    sS = Ys[0]
+    sSt = Ys[1] if ema else Ys[0]
+    sC = Ys[2]
+    @save_frame(S, C, 0)
+    _copy(Y, Ylast)
     status = OK
     event = -1
     last = 0
@@ -312,16 +260,15 @@ def _fixed_one(s0, p, scheme, steps, stride, substeps, A, b, qx, qwx, qy, qwy, e
     T = s_out.shape[0]
     for step in range(1, steps + 1):
         if scheme == 0:
-            map_step(Y, p, ema, lag, exact, qx, qwx, qy, qwy, wk)
+            @map_step(S, St, C)
             nrhs += 1
         else:
             for _ in range(substeps):
-                rk_step(Y, h, p, ema, lag, exact, qx, qwx, qy, qwy, A, b, nst, K, Ys, Yn, wk, False)
-                Y[:, :] = Yn
+                @rk_step(False)
+                _copy(Yn, Y)
             nrhs += substeps * nst
-        ok = check(Y, p, lag, wk)
-        if ok:
-            Ylast[:, :] = Y
+        if _bounded(S, p):
+            _copy(Y, Ylast)
             last = step
         else:
             status = DIVERGED
@@ -329,7 +276,7 @@ def _fixed_one(s0, p, scheme, steps, stride, substeps, A, b, qx, qwx, qy, qwy, e
             break
         if step % stride == 0 or step == steps:
             if fr < T:
-                save(Y, p, lag, exact, qx, qwx, qy, qwy, wk, s_out[fr], lam_out[fr])
+                @save_frame(S, C, fr)
                 fr += 1
     for f in range(fr, T):
         for k in range(M):
@@ -355,7 +302,7 @@ def run_fixed(i0, i1, s0, P, scheme, steps, stride, substeps, A, b, qx, qwx, qy,
         info[i, 3] = nr
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _err_norm(Y, Yn, E, h, rtol, atol, ema, lag):
     M = Y.shape[1]
     acc = 0.0
@@ -385,15 +332,26 @@ def _dopri_one(s0, p, steps, stride, A, b, c, e, d, rtol, atol, max_steps, dense
     Yn = np.empty((3, M))
     E = np.empty((3, M))
     Yf = np.empty((3, M))
-    save(Y, p, lag, exact, qx, qwx, qy, qwy, wk, s_out[0], lam_out[0])
-    Ylast[:, :] = Y
+    G, lam, s, Sc, aux = wk[0], wk[1], wk[2], wk[3], wk[4]
+    S = Y[0]
+    St = Y[1] if ema else Y[0]
+    C = Y[2]
+    sS = Ys[0]
+    sSt = Ys[1] if ema else Ys[0]
+    sC = Ys[2]
+    fS = Yf[0]
+    fC = Yf[2]
+    nS = Yn[0]
+    nC = Yn[2]
+    @save_frame(S, C, 0)
+    _copy(Y, Ylast)
     lr = p[0]
     t_end = lr * steps
     T = s_out.shape[0]
     fr = 1
     t_next = min(lr * stride * fr, t_end) if T > 1 else t_end + 1.0
 
-    rhs(Y, p, ema, lag, exact, qx, qwx, qy, qwy, wk, K[0])
+    @rhs(S, St, C, K, 0)
     nrhs = 1
     # initial step (Hairer & Wanner, II.4)
     d0 = 0.0
@@ -426,7 +384,7 @@ def _dopri_one(s0, p, steps, stride, A, b, c, e, d, rtol, atol, max_steps, dense
             h = t_end - t
         if not dense and T > 1 and t + h > t_next:
             h = t_next - t
-        rk_step(Y, h, p, ema, lag, exact, qx, qwx, qy, qwy, A, b, nst, K, Ys, Yn, wk, True)
+        @rk_step(True)
         nrhs += nst - 1
         # error estimate: sum e_i K_i (K[6] = f(Yn), FSAL)
         for r in range(3):
@@ -458,22 +416,22 @@ def _dopri_one(s0, p, steps, stride, A, b, c, e, d, rtol, atol, max_steps, dense
                             r5 *= h
                             Yf[r, k] = y0 + th * (ydiff + (1.0 - th) * (bspl + th * (
                                 ydiff - h * K[6, r, k] - bspl + (1.0 - th) * r5)))
-                    save(Yf, p, lag, exact, qx, qwx, qy, qwy, wk, s_out[fr], lam_out[fr])
+                    @save_frame(fS, fC, fr)
                 else:
-                    save(Yn, p, lag, exact, qx, qwx, qy, qwy, wk, s_out[fr], lam_out[fr])
+                    @save_frame(nS, nC, fr)
                 fr += 1
                 t_next = min(lr * stride * fr, t_end)
-            Y[:, :] = Yn
+            _copy(Yn, Y)
             t = t_new
             for r in range(3):
                 for k in range(M):
                     K[0, r, k] = K[6, r, k]
             naccept += 1
-            if not check(Y, p, lag, wk):
+            if not _bounded(S, p):
                 status = DIVERGED
                 event = int(math.ceil(t / lr - 1e-9))
                 break
-            Ylast[:, :] = Y
+            _copy(Y, Ylast)
             last = int(math.floor(t / lr + 1e-9))
             # PI controller (Gustafsson; beta = 0.4 / 5)
             fac = 0.9 * max(err, 1e-10) ** (-0.7 / 5.0) * err_old ** (0.4 / 5.0)
@@ -524,21 +482,128 @@ _EXACT_BODY = """    nx = qx.shape[0]
                 for k in range(M):
                     out[k] += w * tmp[k]"""
 
-_FORCE_EXACT = """    if exact:
-        exact_drift(S, St, lam, sigma1, p[2], p[8], qx, qwx, qy, qwy, G, wk[4], False)
-        return"""
+# --- source macros expanded into the generated loops ------------------------------------------------
+# A line "@name(a, b, ...)" of the template is replaced by the macro's body, indented like the line,
+# with its parameters renamed to the arguments (whole words); bodies may use further macros.  Free
+# names in the bodies are the driver's locals: p, ema, lag, exact, qx, qwx, qy, qwy, M, the work rows
+# G, lam, s, Sc, aux, and (rk_step) Y, Ys, sS, sSt, sC, Yn, h, A, b, nst, K.
+
+_FORCES = ("S, St, C", """\
+if lag:
+    for k in range(M):
+        Sc[k] = amplitude(C[k], p[1])
+    _eigenvalues(Sc, p[1], p[5], p[6], p[7] > 0.5, s, lam)
+else:
+    _eigenvalues(S, p[1], p[5], p[6], p[7] > 0.5, s, lam)
+{drift}""")
+
+_DRIFT = "_drift(S, St, lam, p[1], p[2], p[8], G)"
+_DRIFT_EXACT = """\
+if exact:
+    exact_drift(S, St, lam, p[1], p[2], p[8], qx, qwx, qy, qwy, G, aux, False)
+else:
+    _drift(S, St, lam, p[1], p[2], p[8], G)"""
+
+MACROS = {
+    # G_m (into G) and lambda_m (into lam) at the state (S, St, C)
+    "forces": _FORCES,
+    # dY/dt of the ODE (module docstring) into Kd[i] (3, M); rows of inactive states get 0
+    "rhs": ("S, St, C, Kd, i", """\
+@forces(S, St, C)
+for k in range(M):
+    Kd[i, 0, k] = G[k] - p[3] * S[k]
+    Kd[i, 1, k] = 0.0
+    Kd[i, 2, k] = 0.0
+if ema:
+    kap = (1.0 - p[4]) / p[0]
+    for k in range(M):
+        Kd[i, 1, k] = kap * (S[k] - St[k])
+if lag:
+    _eigenvalues(S, p[1], p[5], p[6], p[7] > 0.5, s, aux)
+    kr = (1.0 - p[9]) / p[0]
+    for k in range(M):
+        Kd[i, 2, k] = kr * (s[k] - C[k])"""),
+    # one step of the expected-GD map (module docstring), in place
+    "map_step": ("S, St, C", """\
+if lag:
+    _eigenvalues(S, p[1], p[5], p[6], p[7] > 0.5, s, aux)
+    for k in range(M):
+        C[k] = p[9] * C[k] + (1.0 - p[9]) * s[k]
+@forces(S, St, C)
+for k in range(M):
+    S[k] += p[0] * (G[k] - p[3] * S[k])
+if ema:
+    for k in range(M):
+        St[k] = p[4] * St[k] + (1.0 - p[4]) * S[k]"""),
+    # generic explicit Runge-Kutta step driven by the table (A, b): Yn = Y + h sum b_i K_i; K (nst, 3, M)
+    # stage derivatives (with fsal, K[0] already holds f(Y)); Ys the stage state, sS, sSt, sC its rows
+    "rk_step": ("fsal", """\
+for i in range(nst):
+    if i == 0 and fsal:
+        continue
+    for r in range(3):
+        if (r == 1 and not ema) or (r == 2 and not lag):
+            continue
+        for k in range(M):
+            acc = Y[r, k]
+            for j in range(i):
+                acc += h * A[i, j] * K[j, r, k]
+            Ys[r, k] = acc
+    @rhs(sS, sSt, sC, K, i)
+for r in range(3):
+    for k in range(M):
+        acc = Y[r, k]
+        for j in range(nst):
+            acc += h * b[j] * K[j, r, k]
+        Yn[r, k] = acc"""),
+    # s_m and the lambda_m the dynamics sees (from C when the predictor lags) into frame fr
+    "save_frame": ("S, C, fr", """\
+_eigenvalues(S, p[1], p[5], p[6], p[7] > 0.5, s, lam)
+for k in range(M):
+    s_out[fr, k] = s[k]
+if lag:
+    for k in range(M):
+        Sc[k] = amplitude(C[k], p[1])
+    _eigenvalues(Sc, p[1], p[5], p[6], p[7] > 0.5, aux, lam)
+for k in range(M):
+    lam_out[fr, k] = lam[k]"""),
+}
+
+_MACRO_LINE = re.compile(r"^(?P<ind> *)@(?P<name>\w+)\((?P<args>[^()]*)\)$", re.M)
+
+
+def expand_macros(src: str, macros: dict) -> str:
+    """Replace every macro line of ``src`` by the macro's body (recursively; see MACROS)."""
+
+    def one(m):
+        name = m.group("name")
+        if name not in macros:
+            return m.group(0)
+        params, body = macros[name]
+        params = [x.strip() for x in params.split(",")]
+        args = [x.strip() for x in m.group("args").split(",")]
+        if len(params) != len(args):
+            raise ValueError(f"macro {name}: {len(params)} parameters, {len(args)} arguments")
+        ren = dict(zip(params, args))
+        body = re.sub(r"\b\w+\b", lambda w: ren.get(w.group(0), w.group(0)), body)
+        body = expand_macros(body, macros)
+        return "\n".join(m.group("ind") + ln if ln else ln for ln in body.split("\n"))
+
+    return _MACRO_LINE.sub(one, src)
 
 
 def integrator_source(rule) -> str:
     """The generated integrator module's source for ``rule`` (imports its kernel module by name)."""
     k = kernels(rule)
     cos = rule.metric == "cosine"
-    return _TEMPLATE.format(
+    src = _TEMPLATE.format(
         kname=k.__name__, has_target=rule.has_target_network, has_exact=cos,
         exact_import=f"from {k.__name__} import exact_integrand as _exact_integrand" if cos else "",
         exact_body=_EXACT_BODY if cos else "    pass",
-        force_exact=_FORCE_EXACT if cos else "",
     )
+    fparams, fbody = _FORCES
+    macros = {**MACROS, "forces": (fparams, fbody.format(drift=_DRIFT_EXACT if cos else _DRIFT))}
+    return expand_macros(src, macros)
 
 
 _MODULES: dict = {}
