@@ -195,7 +195,8 @@ def _claims(panels: dict, net: str, noise: dict | None, figname: str) -> tuple[l
     s_last, s0 = run.s[i], run.s[0]
     grew, shrank = s_last > s0, s_last < s0
     ok = run.diverged and grew.any() and shrank.any()
-    txt = (f"Euclidean wrong-stopgrad: diverged {run.diverged} at step {run.diverged_step}; "
+    txt = ("Euclidean wrong-stopgrad: " + (f"diverged at step {run.diverged_step}; " if run.diverged else
+                                           "did not diverge; ") +
            f"{int(grew.sum())} growing mode(s) (s0 = {P.fmt_list(s0[grew])}), {int(shrank.sum())} shrinking")
     if p["cont"] is not None:
         k, idx, tr = p["cont"]

@@ -169,7 +169,8 @@ def make(ctx: Context, net: str = "linear") -> FigureResult:
     else:
         caption += f"Sampled training with n = {n_cos:,} inputs a step in float32 (ReLU has no exact mode equations). "
     caption += ("Euclidean ends at λ = 1 (dotted) from every start; cosine ends isotropic at a scale that depends "
-                "on the start.")
+                "on the start. The sampled cosine scale creeps upward, the faster the fewer samples a step: sampling "
+                "noise pushes a scale-free loss outward, which the noise-free mode equations do not show.")
     if sz.quick:
         caption += " Quick run: fewer samples a step."
     nums.update(seeds={**seeds, "fresh W": ctx.seed + 3}, samples=n_cos, steps=sz.steps,
