@@ -14,7 +14,8 @@ import math
 import sys
 from importlib import import_module
 
-SUBCOMMANDS = ("derive", "train", "sweep", "plot-sweep", "simulate", "bench", "validate", "reproduce")  # modules dynamics.cmd_<name>; later issues append
+# modules dynamics.cmd_<name> ("-" -> "_"); a new subcommand appends its name here
+SUBCOMMANDS = ("derive", "train", "sweep", "plot-sweep", "simulate", "bench", "validate", "reproduce")
 
 
 class UsageError(Exception):

@@ -13,9 +13,9 @@ Figure modules call the dynamics API and plot; they hold no mathematics of their
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 VERDICTS = ("reproduced", "partly", "not reproduced")
 
