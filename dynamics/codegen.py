@@ -318,7 +318,10 @@ def _predictor_source(rule) -> list[str]:
     plain, normed = pr(lam_plain), pr(lam_normed)
     a = names[alpha]
     # lambda = base^alpha: the bases in one loop, the power by dynamics.fastmath.pow_inplace (one
-    # vectorised loop, no libm calls; exact for alpha in {0, 1/2, 1, 2}, ~1 ulp otherwise)
+    # vectorised loop, no libm calls; exact for alpha in {0, 1/2, 1, 2}, ~1 ulp otherwise).  pow_inplace
+    # is inline="always": its loops are compiled into this kernel (no call passing arrays, so no NRT
+    # reference counting), and error_model='numpy' keeps its division free of a zero check that would
+    # stop vectorisation; the one division that can be by zero (s/smax) raises explicitly as before.
     vector_pow = all(e.is_Pow and e.exp == a and not e.base.has(a) for e in (lam_plain, lam_normed))
     if vector_pow:
         plain, normed = pr(lam_plain.base), pr(lam_normed.base)
@@ -328,7 +331,7 @@ def _predictor_source(rule) -> list[str]:
     return [
         f"FASTMATH = {_fastmath_hash()!r}  # dynamics/fastmath.py: a new file name when it changes",
         "",
-        "@njit(cache=True)",
+        "@njit(cache=True, error_model='numpy')",
         "def eigenvalues(S, sigma1, alpha, eps, normalize, s_out, lam_out):",
         '    """s_m = (1+sigma1^2) S_m^2 and the predictor eigenvalues lambda_m (SPEC §2); (M,)."""',
         "    M = S.shape[0]",
@@ -338,6 +341,8 @@ def _predictor_source(rule) -> list[str]:
         f"        s_out[k] = {corr}",
         "        if s_out[k] > smax:",
         "            smax = s_out[k]",
+        "    if normalize and smax == 0.0:",
+        "        raise ZeroDivisionError('eigenvalues: normalize with smax = 0 (all S_m = 0)')",
         "    for k in range(M):",
         "        s_k = s_out[k]",
         "        if normalize:",

@@ -189,7 +189,7 @@ def _pow_pos(x, y, zval, ival):
     return x if x != x else res
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _pow_general(a, y):
     """a[k] = a[k] ** y for 0 < |y| <= 2^20: one branch-free (vectorised) loop."""
     zval = 0.0 if y > 0.0 else math.inf
@@ -224,11 +224,14 @@ def _pow_general(a, y):
             a[b0 + j] = buf[j]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def pow_inplace(a, y):
     """a[k] = a[k] ** y for every k (math.pow's values, general y to about 1 ulp; module docstring).
 
     a: (n,) float64, modified in place; y: float.  Exact for y in {0, 0.5, 1, 2}.
+    inline="always" (with _pow_general): a numba caller compiles these loops into its own body, so no
+    array is passed through a call (no NRT reference counting); compile the caller with
+    error_model="numpy" or the division in _pow_pos gets a zero check that stops vectorisation.
     """
     n = a.shape[0]
     if y == 1.0:

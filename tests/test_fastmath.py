@@ -193,3 +193,26 @@ def test_eigenvalues_kernel_uses_it():
         assert np.max(np.abs(lam - ref) / ref) <= REL_BOUND
         if alpha in (1.0, 0.5):
             assert np.array_equal(lam, ref)
+
+
+def test_eigenvalues_kernel_inlines_pow():
+    """pow_inplace is compiled into the eigenvalues kernel (no call passing arrays, hence no NRT
+    reference counting on every call), its general-alpha loop still vectorised; normalize with
+    smax = 0 still raises ZeroDivisionError."""
+    from numba import njit
+
+    from derivations import Rule
+    from dynamics.codegen import kernels
+
+    cached = kernels(Rule("euclidean", "standard")).eigenvalues
+    # a fresh compile with the kernel's own options (a cache hit carries no LLVM IR to inspect)
+    eig = njit(**{k: v for k, v in cached.targetoptions.items() if k not in ("cache", "nopython")})(cached.py_func)
+    S, s, lam = np.linspace(0.1, 2, 10), np.empty(10), np.empty(10)
+    eig(S, 0.3, 0.7, 0.0, False, s, lam)
+    ll = eig.inspect_llvm(eig.signatures[0])
+    import re
+
+    assert not re.search(r"@\S*(pow_inplace|_pow_general)", ll)  # no function of that name is called
+    assert ll.count("<8 x double>") + ll.count("<4 x double>") > 50
+    with pytest.raises(ZeroDivisionError):
+        eig(np.zeros(10), 0.3, 0.7, 0.0, True, s, lam)
