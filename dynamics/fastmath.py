@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from llvmlite import ir
 from numba import carray, njit, types
 from numba.core import cgutils
@@ -257,3 +258,77 @@ def pow_inplace(a, y):
     else:
         for k in range(n):
             a[k] = math.pow(a[k], y)
+
+
+@njit(cache=True, error_model="numpy")
+def pow_rows(a, y, M, w):
+    """a[r M + k] = a[r M + k] ** y[r]: R rows of M values, each row exactly as ``pow_inplace(row, y[r])``.
+
+    a: (R M,) float64 in place; y: (R,) exponents; w: (R M,) work space.  Rows with a general exponent
+    (0 < |y| <= 2^20, not in {0.5, 1, 2}) go through ONE branch-free loop over all R M elements with a
+    per-element exponent (the same operations per element as :func:`_pow_general`, so the same bits);
+    the other rows take pow_inplace's exact / math.pow paths.  For blocks of points stepped together
+    (dynamics.integrators): many short rows become one long vectorised loop.
+    """
+    R = y.shape[0]
+    ngen = 0
+    for r in range(R):
+        yr = y[r]
+        o = r * M
+        gen = not (yr == 1.0 or yr == 2.0 or yr == 0.0 or yr == 0.5) and abs(yr) <= Y_MAX
+        for k in range(M):
+            w[o + k] = yr if gen else math.nan
+        if gen:
+            ngen += 1
+        elif yr == 1.0:
+            pass
+        elif yr == 2.0:
+            for k in range(M):
+                a[o + k] = a[o + k] * a[o + k]
+        elif yr == 0.0:
+            for k in range(M):
+                a[o + k] = 1.0
+        elif yr == 0.5:
+            neg = 0
+            for k in range(M):
+                neg += 1 if a[o + k] < 0.0 else 0
+            if neg == 0:
+                for k in range(M):
+                    a[o + k] = math.sqrt(a[o + k]) + 0.0
+            else:
+                for k in range(M):
+                    a[o + k] = math.pow(a[o + k], yr)
+        else:
+            for k in range(M):
+                a[o + k] = math.pow(a[o + k], yr)
+    if ngen == 0:
+        return
+    nbad = 0
+    for j in range(R * M):
+        nbad += 1 if (as_int64(a[j]) < 0 or w[j] < 0.0) else 0
+    if nbad == 0:
+        # general rows with y > 0 and no sign bit set (the usual case): _pow_general's result is
+        # _pow_pos(x, y, 0, inf) itself (constant zval, ival: a select on y here stops vectorisation)
+        for j in range(R * M):
+            yj = w[j]
+            x = a[j]
+            r = _pow_pos(x, yj, 0.0, math.inf)
+            a[j] = r if yj == yj else x
+        return
+    for j in range(R * M):
+        yj = w[j]
+        x = a[j]
+        zval = 0.0 if yj > 0.0 else math.inf
+        ival = math.inf if yj > 0.0 else 0.0
+        yint = np.floor(yj) == yj
+        yodd = yint & (np.floor(0.5 * yj) != 0.5 * yj)
+        negval = (-1.0 if yodd else 1.0) if yint else math.nan
+        ninf = -ival if yodd else ival
+        nzero = -zval if yodd else zval
+        ax = abs(x)
+        r = _pow_pos(ax, yj, zval, ival)
+        s = r * negval
+        s = ninf if x == -math.inf else s
+        s = nzero if x == 0.0 else s
+        res = s if as_int64(x) < 0 else r
+        a[j] = res if yj == yj else x

@@ -36,8 +36,12 @@ hands contiguous blocks of points to one thread per core.  (A ``prange`` driver 
 thing but its parfor lowering recompiles the whole call tree: measured +10 s of first-call compile per
 rule and scheme on the 2-core development machine, for no run-time gain.)  Each point is integrated
 by the same serial code whatever block it sits in, so batched results equal one-at-a-time results
-bit for bit.  Status codes (``STATUS``) are set inside the compiled loop; exceptions only happen at
-the Python boundary.
+bit for bit.  The map steps groups of up to MAP_BLOCK points together (``_map_block``): the power
+lambda = base^alpha of all of them runs as one vectorised loop over a (points x modes) block
+(:func:`dynamics.fastmath.pow_rows`, per-point exponent, the same operations per element as the
+eigenvalues kernel's ``pow_inplace``), so grouping changes no bit either.
+Status codes (``STATUS``) are set inside the compiled loop; exceptions only happen at the Python
+boundary.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ import re
 import sys
 from dataclasses import dataclass
 from fractions import Fraction as F
+from pathlib import Path
 
 import numpy as np
 
@@ -118,6 +123,9 @@ DOPRI5_DENSE = np.array([float(F(x)) for x in ("-12715105075/11282082432", 0, "8
 
 SCHEMES = {s.name: s for s in (MAP, RK4, DOPRI5)}
 
+# points the map steps together (their power lambda = base^alpha in one vectorised pass; _map_block)
+MAP_BLOCK = 16
+
 
 # --- the per-rule compiled module ---------------------------------------------------------------------
 
@@ -127,12 +135,15 @@ import math
 import numpy as np
 from numba import njit
 
+from dynamics.fastmath import pow_rows
+
 from {kname} import drift as _drift
 from {kname} import eigenvalues as _eigenvalues
 {exact_import}
 
 HAS_TARGET = {has_target}
 HAS_EXACT = {has_exact}
+VECTOR_POW = {vector_pow}  # the eigenvalues kernel's lambda is base^alpha by fastmath.pow_inplace
 OK, DIVERGED, STEP_UNDERFLOW, MAX_STEPS = 0, 1, 2, 3
 
 # The step loops run in ONE compiled function per point.  Their pieces (a step of the map, a Runge-Kutta
@@ -232,7 +243,7 @@ def end_rate(Y, p, ema, lag, exact, qx, qwx, qy, qwy, wk, rate):
 @njit(cache=True)
 def _fixed_one(s0, p, scheme, steps, stride, substeps, A, b, qx, qwx, qy, qwy, exact,
                s_out, lam_out, Ylast, rate):
-    """One point with the map or fixed-step RK; returns (status, event step, last good step, nrhs)."""
+    """One point with fixed-step RK (the map: _map_block); returns (status, event step, last good step, nrhs)."""
     Y = initial_state(s0, p)
     M = Y.shape[1]
     ema = HAS_TARGET and p[4] > 0.0
@@ -259,14 +270,10 @@ def _fixed_one(s0, p, scheme, steps, stride, substeps, A, b, qx, qwx, qy, qwy, e
     fr = 1
     T = s_out.shape[0]
     for step in range(1, steps + 1):
-        if scheme == 0:
-            @map_step(S, St, C)
-            nrhs += 1
-        else:
-            for _ in range(substeps):
-                @rk_step(False)
-                _copy(Yn, Y)
-            nrhs += substeps * nst
+        for _ in range(substeps):
+            @rk_step(False)
+            _copy(Yn, Y)
+        nrhs += substeps * nst
         if _bounded(S, p):
             _copy(Y, Ylast)
             last = step
@@ -286,6 +293,128 @@ def _fixed_one(s0, p, scheme, steps, stride, substeps, A, b, qx, qwx, qy, qwy, e
     return status, event, last, nrhs
 
 
+MAP_BLOCK = {map_block}
+
+
+@njit(cache=True)
+def _map_block(i0, i1, s0, P, steps, stride, qx, qwx, qy, qwy, exact, s_out, lam_out, Ylast, rate, info):
+    """The map for points i0..i1 (at most MAP_BLOCK) stepped together (arguments as run_fixed).
+
+    Per step: the bases of lambda = base^alpha of every live point into one block, the power over the
+    whole block in one vectorised pass (fastmath.pow_rows, per-row exponent, the same bits as the
+    eigenvalues kernel's pow_inplace per point), then per point the drift and the update exactly as in
+    the one-point map.  A point stops at its divergence; the others go on.  The states live in Yb
+    (nb, 3, M); a point is copied into the shared rows S, St, C (and its parameters into p) by explicit
+    loops, so the step loop makes no array views (each would cost NRT reference counting).
+    """
+    nb = i1 - i0
+    M = s0.shape[1]
+    npar = P.shape[1]
+    Yb = np.empty((nb, 3, M))
+    wk = np.empty((5, M))
+    Ys = np.empty((3, M))
+    p = np.empty(npar)
+    base = np.empty(nb * M)
+    pw = np.empty(nb * M)
+    yb = np.ones(nb)
+    alive = np.ones(nb, dtype=np.bool_)
+    frb = np.ones(nb, dtype=np.int64)
+    T = s_out.shape[1]
+    G, lam, s, Sc, aux = wk[0], wk[1], wk[2], wk[3], wk[4]
+    S, St, C = Ys[0], Ys[1], Ys[2]
+    for j in range(nb):
+        i = i0 + j
+        Y0 = initial_state(s0[i], P[i])
+        _copy(Y0, Yb[j])
+        _copy(Y0, Ylast[i])
+        save(Y0, P[i], P[i, 9] > 0.0, exact, qx, qwx, qy, qwy, wk, s_out[i, 0], lam_out[i, 0])
+        yb[j] = P[i, 5] if VECTOR_POW else 1.0
+        info[i, 0] = OK
+        info[i, 1] = -1
+        info[i, 2] = 0
+        info[i, 3] = 0
+    nalive = nb
+    for step in range(1, steps + 1):
+        if nalive == 0:
+            break
+        for j in range(nb):
+            if not alive[j]:
+                continue
+            i = i0 + j
+            for c in range(npar):
+                p[c] = P[i, c]
+            lag = p[9] > 0.0
+            a1 = 1.0 if VECTOR_POW else p[5]
+            for k in range(M):
+                S[k] = Yb[j, 0, k]
+            if lag:
+                for k in range(M):
+                    C[k] = Yb[j, 2, k]
+                _eigenvalues(S, p[1], a1, p[6], p[7] > 0.5, s, aux)
+                for k in range(M):
+                    C[k] = p[9] * C[k] + (1.0 - p[9]) * s[k]
+                for k in range(M):
+                    Yb[j, 2, k] = C[k]
+                for k in range(M):
+                    Sc[k] = amplitude(C[k], p[1])
+                _eigenvalues(Sc, p[1], a1, p[6], p[7] > 0.5, s, lam)
+            else:
+                _eigenvalues(S, p[1], a1, p[6], p[7] > 0.5, s, lam)
+            o = j * M
+            for k in range(M):
+                base[o + k] = lam[k]
+        if VECTOR_POW:
+            pow_rows(base, yb, M, pw)
+        for j in range(nb):
+            if not alive[j]:
+                continue
+            i = i0 + j
+            for c in range(npar):
+                p[c] = P[i, c]
+            ema = HAS_TARGET and p[4] > 0.0
+            o = j * M
+            for k in range(M):
+                lam[k] = base[o + k]
+                S[k] = Yb[j, 0, k]
+                St[k] = Yb[j, 1, k] if ema else S[k]
+            @drift(S, St)
+            for k in range(M):
+                S[k] += p[0] * (G[k] - p[3] * S[k])
+            if ema:
+                for k in range(M):
+                    St[k] = p[4] * St[k] + (1.0 - p[4]) * S[k]
+                for k in range(M):
+                    Yb[j, 1, k] = St[k]
+            for k in range(M):
+                Yb[j, 0, k] = S[k]
+            info[i, 3] += 1
+            if _bounded(S, p):
+                for r in range(3):
+                    for k in range(M):
+                        Ylast[i, r, k] = Yb[j, r, k]
+                info[i, 2] = step
+            else:
+                info[i, 0] = DIVERGED
+                info[i, 1] = step
+                alive[j] = False
+                yb[j] = 1.0  # its row of the block is skipped by pow_rows from now on
+                nalive -= 1
+                continue
+            if step % stride == 0 or step == steps:
+                fr = frb[j]
+                if fr < T:
+                    save(Yb[j], P[i], p[9] > 0.0, exact, qx, qwx, qy, qwy, wk, s_out[i, fr], lam_out[i, fr])
+                    frb[j] = fr + 1
+    for j in range(nb):
+        i = i0 + j
+        for f in range(frb[j], T):
+            for k in range(M):
+                s_out[i, f, k] = np.nan
+                lam_out[i, f, k] = np.nan
+        end_rate(Ylast[i], P[i], HAS_TARGET and P[i, 4] > 0.0, P[i, 9] > 0.0, exact, qx, qwx, qy, qwy, wk,
+                 rate[i])
+
+
 @njit(nogil=True, cache=True)
 def run_fixed(i0, i1, s0, P, scheme, steps, stride, substeps, A, b, qx, qwx, qy, qwy, exact,
               s_out, lam_out, Ylast, rate, info):
@@ -293,6 +422,11 @@ def run_fixed(i0, i1, s0, P, scheme, steps, stride, substeps, A, b, qx, qwx, qy,
     s_out, lam_out (B, T, M) frames at steps 0, stride, 2 stride, ..., steps (NaN after a divergence);
     Ylast (B, 3, M) last finite state; rate (B, M) |dS/dt| / |S| there;
     info (B, 4) int64: status, event step (-1: none), last good step, right-hand-side evaluations."""
+    if scheme == 0:
+        for j0 in range(i0, i1, MAP_BLOCK):
+            _map_block(j0, min(j0 + MAP_BLOCK, i1), s0, P, steps, stride, qx, qwx, qy, qwy, exact,
+                       s_out, lam_out, Ylast, rate, info)
+        return
     for i in range(i0, i1):
         st, ev, la, nr = _fixed_one(s0[i], P[i], scheme, steps, stride, substeps, A, b, qx, qwx, qy, qwy,
                                     exact, s_out[i], lam_out[i], Ylast[i], rate[i])
@@ -523,18 +657,8 @@ if lag:
     kr = (1.0 - p[9]) / p[0]
     for k in range(M):
         Kd[i, 2, k] = kr * (s[k] - C[k])"""),
-    # one step of the expected-GD map (module docstring), in place
-    "map_step": ("S, St, C", """\
-if lag:
-    _eigenvalues(S, p[1], p[5], p[6], p[7] > 0.5, s, aux)
-    for k in range(M):
-        C[k] = p[9] * C[k] + (1.0 - p[9]) * s[k]
-@forces(S, St, C)
-for k in range(M):
-    S[k] += p[0] * (G[k] - p[3] * S[k])
-if ema:
-    for k in range(M):
-        St[k] = p[4] * St[k] + (1.0 - p[4]) * S[k]"""),
+    # G_m into G at (S, St) with lambda already in lam (the map: _map_block)
+    "drift": ("S, St", _DRIFT),
     # generic explicit Runge-Kutta step driven by the table (A, b): Yn = Y + h sum b_i K_i; K (nst, 3, M)
     # stage derivatives (with fsal, K[0] already holds f(Y)); Ys the stage state, sS, sSt, sC its rows
     "rk_step": ("fsal", """\
@@ -600,9 +724,11 @@ def integrator_source(rule) -> str:
         kname=k.__name__, has_target=rule.has_target_network, has_exact=cos,
         exact_import=f"from {k.__name__} import exact_integrand as _exact_integrand" if cos else "",
         exact_body=_EXACT_BODY if cos else "    pass",
+        vector_pow="pow_inplace(lam_out, alpha)" in Path(k.__file__).read_text(), map_block=MAP_BLOCK,
     )
     fparams, fbody = _FORCES
-    macros = {**MACROS, "forces": (fparams, fbody.format(drift=_DRIFT_EXACT if cos else _DRIFT))}
+    drift = _DRIFT_EXACT if cos else _DRIFT
+    macros = {**MACROS, "forces": (fparams, fbody.format(drift=drift)), "drift": ("S, St", drift)}
     return expand_macros(src, macros)
 
 
