@@ -395,16 +395,27 @@ def kernels(rule):
         except (ValueError, KeyError):
             path = None
     if path is None:
-        src = generate_source(rule)
-        digest = hashlib.sha256((src + _versions()).encode()).hexdigest()[:24]
-        path = cache_dir() / "kernels" / f"k_{digest}.py"
-        if not path.exists():
-            atomic_write(path, src)
+        path = store_source(generate_source(rule), "k_")
         atomic_write(idx, json.dumps({"module": path.name, "rule": list(skey)}))
-    name = "isodyn_kernels_" + path.stem
+    mod = load_module(path, "isodyn_kernels_")
+    _LOADED[skey] = mod
+    return mod
+
+
+def store_source(src: str, prefix: str) -> Path:
+    """Write generated source into the kernel cache under a hash of it and the tool versions."""
+    digest = hashlib.sha256((src + _versions()).encode()).hexdigest()[:24]
+    path = cache_dir() / "kernels" / f"{prefix}{digest}.py"
+    if not path.exists():
+        atomic_write(path, src)
+    return path
+
+
+def load_module(path: Path, prefix: str):
+    """Import a generated module from its file (numba's cache=True needs a real file) as prefix + stem."""
+    name = prefix + path.stem
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
     spec.loader.exec_module(mod)
-    _LOADED[skey] = mod
     return mod

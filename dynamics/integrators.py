@@ -46,17 +46,14 @@ boundary.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import re
-import sys
 from dataclasses import dataclass
 from fractions import Fraction as F
 from pathlib import Path
 
 import numpy as np
 
-from .codegen import _versions, atomic_write, cache_dir, kernels
+from .codegen import kernels, load_module, store_source
 
 PARAM_NAMES = ("lr", "sigma1", "sigma2", "weight_decay", "ema", "alpha", "eps", "normalize", "beta", "rho",
                "s_bound")
@@ -740,16 +737,7 @@ def compiled(rule):
     key = (rule.structural_key, rule.has_target_network)
     if key in _MODULES:
         return _MODULES[key]
-    src = integrator_source(rule)
-    digest = hashlib.sha256((src + _versions()).encode()).hexdigest()[:24]
-    path = cache_dir() / "kernels" / f"i_{digest}.py"
-    if not path.exists():
-        atomic_write(path, src)
-    name = "isodyn_integrators_" + path.stem
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
+    mod = load_module(store_source(integrator_source(rule), "i_"), "isodyn_integrators_")
     _MODULES[key] = mod
     return mod
 
