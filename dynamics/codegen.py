@@ -179,6 +179,30 @@ def _mode_symbols():
     }
 
 
+def _hoist_point_terms(expr, element_symbols):
+    """Split ``expr`` into per-point subexpressions (free of the per-mode symbols) and the rest.
+
+    Returns (reps, reduced): reps [(P_i, subexpression)], reduced ``expr`` with the maximal per-point
+    subtrees (mode sums, sigma's, beta) replaced by P_i -- computed once per point, not once per mode.
+    """
+    import sympy as sp
+
+    reps = []
+
+    def walk(e):
+        if not (e.free_symbols & element_symbols):
+            if e.is_Atom:
+                return e
+            sym = sp.Symbol(f"P{len(reps)}")
+            reps.append((sym, e))
+            return sym
+        if e.is_Atom:
+            return e
+        return e.func(*[walk(a) for a in e.args])
+
+    return reps, walk(expr)
+
+
 def _drift_source(rule) -> list[str]:
     import sympy as sp
 
@@ -189,9 +213,12 @@ def _drift_source(rule) -> list[str]:
     for i, ms in enumerate(d.sums):
         names[ms.symbol] = sp.Symbol(f"R{i}")
     summands = [ms.summand.xreplace(names) for ms in d.sums]
-    drift = d.drift.xreplace(names)
+    element = {names[k] for k in names if str(names[k]) in ("S_k", "St_k", "lam_k")}
+    point_reps, drift = _hoist_point_terms(d.drift.xreplace(names), element)
+    pr = _printer("math")
+    point_lines = [f"{sym} = {pr(val)}" for sym, val in point_reps]
     out = []
-    # numba version: one pass for the reductions, one for the modes
+    # numba version: one pass for the reductions, the per-point terms once, one pass for the modes
     out += [
         "@njit(cache=True)",
         "def drift(S, St, lam, sigma1, sigma2, beta, out):",
@@ -210,10 +237,18 @@ def _drift_source(rule) -> list[str]:
         lines, finals = _cse_block(summands, "math", "        ", "y")
         out += lines
         out += [f"        R{i} += {f}" for i, f in enumerate(finals)]
+    out += ["    " + ln for ln in point_lines]
     out += ["    for k in range(M):", "        S_k = S[k]", "        St_k = St[k]", "        lam_k = lam[k]"]
     lines, (final,) = _cse_block([drift], "math", "        ", "x")
     out += lines + [f"        out[k] = {final}", ""]
+    # the same expressions one mode at a time, for loops that fuse them with the update (the map's
+    # elementwise path, dynamics.integrators): names S_k, St_k, lam_k, sigma1, sigma2, beta, R<i>, P<i>
+    sum_lines, sum_finals = _cse_block(summands, "math", "", "y")
+    drift_lines, (drift_final,) = _cse_block([drift], "math", "", "x")
+    recipe = (tuple(sum_lines), tuple(sum_finals), tuple(point_lines), tuple(drift_lines), drift_final)
+    out += [f"DRIFT_ELEMENTWISE = {recipe!r}", ""]
     # NumPy twin
+    drift = d.drift.xreplace(names)
     out += [
         "def drift_np(S, St, lam, sigma1, sigma2, beta):",
         '    """NumPy twin of drift over arrays (..., M)."""',
@@ -328,8 +363,11 @@ def _predictor_source(rule) -> list[str]:
     if not rule.has_predictor:
         plain = normed = "1.0"
         vector_pow = False
+    # elementwise recipe of lambda for loops that fuse it with the update (dynamics.integrators):
+    # s_k = CORR(S_k, sigma1); lambda_k = BASE(s_k, eps)^alpha (POW_BASE) or BASE itself (no power)
     return [
         f"FASTMATH = {_fastmath_hash()!r}  # dynamics/fastmath.py: a new file name when it changes",
+        f"LAMBDA_ELEMENTWISE = {(corr, plain, vector_pow)!r}",
         "",
         "@njit(cache=True, error_model='numpy')",
         "def eigenvalues(S, sigma1, alpha, eps, normalize, s_out, lam_out):",

@@ -49,7 +49,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction as F
-from pathlib import Path
 
 import numpy as np
 
@@ -122,6 +121,10 @@ SCHEMES = {s.name: s for s in (MAP, RK4, DOPRI5)}
 
 # points the map steps together (their power lambda = base^alpha in one vectorised pass; _map_block)
 MAP_BLOCK = 16
+# points of the fused elementwise map (_map_fast): 32 x 10 modes x ~17 per-element arrays fit in L1
+MAP_FAST_BLOCK = 32
+# steps between full powers in _map_fast (lambda by fastmath.pow_ratio in between); 0: _map_block only
+MAP_RESYNC = 32
 
 
 # --- the per-rule compiled module ---------------------------------------------------------------------
@@ -132,7 +135,7 @@ import math
 import numpy as np
 from numba import njit
 
-from dynamics.fastmath import pow_rows
+from dynamics.fastmath import _pow_pos, pow_inplace, pow_ratio, pow_rows
 
 from {kname} import drift as _drift
 from {kname} import eigenvalues as _eigenvalues
@@ -141,6 +144,7 @@ from {kname} import eigenvalues as _eigenvalues
 HAS_TARGET = {has_target}
 HAS_EXACT = {has_exact}
 VECTOR_POW = {vector_pow}  # the eigenvalues kernel's lambda is base^alpha by fastmath.pow_inplace
+POW_BASE = VECTOR_POW
 OK, DIVERGED, STEP_UNDERFLOW, MAX_STEPS = 0, 1, 2, 3
 
 # The step loops run in ONE compiled function per point.  Their pieces (a step of the map, a Runge-Kutta
@@ -294,8 +298,8 @@ MAP_BLOCK = {map_block}
 
 
 @njit(cache=True)
-def _map_block(i0, i1, s0, P, steps, stride, qx, qwx, qy, qwy, exact, s_out, lam_out, Ylast, rate, info):
-    """The map for points i0..i1 (at most MAP_BLOCK) stepped together (arguments as run_fixed).
+def _map_block(ids, s0, P, steps, stride, qx, qwx, qy, qwy, exact, s_out, lam_out, Ylast, rate, info):
+    """The map for the points ``ids`` (at most MAP_BLOCK) stepped together (arguments as run_fixed).
 
     Per step: the bases of lambda = base^alpha of every live point into one block, the power over the
     whole block in one vectorised pass (fastmath.pow_rows, per-row exponent, the same bits as the
@@ -304,7 +308,7 @@ def _map_block(i0, i1, s0, P, steps, stride, qx, qwx, qy, qwy, exact, s_out, lam
     (nb, 3, M); a point is copied into the shared rows S, St, C (and its parameters into p) by explicit
     loops, so the step loop makes no array views (each would cost NRT reference counting).
     """
-    nb = i1 - i0
+    nb = ids.shape[0]
     M = s0.shape[1]
     npar = P.shape[1]
     Yb = np.empty((nb, 3, M))
@@ -320,7 +324,7 @@ def _map_block(i0, i1, s0, P, steps, stride, qx, qwx, qy, qwy, exact, s_out, lam
     G, lam, s, Sc, aux = wk[0], wk[1], wk[2], wk[3], wk[4]
     S, St, C = Ys[0], Ys[1], Ys[2]
     for j in range(nb):
-        i = i0 + j
+        i = ids[j]
         Y0 = initial_state(s0[i], P[i])
         _copy(Y0, Yb[j])
         _copy(Y0, Ylast[i])
@@ -337,7 +341,7 @@ def _map_block(i0, i1, s0, P, steps, stride, qx, qwx, qy, qwy, exact, s_out, lam
         for j in range(nb):
             if not alive[j]:
                 continue
-            i = i0 + j
+            i = ids[j]
             for c in range(npar):
                 p[c] = P[i, c]
             lag = p[9] > 0.0
@@ -365,7 +369,7 @@ def _map_block(i0, i1, s0, P, steps, stride, qx, qwx, qy, qwy, exact, s_out, lam
         for j in range(nb):
             if not alive[j]:
                 continue
-            i = i0 + j
+            i = ids[j]
             for c in range(npar):
                 p[c] = P[i, c]
             ema = HAS_TARGET and p[4] > 0.0
@@ -403,7 +407,7 @@ def _map_block(i0, i1, s0, P, steps, stride, qx, qwx, qy, qwy, exact, s_out, lam
                     save(Yb[j], P[i], p[9] > 0.0, exact, qx, qwx, qy, qwy, wk, s_out[i, fr], lam_out[i, fr])
                     frb[j] = fr + 1
     for j in range(nb):
-        i = i0 + j
+        i = ids[j]
         for f in range(frb[j], T):
             for k in range(M):
                 s_out[i, f, k] = np.nan
@@ -412,16 +416,209 @@ def _map_block(i0, i1, s0, P, steps, stride, qx, qwx, qy, qwy, exact, s_out, lam
                  rate[i])
 
 
+MAP_FAST_BLOCK = 32
+HAS_FAST_MAP = {has_fast_map}
+
+
+@njit(cache=True, error_model="numpy")
+def _map_fast(ids, s0, P, steps, stride, resync, qx, qwx, qy, qwy, s_out, lam_out, Ylast, rate, info):
+    """The map for the points ``ids`` (at most MAP_FAST_BLOCK; no lagging predictor, no normalisation,
+    no exact closure) as one fused elementwise loop per step over the (points x modes) block.
+
+    Element e = j M + k holds mode k of point ids[j]; every parameter the step needs is spread per
+    element so the step is one branch-free loop (SIMD across points and modes).  Per step and element:
+    G from the generated drift expression (mode sums first, per point, for cosine), the update
+    S <- S + eta (G - gamma S), S_t <- tau S_t + (1 - tau) S (tau = 0 without an EMA target: S_t = S
+    exactly), the divergence test, and lambda for the next step: from the new base b = BASE(CORR(S))
+    as lambda (b_new / b_old)^alpha by fastmath.pow_ratio (elements out of its range, and every
+    ``resync`` steps all of them, by the full power, fastmath.pow_rows, bit for bit the eigenvalues
+    kernel's).  With resync = 1 this is the one-point map (_map_block) bit for bit; in general lambda
+    carries at most resync - 1 ratio updates (<= 1 ulp each).  Frames, Ylast, rate, info as run_fixed.
+    """
+    nb = ids.shape[0]
+    M = s0.shape[1]
+    n = nb * M
+    # the state and the next state in rows c0 and c1 = 1 - c0 of SS (S) and ST (S_t), alternating per
+    # step (swapping two array variables instead would cost reference counting every step)
+    SS = np.empty((2, n))
+    ST = np.empty((2, n))
+    b = np.empty(n)
+    lam = np.empty(n)
+    Q = np.empty(({nq}, n))
+    fx = np.zeros(n, dtype=np.bool_)
+    lr = np.empty(n)
+    wd = np.empty(n)
+    tau = np.empty(n)
+    al = np.empty(n)
+    gen = np.empty(n, dtype=np.bool_)
+    ep = np.empty(n)
+    s1 = np.empty(n)
+    s2 = np.empty(n)
+    be = np.empty(n)
+    Sb = np.empty(n)
+    alive = np.ones(nb, dtype=np.bool_)
+    frb = np.ones(nb, dtype=np.int64)
+    one = np.empty(1)
+    wk = np.empty((5, M))
+    Yw = np.empty((3, M))
+    T = s_out.shape[1]
+    for j in range(nb):
+        i = ids[j]
+        p = P[i]
+        Y0 = initial_state(s0[i], p)
+        _copy(Y0, Ylast[i])
+        save(Y0, p, False, False, qx, qwx, qy, qwy, wk, s_out[i, 0], lam_out[i, 0])
+        info[i, 0] = OK
+        info[i, 1] = -1
+        info[i, 2] = 0
+        info[i, 3] = 0
+        a = p[5] if POW_BASE else 1.0
+        g = not (a == 1.0 or a == 2.0)  # else exactly b or b^2 (pow_inplace's paths)
+        bound = amplitude(p[10], p[1])
+        for k in range(M):
+            e = j * M + k
+            SS[0, e] = Y0[0, k]
+            ST[0, e] = Y0[1, k]
+            lr[e] = p[0]
+            wd[e] = p[3]
+            tau[e] = p[4] if (HAS_TARGET and p[4] > 0.0) else 0.0
+            al[e] = a
+            gen[e] = g
+            ep[e] = p[6]
+            s1[e] = p[1]
+            s2[e] = p[2]
+            be[e] = p[8]
+            Sb[e] = bound
+            S_k = SS[0, e]
+            sigma1 = s1[e]
+            eps = ep[e]
+            s_k = {corr}
+            b[e] = {base}
+    c0 = 0
+    for step in range(1, steps + 1):
+        c1 = 1 - c0
+        if (step - 1) % resync == 0:
+            # the full power, per element exactly as the eigenvalues kernel's pow_inplace (its exact
+            # paths for alpha = 0, 1/2, 1, 2; _pow_pos for a general alpha > 0 and a base >= 0)
+            nodd = 0
+            for e in range(n):
+                x = b[e]
+                a = al[e]
+                r = _pow_pos(x, a, 0.0, math.inf)
+                r = math.sqrt(x) + 0.0 if a == 0.5 else r
+                r = x if a == 1.0 else r
+                r = x * x if a == 2.0 else r
+                r = 1.0 if a == 0.0 else r
+                lam[e] = r
+                odd = not (a >= 0.0 and a <= 1048576.0 and x >= 0.0)
+                fx[e] = odd
+                nodd += 1 if odd else 0
+            if nodd > 0:
+                for e in range(n):
+                    if fx[e]:
+                        one[0] = b[e]
+                        pow_inplace(one, al[e])
+                        lam[e] = one[0]
+        nbad = 0
+        nfix = 0
+{fast_loop}
+        if nfix > 0:
+            for e in range(n):
+                if fx[e]:
+                    one[0] = b[e]
+                    pow_inplace(one, al[e])
+                    lam[e] = one[0]
+        if nbad > 0:
+            for j in range(nb):
+                if not alive[j]:
+                    continue
+                ok = True
+                for k in range(M):
+                    if not abs(SS[c1, j * M + k]) <= Sb[j * M + k]:
+                        ok = False
+                if ok:
+                    continue
+                i = ids[j]
+                alive[j] = False
+                info[i, 0] = DIVERGED
+                info[i, 1] = step
+                info[i, 2] = step - 1
+                info[i, 3] = step
+                for k in range(M):
+                    e = j * M + k
+                    Ylast[i, 0, k] = SS[c0, e]
+                    if tau[e] > 0.0:
+                        Ylast[i, 1, k] = ST[c0, e]
+                    # park the point: a finite state that the loop keeps as it is (eta = 0, lambda = 1)
+                    SS[c1, e] = 1.0
+                    ST[c1, e] = 1.0
+                    b[e] = 1.0
+                    lam[e] = 1.0
+                    lr[e] = 0.0
+                    tau[e] = 0.0
+                    al[e] = 1.0
+                    gen[e] = False
+                    Sb[e] = math.inf
+        c0 = c1
+        if step % stride == 0 or step == steps:
+            for j in range(nb):
+                if not alive[j]:
+                    continue
+                fr = frb[j]
+                if fr < T:
+                    i = ids[j]
+                    for k in range(M):
+                        Yw[0, k] = SS[c0, j * M + k]
+                        Yw[1, k] = ST[c0, j * M + k]
+                        Yw[2, k] = Ylast[i, 2, k]
+                    save(Yw, P[i], False, False, qx, qwx, qy, qwy, wk, s_out[i, fr], lam_out[i, fr])
+                    frb[j] = fr + 1
+    for j in range(nb):
+        i = ids[j]
+        if alive[j]:
+            info[i, 2] = steps
+            info[i, 3] = steps
+            for k in range(M):
+                Ylast[i, 0, k] = SS[c0, j * M + k]
+                if tau[j * M + k] > 0.0:  # else row 1 keeps the initial S_t (as _map_block)
+                    Ylast[i, 1, k] = ST[c0, j * M + k]
+        for f in range(frb[j], T):
+            for k in range(M):
+                s_out[i, f, k] = np.nan
+                lam_out[i, f, k] = np.nan
+        end_rate(Ylast[i], P[i], HAS_TARGET and P[i, 4] > 0.0, False, False, qx, qwx, qy, qwy, wk, rate[i])
+
+
 @njit(nogil=True, cache=True)
 def run_fixed(i0, i1, s0, P, scheme, steps, stride, substeps, A, b, qx, qwx, qy, qwy, exact,
-              s_out, lam_out, Ylast, rate, info):
+              s_out, lam_out, Ylast, rate, info, resync):
     """Batched map / RK: s0 (B, M) initial eigenvalues, P (B, NPAR) parameters;
     s_out, lam_out (B, T, M) frames at steps 0, stride, 2 stride, ..., steps (NaN after a divergence);
     Ylast (B, 3, M) last finite state; rate (B, M) |dS/dt| / |S| there;
     info (B, 4) int64: status, event step (-1: none), last good step, right-hand-side evaluations."""
     if scheme == 0:
-        for j0 in range(i0, i1, MAP_BLOCK):
-            _map_block(j0, min(j0 + MAP_BLOCK, i1), s0, P, steps, stride, qx, qwx, qy, qwy, exact,
+        if resync > 0 and HAS_FAST_MAP and not exact:
+            # points without a lagging predictor or normalisation: the fused elementwise map
+            fast = np.empty(i1 - i0, dtype=np.int64)
+            nf = 0
+            for i in range(i0, i1):
+                if P[i, 9] <= 0.0 and P[i, 7] <= 0.5:
+                    fast[nf] = i
+                    nf += 1
+            for j0 in range(0, nf, MAP_FAST_BLOCK):
+                _map_fast(fast[j0:min(j0 + MAP_FAST_BLOCK, nf)], s0, P, steps, stride, resync, qx, qwx, qy, qwy,
+                          s_out, lam_out, Ylast, rate, info)
+            slow = np.empty(i1 - i0, dtype=np.int64)
+            ns = 0
+            for i in range(i0, i1):
+                if not (P[i, 9] <= 0.0 and P[i, 7] <= 0.5):
+                    slow[ns] = i
+                    ns += 1
+        else:
+            slow = np.arange(i0, i1)
+            ns = i1 - i0
+        for j0 in range(0, ns, MAP_BLOCK):
+            _map_block(slow[j0:min(j0 + MAP_BLOCK, ns)], s0, P, steps, stride, qx, qwx, qy, qwy, exact,
                        s_out, lam_out, Ylast, rate, info)
         return
     for i in range(i0, i1):
@@ -713,15 +910,72 @@ def expand_macros(src: str, macros: dict) -> str:
     return _MACRO_LINE.sub(one, src)
 
 
+def _fast_map_loop(k) -> tuple[str, int]:
+    """The fused per-element step of ``_map_fast`` from the kernel module's elementwise expressions.
+
+    Returns (source, nq): with mode sums (cosine), a first pass per point computes the sums R<i> and
+    the per-point terms P<i> and spreads the nq of them the drift needs over the point's elements (rows
+    of Q), so the main pass is one flat loop over all elements either way (a loop per point over its
+    M modes would vectorise only M // 8 of them).
+    """
+    sum_lines, sum_finals, point_lines, drift_lines, drift_final = k.DRIFT_ELEMENTWISE
+    corr, base, _ = k.LAMBDA_ELEMENTWISE
+    params = ["sigma1 = s1[e]", "sigma2 = s2[e]", "beta = be[e]"]
+    load = ["S_k = SS[c0, e]", "St_k = ST[c0, e]", "lam_k = lam[e]"]
+    used = sorted(set(re.findall(r"\b[RP]\d+\b", " ".join(drift_lines) + " " + drift_final)))
+    pre = []
+    if sum_finals:
+        q = [f"{name} = Q[{c}, e]" for c, name in enumerate(used)]
+        pre = ["for j in range(nb):"]
+        pre += [f"    R{i} = 0.0" for i in range(len(sum_finals))]
+        pre += ["    for k in range(M):", "        e = j * M + k"]
+        pre += ["        " + ln for ln in load + params + list(sum_lines)]
+        pre += [f"        R{i} += {f}" for i, f in enumerate(sum_finals)]
+        pre += ["    e = j * M"] + ["    " + ln for ln in params + list(point_lines)]
+        pre += ["    for k in range(M):"] + [f"        Q[{c}, j * M + k] = {name}" for c, name in enumerate(used)]
+        head = load + params + q
+    else:
+        head = load + params + list(point_lines)
+    step = head + list(drift_lines) + [
+        f"G = {drift_final}",
+        "xn = S_k + lr[e] * (G - wd[e] * S_k)",
+        "SS[c1, e] = xn",
+        "te = tau[e]",
+        "ST[c1, e] = te * St_k + (1.0 - te) * xn",
+        "nbad += 0 if abs(xn) <= Sb[e] else 1",
+        # lambda of the new state: the full power's base, then the power from the ratio of the bases
+        "S_k = xn",
+        "eps = ep[e]",
+        f"s_k = {corr}",
+        f"bn = {base}",
+        "bo = b[e]",
+        "d = 0.0 if bn == bo else (bn - bo) / bo",
+        "a = al[e]",
+        "v, ok = pow_ratio(lam_k, d, a)",
+        "g = gen[e]",
+        "lam[e] = v if g else (bn if a == 1.0 else bn * bn)",
+        "f = g & (not ok)",
+        "fx[e] = f",
+        "nfix += 1 if f else 0",
+        "b[e] = bn",
+    ]
+    ind = " " * 8
+    lines = [ind + ln for ln in pre] + [ind + "for e in range(n):"] + [ind + "    " + ln for ln in step]
+    return "\n".join(lines), max(len(used) if sum_finals else 0, 1)
+
+
 def integrator_source(rule) -> str:
     """The generated integrator module's source for ``rule`` (imports its kernel module by name)."""
     k = kernels(rule)
     cos = rule.metric == "cosine"
+    corr, base, vector_pow = k.LAMBDA_ELEMENTWISE
+    fast_loop, nq = _fast_map_loop(k)
     src = _TEMPLATE.format(
         kname=k.__name__, has_target=rule.has_target_network, has_exact=cos,
         exact_import=f"from {k.__name__} import exact_integrand as _exact_integrand" if cos else "",
         exact_body=_EXACT_BODY if cos else "    pass",
-        vector_pow="pow_inplace(lam_out, alpha)" in Path(k.__file__).read_text(), map_block=MAP_BLOCK,
+        vector_pow=vector_pow, map_block=MAP_BLOCK, map_fast_block=MAP_FAST_BLOCK,
+        has_fast_map=vector_pow or not rule.has_predictor, corr=corr, base=base, fast_loop=fast_loop, nq=nq,
     )
     fparams, fbody = _FORCES
     drift = _DRIFT_EXACT if cos else _DRIFT
@@ -768,7 +1022,7 @@ def frame_steps(steps: int, stride: int) -> np.ndarray:
 
 def run(rule, scheme: Scheme, s0, P, steps: int, *, stride: int = 1, substeps: int = 1, exact: bool = False,
         grid=None, rtol: float = 1e-8, atol: float = 1e-12, max_steps: int = 10**7, dense: bool = True,
-        threads: int | None = None) -> RawRun:
+        threads: int | None = None, map_resync: int = MAP_RESYNC) -> RawRun:
     """Integrate B points from eigenvalues s0 (B, M) with parameters P (B, NPAR) (no validation here)."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -792,7 +1046,7 @@ def run(rule, scheme: Scheme, s0, P, steps: int, *, stride: int = 1, substeps: i
                            out.s, out.lam, out.Y, out.rate, out.info)
         else:
             mod.run_fixed(i0, i1, s0, P, scheme.code, steps, stride, substeps, scheme.A, scheme.b,
-                          qx, qwx, qy, qwy, exact, out.s, out.lam, out.Y, out.rate, out.info)
+                          qx, qwx, qy, qwy, exact, out.s, out.lam, out.Y, out.rate, out.info, map_resync)
 
     nt = min(threads or n_threads(), B)
     if nt <= 1:

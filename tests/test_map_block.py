@@ -39,10 +39,11 @@ def test_pow_rows_equals_pow_inplace_per_row_bitwise():
 
 
 def test_map_blocks_with_divergence_equal_one_at_a_time_bitwise():
-    """More points than MAP_BLOCK, exact-path exponents mixed with general ones, some points diverging
-    (mid-block) while the others go on, lagging predictor and EMA target on some points."""
+    """More points than a block (of _map_block and of _map_fast), exact-path exponents mixed with general
+    ones, some points diverging (mid-block) while the others go on, lagging predictor (the one-point map)
+    and EMA target on some points."""
     rng = np.random.default_rng(11)
-    B, M = I.MAP_BLOCK + 7, 5
+    B, M = max(I.MAP_BLOCK, I.MAP_FAST_BLOCK) + 7, 5
     s0 = np.exp(rng.uniform(-4, 0.5, (B, M)))
     lr = rng.uniform(0.005, 0.02, B)
     lr[[2, 9, 20]] = 3.0  # these diverge
