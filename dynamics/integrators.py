@@ -691,9 +691,8 @@ _FORCES5 = ("S, St, C, i", """\
 if lag:
     for k in range(M):
         Sc[k] = amplitude(C[k], p[1])
-    @lam_at(Sc, i)
-else:
-    @lam_at(S, i)
+Xl = Sc if lag else S
+@lam_at(Xl, i)
 {drift}""")
 
 _DRIFT = "_drift(S, St, lam, p[1], p[2], p[8], G)"
