@@ -72,6 +72,17 @@ def fma(typingctx, a, b, c):
     return sig, codegen
 
 
+@intrinsic
+def fdiv(typingctx, a, b):
+    """a / b, IEEE (no zero check whatever the caller's error model: a vectorisable division)."""
+    sig = types.float64(types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.fdiv(args[0], args[1])
+
+    return sig, codegen
+
+
 BLOCK = 16
 
 
@@ -335,13 +346,17 @@ def pow_rows(a, y, M, w):
 
 
 # --- lambda along a trajectory: (b_new / b_old)^y from the ratio, by short polynomials ---------------
+# Two variants of "a power near a known one": pow_ratio_step for one element of the map's fused loop
+# (one step moves a base by |d| <= 2^-6; the exponent varies per element, so log1p/expm1 series in y and
+# d, no per-exponent tables), and pow_ratio_update below for dopri5's stages (larger moves, |d| <= 1/8;
+# one exponent per point, so a precomputed binomial series).
 
-RATIO_DMAX = 0.015625  # |d| <= 2^-6 (then b_new - b_old is exact: Sterbenz)
-RATIO_WMAX = 0.0625  # |y log1p(d)| <= 2^-4
+STEP_DMAX = 0.015625  # |d| <= 2^-6 (then b_new - b_old is exact: Sterbenz)
+STEP_WMAX = 0.0625  # |y log1p(d)| <= 2^-4
 
 
 @njit(inline="always")
-def pow_ratio(v, d, y):
+def pow_ratio_step(v, d, y):
     """(v (1 + d)^y, ok) for one element: the power of a base that changed by the factor 1 + d.
 
     For the map's lambda = b^y along a trajectory: lambda_new = lambda_old (b_new / b_old)^y with
@@ -350,8 +365,8 @@ def pow_ratio(v, d, y):
     this are latency bound otherwise): log1p to d^9 (relative truncation <= |d|^9 / 10 <= 2^-57 at
     |d| <= 2^-6), expm1 to w^9 (relative truncation <= |w|^9 / 10! <= 2^-58 at |w| <= 2^-4); the
     product v + v E by one FMA.  Error of one update (tests/test_fastmath.py): about 1 ulp against
-    math.pow(b_new, y) given the exact old value.  ``ok`` is False outside |d| <= RATIO_DMAX,
-    |w| <= RATIO_WMAX (or for nan): the caller computes the power afresh there.  No branches, no calls:
+    math.pow(b_new, y) given the exact old value.  ``ok`` is False outside |d| <= STEP_DMAX,
+    |w| <= STEP_WMAX (or for nan): the caller computes the power afresh there.  No branches, no calls:
     vectorises.
     """
     d2 = d * d
@@ -365,5 +380,115 @@ def pow_ratio(v, d, y):
     ea = fma(fma(1.0 / 120.0, w, 1.0 / 24.0), w2, fma(1.0 / 6.0, w, 0.5))
     eb = fma(fma(1.0 / 362880.0, w, 1.0 / 40320.0), w2, fma(1.0 / 5040.0, w, 1.0 / 720.0))
     E = fma(fma(eb, w4, ea), w2, w)
-    ok = (abs(d) <= RATIO_DMAX) & (abs(w) <= RATIO_WMAX)
+    ok = (abs(d) <= STEP_DMAX) & (abs(w) <= STEP_WMAX)
     return fma(v, E, v), ok
+# --- powers near a known one: lambda = l0 (b / b0)^y by the binomial series ----------------------------
+
+# (1 + d)^y - 1 = d sum_{j=0}^{RATIO_TERMS-1} binom(y, j + 1) d^j for |d| <= RATIO_DMAX, 0 < y <= RATIO_YMAX:
+# truncation <= 5.7e-22 (tests/test_fastmath.py recomputes it with mpmath)
+RATIO_DMAX = 0.125
+RATIO_TERMS = 20
+RATIO_YMAX = 3.0
+
+
+@njit(cache=True)
+def binomial_coeffs(y, c):
+    """c[j] = binom(y, j + 1) for j < c.shape[0] (the series of :func:`pow_ratio_update`); c (RATIO_TERMS,)."""
+    v = y
+    for j in range(c.shape[0]):
+        c[j] = v
+        v = v * (y - (j + 1)) / (j + 2)
+
+
+@njit(cache=True, error_model="numpy")
+def pow_ratio_anchor(b, lam, b0, l0):
+    """Store a known power for :func:`pow_ratio_update`: b0 = b where the update may start from it (0 < b
+    < inf and lam = b^y a finite normal number), NaN elsewhere (the update then refuses); l0 = lam.
+    All (n,) float64."""
+    for k in range(b.shape[0]):
+        x = b[k]
+        lk = lam[k]
+        good = (x > 0.0) & (x < math.inf) & (lk >= TINY) & (lk < math.inf)
+        b0[k] = x if good else math.nan
+        l0[k] = lk
+
+
+@njit(cache=True, error_model="numpy")
+def pow_ratio_update(a, b0, l0, c):
+    """a[k] <- l0[k] (a[k] / b0[k])^y (= a[k]^y) from the power l0 = b0^y known nearby; returns 0 on success.
+
+    a: (n,) bases in, powers out; b0, l0: (n,) from :func:`pow_ratio_anchor`; c (RATIO_TERMS,):
+    binomial_coeffs(y), 0 < y <= RATIO_YMAX.  d = (a - b0) / b0 (a - b0 is exact for a / b0 in [1/2, 2]);
+    (1 + d)^y - 1 = d q(d), q the binomial series (RATIO_TERMS terms, Estrin's scheme in fused
+    multiply-adds: a dependency chain of 5 instead of 20); a = l0 + l0 d q in one more.  For |d| <=
+    RATIO_DMAX the truncation is <= 5.7e-22; with l0 from pow_inplace (<= 1.07 ulp) the relative error
+    against the exact a^y measured <= 2.35e-16 (as pow_inplace's own), at most 2 ulp from a fresh
+    pow_inplace (tests/test_dopri_speed.py: random and real-trajectory bases).  One branch-free loop
+    (vectorised).  Elements with |d| >
+    RATIO_DMAX (or an invalid anchor, b0 = NaN) are counted and the count returned: then the values
+    written are garbage and the caller must compute the whole row's powers in full.
+    """
+    c0, c1, c2, c3, c4, c5, c6, c7, c8, c9 = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]
+    c10, c11, c12, c13, c14, c15, c16, c17, c18, c19 = (c[10], c[11], c[12], c[13], c[14], c[15], c[16],
+                                                        c[17], c[18], c[19])
+    nbad = 0
+    for k in range(a.shape[0]):
+        x = b0[k]
+        d = fdiv(a[k] - x, x)
+        nbad += 0 if abs(d) <= RATIO_DMAX else 1
+        d2 = d * d
+        d4 = d2 * d2
+        d8 = d4 * d4
+        q0 = fma(fma(c3, d, c2), d2, fma(c1, d, c0))
+        q1 = fma(fma(c7, d, c6), d2, fma(c5, d, c4))
+        q2 = fma(fma(c11, d, c10), d2, fma(c9, d, c8))
+        q3 = fma(fma(c15, d, c14), d2, fma(c13, d, c12))
+        q4 = fma(fma(c19, d, c18), d2, fma(c17, d, c16))
+        q = fma(fma(q4, d8, fma(q3, d4, q2)), d8, fma(q1, d4, q0))
+        lk = l0[k]
+        a[k] = fma(lk, q * d, lk)
+    return nbad
+
+
+# --- arrays without reference counting, for hot loops -------------------------------------------------
+
+
+@intrinsic
+def borrow(typingctx, arr):
+    """A view of the array ``arr`` without its memory-info pointer: passing it to (or aliasing it in) numba
+    functions does no reference counting.  numba increfs and decrefs every array argument of a call and
+    every array alias with atomic operations (NRT_incref / NRT_decref); with a null memory-info pointer
+    those are a test and a return.  The caller must keep ``arr`` alive (:func:`keep_alive`) while the
+    view is in use: the view does not own its memory."""
+    if not isinstance(arr, types.Array):
+        return None
+    sig = arr(arr)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        src = context.make_array(aryty)(context, builder, args[0])
+        dst = context.make_array(aryty)(context, builder)
+        dst.meminfo = cgutils.get_null_value(dst.meminfo.type)
+        dst.parent = cgutils.get_null_value(dst.parent.type)
+        dst.nitems = src.nitems
+        dst.itemsize = src.itemsize
+        dst.data = src.data
+        dst.shape = src.shape
+        dst.strides = src.strides
+        return dst._getvalue()
+
+    return sig, codegen
+
+
+@intrinsic
+def keep_alive(typingctx, arr):
+    """No operation; a use of ``arr`` that numba keeps, so the array lives at least until this point
+    (the owner of :func:`borrow`'s views)."""
+    if not isinstance(arr, types.Array):
+        return None
+    sig = types.none(arr)
+
+    def codegen(context, builder, signature, args):
+        return context.get_dummy_value()
+
+    return sig, codegen

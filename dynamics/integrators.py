@@ -123,7 +123,7 @@ SCHEMES = {s.name: s for s in (MAP, RK4, DOPRI5)}
 MAP_BLOCK = 16
 # points of the fused elementwise map (_map_fast): 32 x 10 modes x ~17 per-element arrays fit in L1
 MAP_FAST_BLOCK = 32
-# steps between full powers in _map_fast (lambda by fastmath.pow_ratio in between); 0: _map_block only
+# steps between full powers in _map_fast (lambda by fastmath.pow_ratio_step in between); 0: _map_block only
 MAP_RESYNC = 32
 
 
@@ -135,7 +135,8 @@ import math
 import numpy as np
 from numba import njit
 
-from dynamics.fastmath import _pow_pos, pow_inplace, pow_ratio, pow_rows
+from dynamics.fastmath import (RATIO_TERMS, RATIO_YMAX, _pow_pos, binomial_coeffs, borrow, keep_alive,
+                               pow_inplace, pow_ratio_anchor, pow_ratio_step, pow_ratio_update, pow_rows)
 
 from {kname} import drift as _drift
 from {kname} import eigenvalues as _eigenvalues
@@ -430,7 +431,7 @@ def _map_fast(ids, s0, P, steps, stride, resync, qx, qwx, qy, qwy, s_out, lam_ou
     G from the generated drift expression (mode sums first, per point, for cosine), the update
     S <- S + eta (G - gamma S), S_t <- tau S_t + (1 - tau) S (tau = 0 without an EMA target: S_t = S
     exactly), the divergence test, and lambda for the next step: from the new base b = BASE(CORR(S))
-    as lambda (b_new / b_old)^alpha by fastmath.pow_ratio (elements out of its range, and every
+    as lambda (b_new / b_old)^alpha by fastmath.pow_ratio_step (elements out of its range, and every
     ``resync`` steps all of them, by the full power, fastmath.pow_rows, bit for bit the eigenvalues
     kernel's).  With resync = 1 this is the one-point map (_map_block) bit for bit; in general lambda
     carries at most resync - 1 ratio updates (<= 1 ulp each).  Frames, Ylast, rate, info as run_fixed.
@@ -632,6 +633,7 @@ def run_fixed(i0, i1, s0, P, scheme, steps, stride, substeps, A, b, qx, qwx, qy,
 
 @njit(cache=True, inline="always")
 def _err_norm(Y, Yn, E, h, rtol, atol, ema, lag):
+    """RMS over the active rows of h E / (atol + rtol max(|Y|, |Yn|)) (the error test: <= 1)."""
     M = Y.shape[1]
     acc = 0.0
     n = 0
@@ -649,17 +651,33 @@ def _err_norm(Y, Yn, E, h, rtol, atol, ema, lag):
 @njit(cache=True)
 def _dopri_one(s0, p, steps, stride, A, b, c, e, d, rtol, atol, max_steps, dense, qx, qwx, qy, qwy,
                exact, s_out, lam_out, Ylast, rate):
-    Y = initial_state(s0, p)
-    M = Y.shape[1]
+    """One point from t = 0 to lr * steps (run_dopri5); returns (status, event step, last good step, nrhs).
+
+    Only the active rows of the state are stepped (S; S_t with the EMA target; C with the lagging
+    predictor): the others keep their initial values, as the ODE's zero right-hand side would.  The
+    powers lambda = base^alpha: in full at the step's first and last stage (the last is the next step's
+    first, FSAL), at the five inner stages from the step's first by the binomial series
+    (fastmath.pow_ratio_update; in full where a base moved by more than RATIO_DMAX), when the kernel's
+    power is pow_inplace and 0 < alpha <= RATIO_YMAX is not one of its exact cases.
+    """
+    # owned arrays (kept alive to the end) and views of them without reference counting (fastmath.borrow)
+    Y_ = initial_state(s0, p)
+    M = Y_.shape[1]
+    nst = 7
+    wk_ = np.empty((5, M))
+    K_ = np.empty((nst, 3, M))
+    Ys_ = np.empty((3, M))
+    Yn_ = np.empty((3, M))
+    E_ = np.empty((3, M))
+    Yf_ = np.empty((3, M))
+    hA_ = np.empty((nst, nst))
+    pw_ = np.empty((4, M))
+    cb_ = np.empty(RATIO_TERMS)
+    Y, wk, K, Ys, Yn, E, Yf, hA = borrow(Y_), borrow(wk_), borrow(K_), borrow(Ys_), borrow(Yn_), borrow(E_), \
+        borrow(Yf_), borrow(hA_)
+    pw, cb, p = borrow(pw_), borrow(cb_), borrow(p)
     ema = HAS_TARGET and p[4] > 0.0
     lag = p[9] > 0.0
-    nst = 7
-    wk = np.empty((5, M))
-    K = np.empty((nst, 3, M))
-    Ys = np.empty((3, M))
-    Yn = np.empty((3, M))
-    E = np.empty((3, M))
-    Yf = np.empty((3, M))
     G, lam, s, Sc, aux = wk[0], wk[1], wk[2], wk[3], wk[4]
     S = Y[0]
     St = Y[1] if ema else Y[0]
@@ -671,15 +689,22 @@ def _dopri_one(s0, p, steps, stride, A, b, c, e, d, rtol, atol, max_steps, dense
     fC = Yf[2]
     nS = Yn[0]
     nC = Yn[2]
+    # the powers of the inner stages from the step's first (module docstring of dynamics.fastmath)
+    alpha = p[5]
+    ratio = VECTOR_POW and alpha > 0.0 and alpha <= RATIO_YMAX and not (alpha == 1.0 or alpha == 2.0
+                                                                        or alpha == 0.5)
+    b0, l0, bN, lN = pw[0], pw[1], pw[2], pw[3]
+    binomial_coeffs(alpha, cb)
     @save_frame(S, C, 0)
-    _copy(Y, Ylast)
     lr = p[0]
     t_end = lr * steps
     T = s_out.shape[0]
     fr = 1
     t_next = min(lr * stride * fr, t_end) if T > 1 else t_end + 1.0
 
-    @rhs(S, St, C, K, 0)
+    @rhs5(S, St, C, K, 0)
+    if ratio:
+        pow_ratio_anchor(bN, lN, b0, l0)
     nrhs = 1
     # initial step (Hairer & Wanner, II.4)
     d0 = 0.0
@@ -696,7 +721,6 @@ def _dopri_one(s0, p, steps, stride, A, b, c, e, d, rtol, atol, max_steps, dense
     t = 0.0
     status = OK
     event = -1
-    last = 0
     err_old = 1e-4
     naccept = 0
     rejected = False
@@ -712,17 +736,35 @@ def _dopri_one(s0, p, steps, stride, A, b, c, e, d, rtol, atol, max_steps, dense
             h = t_end - t
         if not dense and T > 1 and t + h > t_next:
             h = t_next - t
-        @rk_step(True)
+        for i in range(1, nst):
+            for j in range(i):
+                hA[i, j] = h * A[i, j]
+        hb6 = h * b[6]
+        # stages 1..6 (K[0] = f(Y), FSAL); the stage sums in the order of rk_step, so the same bits
+        for i in range(1, nst):
+            for r in range(3):
+                if (r == 1 and not ema) or (r == 2 and not lag):
+                    continue
+                for k in range(M):
+                    Ys[r, k] = Y[r, k]
+                for j in range(i):
+                    aij = hA[i, j]
+                    for k in range(M):
+                        Ys[r, k] += aij * K[j, r, k]
+            @rhs5(sS, sSt, sC, K, i)
         nrhs += nst - 1
-        # error estimate: sum e_i K_i (K[6] = f(Yn), FSAL)
-        for r in range(3):
-            for k in range(M):
-                acc = 0.0
-                for j in range(nst):
-                    acc += e[j] * K[j, r, k]
-                E[r, k] = acc
+        # Yn = Y + h sum b_i K_i (the last stage's state plus h b_6 K_6); error estimate sum e_i K_i
         finite = True
         for r in range(3):
+            if (r == 1 and not ema) or (r == 2 and not lag):
+                continue
+            for k in range(M):
+                Yn[r, k] = Ys[r, k] + hb6 * K[6, r, k]
+                E[r, k] = 0.0 + e[0] * K[0, r, k]
+            for j in range(1, nst):
+                ej = e[j]
+                for k in range(M):
+                    E[r, k] += ej * K[j, r, k]
             for k in range(M):
                 if not math.isfinite(Yn[r, k]):
                     finite = False
@@ -733,7 +775,9 @@ def _dopri_one(s0, p, steps, stride, A, b, c, e, d, rtol, atol, max_steps, dense
             while fr < T and t_next <= t_new * (1.0 + 1e-13):
                 if dense:
                     th = (t_next - t) / h
-                    for r in range(3):
+                    for r in range(0, 3, 2):
+                        if r == 2 and not lag:
+                            continue
                         for k in range(M):
                             y0 = Y[r, k]
                             ydiff = Yn[r, k] - y0
@@ -749,18 +793,20 @@ def _dopri_one(s0, p, steps, stride, A, b, c, e, d, rtol, atol, max_steps, dense
                     @save_frame(nS, nC, fr)
                 fr += 1
                 t_next = min(lr * stride * fr, t_end)
-            _copy(Yn, Y)
-            t = t_new
-            for r in range(3):
-                for k in range(M):
-                    K[0, r, k] = K[6, r, k]
             naccept += 1
-            if not _bounded(S, p):
+            if not _bounded(nS, p):
                 status = DIVERGED
-                event = int(math.ceil(t / lr - 1e-9))
+                event = int(math.ceil(t_new / lr - 1e-9))
                 break
-            _copy(Y, Ylast)
-            last = int(math.floor(t / lr + 1e-9))
+            for r in range(3):
+                if (r == 1 and not ema) or (r == 2 and not lag):
+                    continue
+                for k in range(M):
+                    Y[r, k] = Yn[r, k]
+                    K[0, r, k] = K[6, r, k]
+            if ratio:
+                pow_ratio_anchor(bN, lN, b0, l0)
+            t = t_new
             # PI controller (Gustafsson; beta = 0.4 / 5)
             fac = 0.9 * max(err, 1e-10) ** (-0.7 / 5.0) * err_old ** (0.4 / 5.0)
             fac = min(5.0 if rejected else 10.0, max(0.2, fac))
@@ -771,13 +817,24 @@ def _dopri_one(s0, p, steps, stride, A, b, c, e, d, rtol, atol, max_steps, dense
             fac = max(0.2, 0.9 * err ** (-1.0 / 5.0)) if finite else 0.1
             h = h * fac
             rejected = True
+    # Y: the last accepted bounded state, reached at t
+    _copy(Y_, Ylast)
+    keep_alive(K_)
+    keep_alive(Ys_)
+    keep_alive(Yn_)
+    keep_alive(E_)
+    keep_alive(Yf_)
+    keep_alive(hA_)
+    keep_alive(pw_)
+    keep_alive(cb_)
+    last = int(math.floor(t / lr + 1e-9))
     if status == OK and t >= t_end:
         last = steps
     for f in range(fr, T):
         for k in range(M):
             s_out[f, k] = np.nan
             lam_out[f, k] = np.nan
-    end_rate(Ylast, p, ema, lag, exact, qx, qwx, qy, qwy, wk, rate)
+    end_rate(Ylast, p, ema, lag, exact, qx, qwx, qy, qwy, wk_, rate)
     return status, event, last, nrhs
 
 
@@ -825,6 +882,16 @@ else:
     _eigenvalues(S, p[1], p[5], p[6], p[7] > 0.5, s, lam)
 {drift}""")
 
+# the same for dopri5's stage i (0..6): lambda by lam_at, which powers the inner stages from the step's
+# first (free names also ratio, b0, l0, bN, lN, cb of _dopri_one)
+_FORCES5 = ("S, St, C, i", """\
+if lag:
+    for k in range(M):
+        Sc[k] = amplitude(C[k], p[1])
+Xl = Sc if lag else S
+@lam_at(Xl, i)
+{drift}""")
+
 _DRIFT = "_drift(S, St, lam, p[1], p[2], p[8], G)"
 _DRIFT_EXACT = """\
 if exact:
@@ -848,6 +915,33 @@ if ema:
         Kd[i, 1, k] = kap * (S[k] - St[k])
 if lag:
     _eigenvalues(S, p[1], p[5], p[6], p[7] > 0.5, s, aux)
+    kr = (1.0 - p[9]) / p[0]
+    for k in range(M):
+        Kd[i, 2, k] = kr * (s[k] - C[k])"""),
+    # lambda_m into lam at amplitudes X for dopri5's stage i: in full at stages 0 and 6 (base and power
+    # kept in bN, lN for the next step's anchor), else by the binomial update from the anchor
+    "lam_at": ("X, i", """\
+if ratio and i != 0 and i != 6:
+    _eigenvalues(X, p[1], 1.0, p[6], p[7] > 0.5, s, lam)
+    if pow_ratio_update(lam, b0, l0, cb) != 0:
+        _eigenvalues(X, p[1], p[5], p[6], p[7] > 0.5, s, lam)
+else:
+    _eigenvalues(X, p[1], p[5], p[6], p[7] > 0.5, s, lam)
+    if ratio:
+        _eigenvalues(X, p[1], 1.0, p[6], p[7] > 0.5, aux, bN)
+        for k in range(M):
+            lN[k] = lam[k]"""),
+    # dopri5's dY/dt at stage i into Kd[i] (3, M): the active rows only (rhs otherwise)
+    "rhs5": ("S, St, C, Kd, i", """\
+@forces5(S, St, C, i)
+for k in range(M):
+    Kd[i, 0, k] = G[k] - p[3] * S[k]
+if ema:
+    kap = (1.0 - p[4]) / p[0]
+    for k in range(M):
+        Kd[i, 1, k] = kap * (S[k] - St[k])
+if lag:
+    _eigenvalues(S, p[1], 1.0, p[6], p[7] > 0.5, s, aux)
     kr = (1.0 - p[9]) / p[0]
     for k in range(M):
         Kd[i, 2, k] = kr * (s[k] - C[k])"""),
@@ -951,7 +1045,7 @@ def _fast_map_loop(k) -> tuple[str, int]:
         "bo = b[e]",
         "d = 0.0 if bn == bo else (bn - bo) / bo",
         "a = al[e]",
-        "v, ok = pow_ratio(lam_k, d, a)",
+        "v, ok = pow_ratio_step(lam_k, d, a)",
         "g = gen[e]",
         "lam[e] = v if g else (bn if a == 1.0 else bn * bn)",
         "f = g & (not ok)",
@@ -979,7 +1073,8 @@ def integrator_source(rule) -> str:
     )
     fparams, fbody = _FORCES
     drift = _DRIFT_EXACT if cos else _DRIFT
-    macros = {**MACROS, "forces": (fparams, fbody.format(drift=drift)), "drift": ("S, St", drift)}
+    macros = {**MACROS, "forces": (fparams, fbody.format(drift=drift)), "drift": ("S, St", drift),
+              "forces5": (_FORCES5[0], _FORCES5[1].format(drift=drift))}
     return expand_macros(src, macros)
 
 

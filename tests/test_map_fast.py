@@ -1,7 +1,7 @@
 """The fused elementwise map (dynamics.integrators._map_fast) against the one-point map (_map_block).
 
 _map_fast steps a block of points x modes in one loop per step and carries lambda = b^alpha along the
-trajectory by ratio updates (dynamics.fastmath.pow_ratio), with the full power every ``map_resync``
+trajectory by ratio updates (dynamics.fastmath.pow_ratio_step), with the full power every ``map_resync``
 steps.  With map_resync = 1 every lambda the dynamics uses is the full power, so the two paths must agree
 bit for bit (same generated expressions, same operation order); with the default they differ only by
 the ratio updates' rounding.
@@ -61,7 +61,7 @@ def test_fast_map_with_full_powers_equals_one_point_map_bitwise(rule):
                          ids=["euclidean", "cosine"])
 def test_fast_map_ratio_updates_stay_at_rounding_level(rule, tol):
     """Default resync against full powers every step, on convergent runs (lr <= 0.3; the lr = 0.3 points
-    move their bases by more than pow_ratio's range, so the per-element fallback is exercised): the
+    move their bases by more than pow_ratio_step's range, so the per-element fallback is exercised): the
     trajectories agree to rounding level over 3000 steps.  Euclidean is contractive (measured < 1e-14);
     the cosine map's fixed points form a continuum and its transients amplify: a 1e-15 change of s0
     alone moves these trajectories by up to 1.6e-12 (measured), the ratio updates by 1.7e-12."""
@@ -78,7 +78,7 @@ def test_fast_map_ratio_updates_stay_at_rounding_level(rule, tol):
     ref = I.run(rule, I.MAP, s0, P, 3000, stride=1, map_resync=0, threads=1)
     fast = I.run(rule, I.MAP, s0, P, 3000, stride=1, threads=1)
     assert (ref.info[:, 0] == I.OK).all()
-    # the fallback really ran: some base moved by more than pow_ratio's range in one step
+    # the fallback really ran: some base moved by more than pow_ratio_step's range in one step
     b = ref.s + 0.0
     jump = np.nanmax(np.abs(np.diff(b, axis=1)) / b[:, :-1])
     assert jump > 4 * 2.0**-6
