@@ -54,6 +54,9 @@ def add_parser(sub):
     g.add_argument("--rtol", type=real("a real in (0, 1)", lo=0.0, lo_open=True, hi=1.0, hi_open=True),
                    default=1e-8, help="dopri5 relative tolerance")
     g.add_argument("--atol", type=real("a real >= 0", lo=0.0), default=1e-12, help="dopri5 absolute tolerance")
+    g.add_argument("--map-resync", type=integer("an integer >= 1"), default=None,
+                   help="map: predictor eigenvalues in full every N steps, by <= 1-ulp ratio updates in between "
+                        "(default 32; 1: in full every step)")
     add_output_flags(p)
     return p
 
@@ -89,6 +92,10 @@ def run(args) -> int:
               rtol=args.rtol, atol=args.atol)
     if args.exact_tol is not None:
         kw["exact_tol"] = args.exact_tol
+    if args.map_resync is not None:
+        if args.scheme != "map":
+            raise UsageError("argument --map-resync: only with --scheme map; accepted: omit it for rk4/dopri5")
+        kw["map_resync"] = args.map_resync
     try:
         tr = simulate(rule, s0, **kw)
     except ParameterError as e:

@@ -345,6 +345,42 @@ def pow_rows(a, y, M, w):
         a[j] = res if yj == yj else x
 
 
+@njit(cache=True, error_model="numpy")
+def pow_scalar(x, y):
+    """x ** y exactly as :func:`pow_inplace` computes it for one element (compiled once, here)."""
+    one = np.empty(1)
+    one[0] = x
+    pow_inplace(one, y)
+    return one[0]
+
+
+@njit(cache=True, error_model="numpy")
+def pow_elementwise(x, y, out):
+    """out[k] = x[k] ** y[k], per element exactly as :func:`pow_inplace` (x (n,), y (n,), out (n,)).
+
+    One branch-free loop for bases >= 0 and exponents in [0, 2^20] (pow_inplace's exact paths for
+    y in {0, 0.5, 1, 2} as selects, :func:`_pow_pos` otherwise), then :func:`pow_scalar` for anything
+    else.  Compiled once here (cache=True), not into every caller: the map's full-power steps
+    (dynamics.integrators._map_fast) call it every MAP_RESYNC steps.
+    """
+    n = x.shape[0]
+    nodd = 0
+    for k in range(n):
+        b = x[k]
+        a = y[k]
+        r = _pow_pos(b, a, 0.0, math.inf)
+        r = math.sqrt(b) + 0.0 if a == 0.5 else r
+        r = b if a == 1.0 else r
+        r = b * b if a == 2.0 else r
+        r = 1.0 if a == 0.0 else r
+        out[k] = r
+        nodd += 0 if ((a >= 0.0) & (a <= Y_MAX) & (b >= 0.0)) else 1
+    if nodd > 0:
+        for k in range(n):
+            if not ((y[k] >= 0.0) & (y[k] <= Y_MAX) & (x[k] >= 0.0)):
+                out[k] = pow_scalar(x[k], y[k])
+
+
 # --- lambda along a trajectory: (b_new / b_old)^y from the ratio, by short polynomials ---------------
 # Two variants of "a power near a known one": pow_ratio_step for one element of the map's fused loop
 # (one step moves a base by |d| <= 2^-6; the exponent varies per element, so log1p/expm1 series in y and

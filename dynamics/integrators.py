@@ -36,10 +36,16 @@ hands contiguous blocks of points to one thread per core.  (A ``prange`` driver 
 thing but its parfor lowering recompiles the whole call tree: measured +10 s of first-call compile per
 rule and scheme on the 2-core development machine, for no run-time gain.)  Each point is integrated
 by the same serial code whatever block it sits in, so batched results equal one-at-a-time results
-bit for bit.  The map steps groups of up to MAP_BLOCK points together (``_map_block``): the power
-lambda = base^alpha of all of them runs as one vectorised loop over a (points x modes) block
-(:func:`dynamics.fastmath.pow_rows`, per-point exponent, the same operations per element as the
-eigenvalues kernel's ``pow_inplace``), so grouping changes no bit either.
+bit for bit.  The map has two paths.  Points without a lagging predictor, normalisation or the exact
+closure (the usual case) go through ``_map_fast``: blocks of MAP_FAST_BLOCK points x M modes stepped by
+ONE branch-free loop per step over all their elements (SIMD across points and modes), generated from
+the kernel module's elementwise drift and lambda expressions, with lambda = b^alpha carried along the
+trajectory by ratio updates (:func:`dynamics.fastmath.pow_ratio_step`, <= 1 ulp each) and recomputed
+in full every MAP_RESYNC steps (``map_resync=1``: the full power every step, and then the result is
+``_map_block``'s bit for bit -- tests/test_map_fast.py).  The other points go through ``_map_block``
+(groups of up to MAP_BLOCK points; the power of all of them as one vectorised loop,
+:func:`dynamics.fastmath.pow_rows`, the same operations per element as the eigenvalues kernel's
+``pow_inplace``).  Neither path lets a point's result depend on the others in its block.
 Status codes (``STATUS``) are set inside the compiled loop; exceptions only happen at the Python
 boundary.
 """
@@ -135,8 +141,8 @@ import math
 import numpy as np
 from numba import njit
 
-from dynamics.fastmath import (RATIO_TERMS, RATIO_YMAX, _pow_pos, binomial_coeffs, borrow, keep_alive,
-                               pow_inplace, pow_ratio_anchor, pow_ratio_step, pow_ratio_update, pow_rows)
+from dynamics.fastmath import (RATIO_TERMS, RATIO_YMAX, binomial_coeffs, borrow, keep_alive, pow_elementwise,
+                               pow_ratio_anchor, pow_ratio_step, pow_ratio_update, pow_rows, pow_scalar)
 
 from {kname} import drift as _drift
 from {kname} import eigenvalues as _eigenvalues
@@ -459,7 +465,6 @@ def _map_fast(ids, s0, P, steps, stride, resync, qx, qwx, qy, qwy, s_out, lam_ou
     Sb = np.empty(n)
     alive = np.ones(nb, dtype=np.bool_)
     frb = np.ones(nb, dtype=np.int64)
-    one = np.empty(1)
     wk = np.empty((5, M))
     Yw = np.empty((3, M))
     T = s_out.shape[1]
@@ -499,36 +504,15 @@ def _map_fast(ids, s0, P, steps, stride, resync, qx, qwx, qy, qwy, s_out, lam_ou
     for step in range(1, steps + 1):
         c1 = 1 - c0
         if (step - 1) % resync == 0:
-            # the full power, per element exactly as the eigenvalues kernel's pow_inplace (its exact
-            # paths for alpha = 0, 1/2, 1, 2; _pow_pos for a general alpha > 0 and a base >= 0)
-            nodd = 0
-            for e in range(n):
-                x = b[e]
-                a = al[e]
-                r = _pow_pos(x, a, 0.0, math.inf)
-                r = math.sqrt(x) + 0.0 if a == 0.5 else r
-                r = x if a == 1.0 else r
-                r = x * x if a == 2.0 else r
-                r = 1.0 if a == 0.0 else r
-                lam[e] = r
-                odd = not (a >= 0.0 and a <= 1048576.0 and x >= 0.0)
-                fx[e] = odd
-                nodd += 1 if odd else 0
-            if nodd > 0:
-                for e in range(n):
-                    if fx[e]:
-                        one[0] = b[e]
-                        pow_inplace(one, al[e])
-                        lam[e] = one[0]
+            # the full power, per element exactly as the eigenvalues kernel's pow_inplace
+            pow_elementwise(b, al, lam)
         nbad = 0
         nfix = 0
 {fast_loop}
         if nfix > 0:
             for e in range(n):
                 if fx[e]:
-                    one[0] = b[e]
-                    pow_inplace(one, al[e])
-                    lam[e] = one[0]
+                    lam[e] = pow_scalar(b[e], al[e])
         if nbad > 0:
             for j in range(nb):
                 if not alive[j]:
@@ -591,38 +575,30 @@ def _map_fast(ids, s0, P, steps, stride, resync, qx, qwx, qy, qwy, s_out, lam_ou
 
 
 @njit(nogil=True, cache=True)
-def run_fixed(i0, i1, s0, P, scheme, steps, stride, substeps, A, b, qx, qwx, qy, qwy, exact,
-              s_out, lam_out, Ylast, rate, info, resync):
-    """Batched map / RK: s0 (B, M) initial eigenvalues, P (B, NPAR) parameters;
-    s_out, lam_out (B, T, M) frames at steps 0, stride, 2 stride, ..., steps (NaN after a divergence);
-    Ylast (B, 3, M) last finite state; rate (B, M) |dS/dt| / |S| there;
-    info (B, 4) int64: status, event step (-1: none), last good step, right-hand-side evaluations."""
+def run_map_fast(ids, s0, P, steps, stride, resync, qx, qwx, qy, qwy, s_out, lam_out, Ylast, rate, info):
+    """The map for the points ``ids`` (int64; no lagging predictor, no normalisation, no exact closure) by
+    _map_fast in blocks of MAP_FAST_BLOCK (arguments as run_fixed).  A separate entry point from
+    run_fixed, so a run that needs only one of the two map paths compiles only that one."""
+    n = ids.shape[0]
+    for j0 in range(0, n, MAP_FAST_BLOCK):
+        _map_fast(ids[j0:min(j0 + MAP_FAST_BLOCK, n)], s0, P, steps, stride, resync, qx, qwx, qy, qwy,
+                  s_out, lam_out, Ylast, rate, info)
+
+
+@njit(nogil=True, cache=True)
+def run_fixed(ids, s0, P, scheme, steps, stride, substeps, A, b, qx, qwx, qy, qwy, exact,
+              s_out, lam_out, Ylast, rate, info):
+    """Batched map (the one-point path, _map_block) / RK for the points ``ids`` (int64): s0 (B, M) initial
+    eigenvalues, P (B, NPAR) parameters; s_out, lam_out (B, T, M) frames at steps 0, stride, 2 stride,
+    ..., steps (NaN after a divergence); Ylast (B, 3, M) last finite state; rate (B, M) |dS/dt| / |S|
+    there; info (B, 4) int64: status, event step (-1: none), last good step, right-hand-side evaluations."""
+    n = ids.shape[0]
     if scheme == 0:
-        if resync > 0 and HAS_FAST_MAP and not exact:
-            # points without a lagging predictor or normalisation: the fused elementwise map
-            fast = np.empty(i1 - i0, dtype=np.int64)
-            nf = 0
-            for i in range(i0, i1):
-                if P[i, 9] <= 0.0 and P[i, 7] <= 0.5:
-                    fast[nf] = i
-                    nf += 1
-            for j0 in range(0, nf, MAP_FAST_BLOCK):
-                _map_fast(fast[j0:min(j0 + MAP_FAST_BLOCK, nf)], s0, P, steps, stride, resync, qx, qwx, qy, qwy,
-                          s_out, lam_out, Ylast, rate, info)
-            slow = np.empty(i1 - i0, dtype=np.int64)
-            ns = 0
-            for i in range(i0, i1):
-                if not (P[i, 9] <= 0.0 and P[i, 7] <= 0.5):
-                    slow[ns] = i
-                    ns += 1
-        else:
-            slow = np.arange(i0, i1)
-            ns = i1 - i0
-        for j0 in range(0, ns, MAP_BLOCK):
-            _map_block(slow[j0:min(j0 + MAP_BLOCK, ns)], s0, P, steps, stride, qx, qwx, qy, qwy, exact,
+        for j0 in range(0, n, MAP_BLOCK):
+            _map_block(ids[j0:min(j0 + MAP_BLOCK, n)], s0, P, steps, stride, qx, qwx, qy, qwy, exact,
                        s_out, lam_out, Ylast, rate, info)
         return
-    for i in range(i0, i1):
+    for i in ids:
         st, ev, la, nr = _fixed_one(s0[i], P[i], scheme, steps, stride, substeps, A, b, qx, qwx, qy, qwy,
                                     exact, s_out[i], lam_out[i], Ylast[i], rate[i])
         info[i, 0] = st
@@ -1134,14 +1110,24 @@ def run(rule, scheme: Scheme, s0, P, steps: int, *, stride: int = 1, substeps: i
         qx = qwx = np.zeros(1)
     qy, qwy = qx, qwx
 
+    # the map's two paths: the fused elementwise one (_map_fast) where it applies, the one-point one else
+    fast = np.zeros(B, dtype=bool)
+    if scheme is MAP and map_resync > 0 and mod.HAS_FAST_MAP and not exact:
+        fast = (P[:, PIDX["rho"]] <= 0.0) & (P[:, PIDX["normalize"]] <= 0.5)
+
     def block(i0, i1):
         if scheme.adaptive:
             mod.run_dopri5(i0, i1, s0, P, steps, stride, scheme.A, scheme.b, scheme.c, scheme.e, DOPRI5_DENSE,
                            rtol, atol, max_steps, dense, qx, qwx, qy, qwy, exact,
                            out.s, out.lam, out.Y, out.rate, out.info)
-        else:
-            mod.run_fixed(i0, i1, s0, P, scheme.code, steps, stride, substeps, scheme.A, scheme.b,
-                          qx, qwx, qy, qwy, exact, out.s, out.lam, out.Y, out.rate, out.info, map_resync)
+            return
+        ids = np.arange(i0, i1, dtype=np.int64)
+        if fast[i0:i1].any():
+            mod.run_map_fast(ids[fast[i0:i1]], s0, P, steps, stride, map_resync, qx, qwx, qy, qwy,
+                             out.s, out.lam, out.Y, out.rate, out.info)
+        if not fast[i0:i1].all():
+            mod.run_fixed(ids[~fast[i0:i1]], s0, P, scheme.code, steps, stride, substeps, scheme.A, scheme.b,
+                          qx, qwx, qy, qwy, exact, out.s, out.lam, out.Y, out.rate, out.info)
 
     nt = min(threads or n_threads(), B)
     if nt <= 1:

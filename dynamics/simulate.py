@@ -78,7 +78,7 @@ def simulate_batch(rule, s0, *, lr=None, steps: int = 1500, sigma1=0.0, sigma2=0
                    closure: str = "exact", stride: int = 1, substeps: int = 1, rtol: float = 1e-8,
                    atol: float = 1e-12, dense: bool = True, max_steps: int = 10**7,
                    exact_tol: float = DEFAULT_TOL, grid: ExactGrid | None = None, fixed_grid: bool = False,
-                   threads: int | None = None) -> Trajectory:
+                   threads: int | None = None, map_resync: int = I.MAP_RESYNC) -> Trajectory:
     """Integrate B points of the mode equations of ``rule`` (SPEC §4) in one compiled call.
 
     s0            (B, M) or (M,) initial eigenvalues, > 0
@@ -99,6 +99,8 @@ def simulate_batch(rule, s0, *, lr=None, steps: int = 1500, sigma1=0.0, sigma2=0
                   result depends on its own parameters only, whatever batch it is in (the sweep); the
                   accuracy is then checked at the initial and the final state of EVERY point and reported
                   per point as ``measures['closure_error']`` (NaN where the point did not end ok)
+    map_resync    the map: lambda = b^alpha in full every map_resync steps, by ratio updates (<= 1 ulp
+                  each) in between (dynamics.integrators._map_fast); 1: in full every step
     """
     t_start = time.perf_counter()
     if scheme not in I.SCHEMES:
@@ -113,6 +115,8 @@ def simulate_batch(rule, s0, *, lr=None, steps: int = 1500, sigma1=0.0, sigma2=0
         raise ParameterError("substeps", substeps, "an integer >= 1")
     if not (rtol > 0 and atol >= 0):
         raise ParameterError("rtol", rtol, "rtol > 0 and atol >= 0")
+    if int(map_resync) != map_resync or map_resync < 1:
+        raise ParameterError("map_resync", map_resync, "an integer >= 1")
     s0 = np.atleast_2d(np.asarray(s0, dtype=float))
     _check("s0", s0, "positive finite eigenvalues", lambda v: v > 0)
     lr = default_lr(rule) if lr is None else lr
@@ -161,7 +165,7 @@ def simulate_batch(rule, s0, *, lr=None, steps: int = 1500, sigma1=0.0, sigma2=0
         grid = grid or ExactGrid()
         grid, err0 = _calibrate(rule, grid, s0, P, check, exact_tol)
     kw = dict(stride=stride, substeps=substeps, exact=exact, grid=grid, rtol=rtol, atol=atol,
-              max_steps=max_steps, dense=dense, threads=threads)
+              max_steps=max_steps, dense=dense, threads=threads, map_resync=int(map_resync))
     t_run = time.perf_counter()
     raw = I.run(rule, sch, s0, P, steps, **kw)
     if exact and fixed_grid:
@@ -215,6 +219,8 @@ def simulate_batch(rule, s0, *, lr=None, steps: int = 1500, sigma1=0.0, sigma2=0
     params.update(steps=int(steps), stride=int(stride))
     if scheme == "rk4":
         params["substeps"] = int(substeps)
+    if scheme == "map":
+        params["map_resync"] = int(map_resync)
     if scheme == "dopri5":
         params.update(rtol=float(rtol), atol=float(atol), dense=bool(dense))
     extra["run_seconds"] = run_seconds

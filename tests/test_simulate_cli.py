@@ -103,7 +103,8 @@ def test_modes_and_schemes(capsys):
     ["--scheme", "euler"], ["--closure", "exact"], ["--closure", "mean-field"], ["--exact-tol", "1e-9"],
     ["--s0-range", "1,0.1"], ["--modes", "0"], ["--s0", "0.1", "--modes", "2"], ["--out", "x.txt"],
     ["--variant", "no-stopgrad", "--ema", "0.5"], ["--steps", "nan"], ["--sigma-target", "inf"],
-    ["--metric", "cosine", "--closure", "exact-ish"],
+    ["--metric", "cosine", "--closure", "exact-ish"], ["--map-resync", "0"], ["--map-resync", "2.5"],
+    ["--scheme", "dopri5", "--map-resync", "4"],
 ])
 def test_bad_input_exit_2_one_line(capsys, argv):
     rc = main(["simulate", *argv])
@@ -118,3 +119,14 @@ def test_json_has_no_nan_when_diverged(capsys):
     assert rc == 0 and "NaN" not in out and "Infinity" not in out
     d = json.loads(out)
     assert d["diverged"] and d["recruit_steps"] == [None]
+
+
+def test_map_resync_flag(capsys):
+    """--map-resync 1 (predictor eigenvalues in full every step) and the default agree to rounding level;
+    the value is recorded with the parameters."""
+    argv = ("--s0", "0.001,0.01,0.1,0.5", "--alpha", "0.7", "--steps", "2000", "--lr", "0.02")
+    full = sim(capsys, *argv, "--map-resync", "1")
+    ratio = sim(capsys, *argv)
+    assert full["parameters"]["map_resync"] == 1 and ratio["parameters"]["map_resync"] == 32
+    a, b = np.array(full["s_final"]), np.array(ratio["s_final"])
+    assert np.max(np.abs(a - b) / a) < 1e-12
