@@ -179,7 +179,7 @@ def _mode_symbols():
     }
 
 
-def _hoist_point_terms(expr, element_symbols):
+def _hoist_point_terms(expr, element_symbols, prefix: str = "P"):
     """Split ``expr`` into per-point subexpressions (free of the per-mode symbols) and the rest.
 
     Returns (reps, reduced): reps [(P_i, subexpression)], reduced ``expr`` with the maximal per-point
@@ -193,7 +193,7 @@ def _hoist_point_terms(expr, element_symbols):
         if not (e.free_symbols & element_symbols):
             if e.is_Atom:
                 return e
-            sym = sp.Symbol(f"P{len(reps)}")
+            sym = sp.Symbol(f"{prefix}{len(reps)}")
             reps.append((sym, e))
             return sym
         if e.is_Atom:
@@ -347,7 +347,11 @@ def _predictor_source(rule) -> list[str]:
         s: sp.Symbol("s_k"),
         s_max: sp.Symbol("smax"),
     }
-    corr = pr(correlation_eigenvalue().xreplace(names))
+    corr_expr = correlation_eigenvalue().xreplace(names)
+    corr = pr(corr_expr)
+    # the same with its per-point factor named (C<i>, e.g. 1 + sigma1^2), for loops that hoist it
+    corr_reps, corr_elem = _hoist_point_terms(corr_expr, {names[S]}, "C")
+    corr_recipe = (pr(corr_elem), tuple(f"{sym} = {pr(val)}" for sym, val in corr_reps))
     lam_plain = predictor_eigenvalue(False).xreplace(names)
     lam_normed = predictor_eigenvalue(True).xreplace(names)
     plain, normed = pr(lam_plain), pr(lam_normed)
@@ -364,10 +368,11 @@ def _predictor_source(rule) -> list[str]:
         plain = normed = "1.0"
         vector_pow = False
     # elementwise recipe of lambda for loops that fuse it with the update (dynamics.integrators):
-    # s_k = CORR(S_k, sigma1); lambda_k = BASE(s_k, eps)^alpha (POW_BASE) or BASE itself (no power)
+    # s_k = CORR(S_k, C<i>) with per-point lines C<i> = ...(sigma1); lambda_k = BASE(s_k, eps)^alpha
+    # (POW_BASE) or BASE itself (no power)
     return [
         f"FASTMATH = {_fastmath_hash()!r}  # dynamics/fastmath.py: a new file name when it changes",
-        f"LAMBDA_ELEMENTWISE = {(corr, plain, vector_pow)!r}",
+        f"LAMBDA_ELEMENTWISE = {(corr_recipe[0], plain, vector_pow, corr_recipe[1])!r}",
         "",
         "@njit(cache=True, error_model='numpy')",
         "def eigenvalues(S, sigma1, alpha, eps, normalize, s_out, lam_out):",

@@ -452,6 +452,7 @@ def _map_fast(ids, s0, P, steps, stride, resync, qx, qwx, qy, qwy, s_out, lam_ou
     b = np.empty(n)
     lam = np.empty(n)
     Q = np.empty(({nq}, n))
+    PQ = np.empty(({npq}, n))
     fx = np.zeros(n, dtype=np.bool_)
     lr = np.empty(n)
     wd = np.empty(n)
@@ -481,6 +482,7 @@ def _map_fast(ids, s0, P, steps, stride, resync, qx, qwx, qy, qwy, s_out, lam_ou
         a = p[5] if POW_BASE else 1.0
         g = not (a == 1.0 or a == 2.0)  # else exactly b or b^2 (pow_inplace's paths)
         bound = amplitude(p[10], p[1])
+{fast_init}
         for k in range(M):
             e = j * M + k
             SS[0, e] = Y0[0, k]
@@ -498,6 +500,7 @@ def _map_fast(ids, s0, P, steps, stride, resync, qx, qwx, qy, qwy, s_out, lam_ou
             S_k = SS[0, e]
             sigma1 = s1[e]
             eps = ep[e]
+{corr_lines}
             s_k = {corr}
             b[e] = {base}
     c0 = 0
@@ -980,32 +983,40 @@ def expand_macros(src: str, macros: dict) -> str:
     return _MACRO_LINE.sub(one, src)
 
 
-def _fast_map_loop(k) -> tuple[str, int]:
+def _fast_map_loop(k) -> tuple[str, str, int, int]:
     """The fused per-element step of ``_map_fast`` from the kernel module's elementwise expressions.
 
-    Returns (source, nq): with mode sums (cosine), a first pass per point computes the sums R<i> and
-    the per-point terms P<i> and spreads the nq of them the drift needs over the point's elements (rows
-    of Q), so the main pass is one flat loop over all elements either way (a loop per point over its
-    M modes would vectorise only M // 8 of them).
+    Returns (init, loop, nq, npq).  Per-point terms that depend on the parameters only (P<i> of the drift
+    without mode sums, C<i> of s(S), e.g. 1 + sigma1^2) are computed once per point in ``init`` and
+    spread over the point's elements (rows of PQ, npq of them): the same values as computing them every
+    step, so the same bits.  With mode sums (cosine), a first pass per step and point computes the sums
+    R<i> and the terms that depend on them and spreads the nq of them the drift needs (rows of Q), so
+    the main pass is one flat loop over all elements either way (a loop per point over its M modes
+    would vectorise only M // 8 of them).
     """
     sum_lines, sum_finals, point_lines, drift_lines, drift_final = k.DRIFT_ELEMENTWISE
-    corr, base, _ = k.LAMBDA_ELEMENTWISE
+    corr, base, _, corr_lines = k.LAMBDA_ELEMENTWISE
+    names = lambda txt: set(re.findall(r"\b[RPC]\d+\b", txt))  # noqa: E731
+    fixed = [ln for ln in point_lines if not any(n.startswith("R") for n in names(ln.split("=", 1)[1]))]
+    moving = [ln for ln in point_lines if ln not in fixed]
+    used = sorted(names(" ".join(drift_lines) + " " + drift_final))
+    fixed_names = [ln.split("=")[0].strip() for ln in list(fixed) + list(corr_lines)]
+    q_names = [n for n in used if n not in fixed_names]
     params = ["sigma1 = s1[e]", "sigma2 = s2[e]", "beta = be[e]"]
     load = ["S_k = SS[c0, e]", "St_k = ST[c0, e]", "lam_k = lam[e]"]
-    used = sorted(set(re.findall(r"\b[RP]\d+\b", " ".join(drift_lines) + " " + drift_final)))
+    init = ["sigma1 = p[1]", "sigma2 = p[2]", "beta = p[8]"] + list(fixed) + list(corr_lines)
+    init += ["for k in range(M):"] + [f"    PQ[{c}, j * M + k] = {name}" for c, name in enumerate(fixed_names)]
+    head = load + params + [f"{name} = PQ[{c}, e]" for c, name in enumerate(fixed_names)]
     pre = []
     if sum_finals:
-        q = [f"{name} = Q[{c}, e]" for c, name in enumerate(used)]
         pre = ["for j in range(nb):"]
         pre += [f"    R{i} = 0.0" for i in range(len(sum_finals))]
         pre += ["    for k in range(M):", "        e = j * M + k"]
         pre += ["        " + ln for ln in load + params + list(sum_lines)]
         pre += [f"        R{i} += {f}" for i, f in enumerate(sum_finals)]
-        pre += ["    e = j * M"] + ["    " + ln for ln in params + list(point_lines)]
-        pre += ["    for k in range(M):"] + [f"        Q[{c}, j * M + k] = {name}" for c, name in enumerate(used)]
-        head = load + params + q
-    else:
-        head = load + params + list(point_lines)
+        pre += ["    e = j * M"] + ["    " + ln for ln in params + moving]
+        pre += ["    for k in range(M):"] + [f"        Q[{c}, j * M + k] = {name}" for c, name in enumerate(q_names)]
+        head += [f"{name} = Q[{c}, e]" for c, name in enumerate(q_names)]
     step = head + list(drift_lines) + [
         f"G = {drift_final}",
         "xn = S_k + lr[e] * (G - wd[e] * S_k)",
@@ -1030,22 +1041,24 @@ def _fast_map_loop(k) -> tuple[str, int]:
         "b[e] = bn",
     ]
     ind = " " * 8
-    lines = [ind + ln for ln in pre] + [ind + "for e in range(n):"] + [ind + "    " + ln for ln in step]
-    return "\n".join(lines), max(len(used) if sum_finals else 0, 1)
+    loop = [ind + ln for ln in pre] + [ind + "for e in range(n):"] + [ind + "    " + ln for ln in step]
+    init_src = "\n".join(ind + ln for ln in init)
+    return init_src, "\n".join(loop), max(len(q_names), 1), max(len(fixed_names), 1)
 
 
 def integrator_source(rule) -> str:
     """The generated integrator module's source for ``rule`` (imports its kernel module by name)."""
     k = kernels(rule)
     cos = rule.metric == "cosine"
-    corr, base, vector_pow = k.LAMBDA_ELEMENTWISE
-    fast_loop, nq = _fast_map_loop(k)
+    corr, base, vector_pow, corr_lines = k.LAMBDA_ELEMENTWISE
+    fast_init, fast_loop, nq, npq = _fast_map_loop(k)
     src = _TEMPLATE.format(
         kname=k.__name__, has_target=rule.has_target_network, has_exact=cos,
         exact_import=f"from {k.__name__} import exact_integrand as _exact_integrand" if cos else "",
         exact_body=_EXACT_BODY if cos else "    pass",
         vector_pow=vector_pow, map_block=MAP_BLOCK, map_fast_block=MAP_FAST_BLOCK,
         has_fast_map=vector_pow or not rule.has_predictor, corr=corr, base=base, fast_loop=fast_loop, nq=nq,
+        npq=npq, fast_init=fast_init, corr_lines="\n".join(" " * 12 + ln for ln in corr_lines),
     )
     fparams, fbody = _FORCES
     drift = _DRIFT_EXACT if cos else _DRIFT
