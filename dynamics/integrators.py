@@ -223,6 +223,17 @@ def save(Y, p, lag, exact, qx, qwx, qy, qwy, wk, s_row, lam_row):
 
 
 @njit(cache=True)
+def save_all(Y, P, s_out, lam_out):
+    """save() for every point: s and lambda at the states Y (B, 3, M) with parameters P (B, NPAR) into
+    s_out, lam_out (B, M) (one compiled loop instead of B calls from Python)."""
+    M = Y.shape[2]
+    wk = np.empty((5, M))
+    qx = np.zeros(1)
+    for i in range(Y.shape[0]):
+        save(Y[i], P[i], P[i, 9] > 0.0, False, qx, qx, qx, qx, wk, s_out[i], lam_out[i])
+
+
+@njit(cache=True)
 def initial_state(s0, p):
     """Y (3, M) from the initial eigenvalues: S = S_t = amplitude(s0), C = s0."""
     M = s0.shape[0]

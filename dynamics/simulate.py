@@ -193,10 +193,7 @@ def simulate_batch(rule, s0, *, lr=None, steps: int = 1500, sigma1=0.0, sigma2=0
     mod = I.compiled(rule)
     s_last = np.empty(s0.shape)
     lam_last = np.empty(s0.shape)
-    qx = np.zeros(1)
-    wk = np.empty((5, s0.shape[1]))
-    for i in range(B):
-        mod.save(raw.Y[i], P[i], P[i, I.PIDX["rho"]] > 0, False, qx, qx, qx, qx, wk, s_last[i], lam_last[i])
+    mod.save_all(raw.Y, P, s_last, lam_last)
     status, event, last, nrhs = raw.info.T
     diverged = status == I.DIVERGED
     dead = ms.dead_modes(s_last, s0)
