@@ -449,8 +449,8 @@ def _map_fast(ids, s0, P, steps, stride, resync, qx, qwx, qy, qwy, s_out, lam_ou
     S <- S + eta (G - gamma S), S_t <- tau S_t + (1 - tau) S (tau = 0 without an EMA target: S_t = S
     exactly), the divergence test, and lambda for the next step: from the new base b = BASE(CORR(S))
     as lambda (b_new / b_old)^alpha by fastmath.pow_ratio_step (elements out of its range, and every
-    ``resync`` steps all of them, by the full power, fastmath.pow_rows, bit for bit the eigenvalues
-    kernel's).  With resync = 1 this is the one-point map (_map_block) bit for bit; in general lambda
+    ``resync`` steps all of them, by the full power, fastmath.pow_elementwise / pow_scalar, bit for bit
+    the eigenvalues kernel's).  With resync = 1 this is the one-point map (_map_block) bit for bit; in general lambda
     carries at most resync - 1 ratio updates (<= 1 ulp each).  Frames, Ylast, rate, info as run_fixed.
     """
     nb = ids.shape[0]
