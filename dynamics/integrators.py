@@ -464,6 +464,7 @@ def _map_fast(ids, s0, P, steps, stride, resync, qx, qwx, qy, qwy, s_out, lam_ou
     lam = np.empty(n)
     Q = np.empty(({nq}, n))
     PQ = np.empty(({npq}, n))
+    w = np.empty(n)
     fx = np.zeros(n, dtype=np.bool_)
     lr = np.empty(n)
     wd = np.empty(n)
@@ -478,7 +479,6 @@ def _map_fast(ids, s0, P, steps, stride, resync, qx, qwx, qy, qwy, s_out, lam_ou
     alive = np.ones(nb, dtype=np.bool_)
     frb = np.ones(nb, dtype=np.int64)
     wk = np.empty((5, M))
-    Yw = np.empty((3, M))
     T = s_out.shape[1]
     for j in range(nb):
         i = ids[j]
@@ -560,6 +560,9 @@ def _map_fast(ids, s0, P, steps, stride, resync, qx, qwx, qy, qwy, s_out, lam_ou
                     Sb[e] = math.inf
         c0 = c1
         if step % stride == 0 or step == steps:
+            # a frame: s = CORR(S) and lambda = b^alpha in full, for the whole block at once (the values
+            # save() / the eigenvalues kernel give, bit for bit: the same expressions, the same power)
+            pow_elementwise(b, al, w)
             for j in range(nb):
                 if not alive[j]:
                     continue
@@ -567,10 +570,11 @@ def _map_fast(ids, s0, P, steps, stride, resync, qx, qwx, qy, qwy, s_out, lam_ou
                 if fr < T:
                     i = ids[j]
                     for k in range(M):
-                        Yw[0, k] = SS[c0, j * M + k]
-                        Yw[1, k] = ST[c0, j * M + k]
-                        Yw[2, k] = Ylast[i, 2, k]
-                    save(Yw, P[i], False, False, qx, qwx, qy, qwy, wk, s_out[i, fr], lam_out[i, fr])
+                        e = j * M + k
+                        S_k = SS[c0, e]
+{frame_corr}
+                        s_out[i, fr, k] = {corr}
+                        lam_out[i, fr, k] = w[e]
                     frb[j] = fr + 1
     for j in range(nb):
         i = ids[j]
@@ -994,10 +998,11 @@ def expand_macros(src: str, macros: dict) -> str:
     return _MACRO_LINE.sub(one, src)
 
 
-def _fast_map_loop(k) -> tuple[str, str, int, int]:
+def _fast_map_loop(k) -> tuple[str, str, int, int, str]:
     """The fused per-element step of ``_map_fast`` from the kernel module's elementwise expressions.
 
-    Returns (init, loop, nq, npq).  Per-point terms that depend on the parameters only (P<i> of the drift
+    Returns (init, loop, nq, npq, frame_corr) (frame_corr: the loads of the C<i> for a frame's s).
+    Per-point terms that depend on the parameters only (P<i> of the drift
     without mode sums, C<i> of s(S), e.g. 1 + sigma1^2) are computed once per point in ``init`` and
     spread over the point's elements (rows of PQ, npq of them): the same values as computing them every
     step, so the same bits.  With mode sums (cosine), a first pass per step and point computes the sums
@@ -1054,7 +1059,10 @@ def _fast_map_loop(k) -> tuple[str, str, int, int]:
     ind = " " * 8
     loop = [ind + ln for ln in pre] + [ind + "for e in range(n):"] + [ind + "    " + ln for ln in step]
     init_src = "\n".join(ind + ln for ln in init)
-    return init_src, "\n".join(loop), max(len(q_names), 1), max(len(fixed_names), 1)
+    corr_names = [ln.split("=")[0].strip() for ln in corr_lines]
+    frame_corr = "\n".join(" " * 24 + f"{name} = PQ[{fixed_names.index(name)}, e]" for name in corr_names)
+    frame_corr = frame_corr or " " * 24 + "pass"
+    return init_src, "\n".join(loop), max(len(q_names), 1), max(len(fixed_names), 1), frame_corr
 
 
 def integrator_source(rule) -> str:
@@ -1062,14 +1070,14 @@ def integrator_source(rule) -> str:
     k = kernels(rule)
     cos = rule.metric == "cosine"
     corr, base, vector_pow, corr_lines = k.LAMBDA_ELEMENTWISE
-    fast_init, fast_loop, nq, npq = _fast_map_loop(k)
+    fast_init, fast_loop, nq, npq, frame_corr = _fast_map_loop(k)
     src = _TEMPLATE.format(
         kname=k.__name__, has_target=rule.has_target_network, has_exact=cos,
         exact_import=f"from {k.__name__} import exact_integrand as _exact_integrand" if cos else "",
         exact_body=_EXACT_BODY if cos else "    pass",
         vector_pow=vector_pow, map_block=MAP_BLOCK, map_fast_block=MAP_FAST_BLOCK,
         has_fast_map=vector_pow or not rule.has_predictor, corr=corr, base=base, fast_loop=fast_loop, nq=nq,
-        npq=npq, fast_init=fast_init, corr_lines="\n".join(" " * 12 + ln for ln in corr_lines),
+        npq=npq, fast_init=fast_init, frame_corr=frame_corr, corr_lines="\n".join(" " * 12 + ln for ln in corr_lines),
     )
     fparams, fbody = _FORCES
     drift = _DRIFT_EXACT if cos else _DRIFT

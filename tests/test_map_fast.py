@@ -19,6 +19,7 @@ RULES = [
     Rule("euclidean", "standard"),
     Rule("euclidean", "iso"),
     Rule("euclidean", "no-stopgrad"),
+    Rule("euclidean", "no-predictor"),
     Rule("euclidean", "standard", beta=0.5),
     Rule("cosine", "standard"),
     Rule("cosine", "iso"),
