@@ -1167,7 +1167,11 @@ def run(rule, scheme: Scheme, s0, P, steps: int, *, stride: int = 1, substeps: i
     else:
         # compile (or load) in this thread first, then blocks of points on nt threads
         block(0, 1)
-        cuts = np.unique(np.linspace(1, B, min(B - 1, 8 * nt) + 1).astype(int))
+        nchunks = min(B - 1, 8 * nt)
+        if fast.all():
+            # the fused map's blocks want MAP_FAST_BLOCK points: no more chunks than fill them
+            nchunks = min(nchunks, max(nt, (B - 1) // MAP_FAST_BLOCK))
+        cuts = np.unique(np.linspace(1, B, nchunks + 1).astype(int))
         with ThreadPoolExecutor(nt) as ex:
             list(ex.map(block, cuts[:-1], cuts[1:]))
     return out
