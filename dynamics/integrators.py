@@ -129,6 +129,11 @@ SCHEMES = {s.name: s for s in (MAP, RK4, DOPRI5)}
 MAP_BLOCK = 16
 # points of the fused elementwise map (_map_fast): 32 x 10 modes x ~17 per-element arrays fit in L1
 MAP_FAST_BLOCK = 32
+# The expected-GD map's update (SPEC §4; derivations.analysis.expected_map states it symbolically and
+# tests/test_integrators.py checks the map against its closed forms), written once for both map paths
+# (_map_block and the generated loop of _map_fast): the same operations in the same order.
+MAP_UPDATE = "{S} + {lr} * ({G} - {wd} * {S})"  # S <- S + eta (G - gamma S)
+MAP_EMA = "{tau} * {St} + (1.0 - {tau}) * {S}"  # S_t <- tau S_t + (1 - tau) S(new)
 # steps between full powers in _map_fast (lambda by fastmath.pow_ratio_step in between); 0: _map_block only
 MAP_RESYNC = 32
 
@@ -398,10 +403,10 @@ def _map_block(ids, s0, P, steps, stride, qx, qwx, qy, qwy, exact, s_out, lam_ou
                 St[k] = Yb[j, 1, k] if ema else S[k]
             @drift(S, St)
             for k in range(M):
-                S[k] += p[0] * (G[k] - p[3] * S[k])
+                S[k] = {update_block}
             if ema:
                 for k in range(M):
-                    St[k] = p[4] * St[k] + (1.0 - p[4]) * S[k]
+                    St[k] = {ema_block}
                 for k in range(M):
                     Yb[j, 1, k] = St[k]
             for k in range(M):
@@ -1035,10 +1040,10 @@ def _fast_map_loop(k) -> tuple[str, str, int, int, str]:
         head += [f"{name} = Q[{c}, e]" for c, name in enumerate(q_names)]
     step = head + list(drift_lines) + [
         f"G = {drift_final}",
-        "xn = S_k + lr[e] * (G - wd[e] * S_k)",
+        "xn = " + MAP_UPDATE.format(S="S_k", lr="lr[e]", G="G", wd="wd[e]"),
         "SS[c1, e] = xn",
         "te = tau[e]",
-        "ST[c1, e] = te * St_k + (1.0 - te) * xn",
+        "ST[c1, e] = " + MAP_EMA.format(tau="te", St="St_k", S="xn"),
         "nbad += 0 if abs(xn) <= Sb[e] else 1",
         # lambda of the new state: the full power's base, then the power from the ratio of the bases
         "S_k = xn",
@@ -1077,7 +1082,10 @@ def integrator_source(rule) -> str:
         exact_body=_EXACT_BODY if cos else "    pass",
         vector_pow=vector_pow, map_block=MAP_BLOCK, map_fast_block=MAP_FAST_BLOCK,
         has_fast_map=vector_pow or not rule.has_predictor, corr=corr, base=base, fast_loop=fast_loop, nq=nq,
-        npq=npq, fast_init=fast_init, frame_corr=frame_corr, corr_lines="\n".join(" " * 12 + ln for ln in corr_lines),
+        npq=npq, fast_init=fast_init, frame_corr=frame_corr,
+        update_block=MAP_UPDATE.format(S="S[k]", lr="p[0]", G="G[k]", wd="p[3]"),
+        ema_block=MAP_EMA.format(tau="p[4]", St="St[k]", S="S[k]"),
+        corr_lines="\n".join(" " * 12 + ln for ln in corr_lines),
     )
     fparams, fbody = _FORCES
     drift = _DRIFT_EXACT if cos else _DRIFT
