@@ -34,25 +34,37 @@ def drift_expr(rule: Rule, closure: str = "mean-field") -> sp.Expr:
     return mode_drift(rule, "mean-field").drift
 
 
+def map_step(G, S_new):
+    """The two lines of one expected-GD step (SPEC §4) for a drift G: (S', S_t') with
+    S' = S + eta (G - gamma S) and S_t' = tau S_t + (1 - tau) S_new (S_new: S' or a symbol for it).
+    The compiled maps print these (dynamics.codegen MAP_STEP)."""
+    return S + eta * (G - gamma * S), tau * St + (1 - tau) * S_new
+
+
 def expected_map(rule: Rule, closure: str = "mean-field") -> dict:
     """One expected-gradient-descent step: {S_m: S_m', S_t,m: S_t,m'} (S_t absent without a target net).
 
-    S' = S + eta (G - gamma S);  S_t' = tau S_t + (1 - tau) S'.
+    S' = S + eta (G - gamma S);  S_t' = tau S_t + (1 - tau) S'  (:func:`map_step`).
     """
-    G = drift_expr(rule, closure)
-    S_new = S + eta * (G - gamma * S)
+    S_new, _ = map_step(drift_expr(rule, closure), S)
     out = {S: S_new}
     if rule.has_target_network:
-        out[St] = tau * St + (1 - tau) * S_new
+        out[St] = map_step(drift_expr(rule, closure), S_new)[1]
     return out
+
+
+def ode_step(G):
+    """The ODE's right-hand sides for a drift G: (dS/dt, dS_t/dt) = (G - gamma S, kappa (S - S_t)).
+    The compiled Runge-Kutta schemes print these (dynamics.codegen ODE_STEP)."""
+    return G - gamma * S, kappa * (S - St)
 
 
 def ode(rule: Rule, closure: str = "mean-field") -> dict:
     """Continuous-time limit (t = eta * step, kappa = (1 - tau)/eta): {S_m: dS/dt, S_t,m: dS_t/dt}."""
-    G = drift_expr(rule, closure)
-    out = {S: G - gamma * S}
+    dS, dSt = ode_step(drift_expr(rule, closure))
+    out = {S: dS}
     if rule.has_target_network:
-        out[St] = kappa * (S - St)
+        out[St] = dSt
     return out
 
 

@@ -395,6 +395,23 @@ def _predictor_source(rule) -> list[str]:
     ] + (["    pow_inplace(lam_out, alpha)"] if vector_pow else []) + [""]
 
 
+def _step_source() -> list[str]:
+    """MAP_STEP and ODE_STEP: derivations.analysis.map_step / ode_step printed with the names S, St, G,
+    eta, gamma, tau, kappa, S_new (dynamics.integrators substitutes its own variables)."""
+    import sympy as sp
+
+    from derivations.analysis import map_step, ode_step
+    from derivations.modes import S, St, eta, gamma, kappa, tau
+
+    G, Sn = sp.symbols("G S_new")
+    names = {x: sp.Symbol(n) for x, n in ((S, "S"), (St, "St"), (eta, "eta"), (gamma, "gamma"), (tau, "tau"),
+                                          (kappa, "kappa"))}
+    pr = _printer("math")
+    step = tuple(pr(e.xreplace(names)) for e in map_step(G, Sn))
+    rhs = tuple(pr(e.xreplace(names)) for e in ode_step(G))
+    return [f"MAP_STEP = {step!r}", f"ODE_STEP = {rhs!r}", ""]
+
+
 def _fastmath_hash() -> str:
     return hashlib.sha256((Path(__file__).resolve().parent / "fastmath.py").read_bytes()).hexdigest()[:16]
 
@@ -412,7 +429,7 @@ def generate_source(rule) -> str:
         f"RULE = {rule.structural_key!r}",
         "",
     ]
-    body = _gradient_source(rule) + _predictor_source(rule) + _drift_source(rule)
+    body = _gradient_source(rule) + _predictor_source(rule) + _drift_source(rule) + _step_source()
     if rule.metric == "cosine":
         body += _exact_source(rule)
     return "\n".join(header + body) + "\n"

@@ -129,11 +129,6 @@ SCHEMES = {s.name: s for s in (MAP, RK4, DOPRI5)}
 MAP_BLOCK = 16
 # points of the fused elementwise map (_map_fast): 32 x 10 modes x ~17 per-element arrays fit in L1
 MAP_FAST_BLOCK = 32
-# The expected-GD map's update (SPEC §4; derivations.analysis.expected_map states it symbolically and
-# tests/test_integrators.py checks the map against its closed forms), written once for both map paths
-# (_map_block and the generated loop of _map_fast): the same operations in the same order.
-MAP_UPDATE = "{S} + {lr} * ({G} - {wd} * {S})"  # S <- S + eta (G - gamma S)
-MAP_EMA = "{tau} * {St} + (1.0 - {tau}) * {S}"  # S_t <- tau S_t + (1 - tau) S(new)
 # steps between full powers in _map_fast (lambda by fastmath.pow_ratio_step in between); 0: _map_block only
 MAP_RESYNC = 32
 
@@ -905,15 +900,20 @@ MACROS = {
     "rhs": ("S, St, C, Kd, i", """\
 @forces(S, St, C)
 for k in range(M):
-    Kd[i, 0, k] = G[k] - p[3] * S[k]
     Kd[i, 1, k] = 0.0
     Kd[i, 2, k] = 0.0
+@ode_rows(S, St, C, Kd, i)"""),
+    # the active rows of dY/dt into Kd[i] (G in G): derivations.analysis.ode_step (ODE_S, ODE_St) and
+    # the lagging predictor's dC/dt = kappa_rho (s - C) (s only: the eigenvalues kernel with alpha = 1)
+    "ode_rows": ("S, St, C, Kd, i", """\
+for k in range(M):
+    Kd[i, 0, k] = ODE_S
 if ema:
     kap = (1.0 - p[4]) / p[0]
     for k in range(M):
-        Kd[i, 1, k] = kap * (S[k] - St[k])
+        Kd[i, 1, k] = ODE_St
 if lag:
-    _eigenvalues(S, p[1], p[5], p[6], p[7] > 0.5, s, aux)
+    _eigenvalues(S, p[1], 1.0, p[6], p[7] > 0.5, s, aux)
     kr = (1.0 - p[9]) / p[0]
     for k in range(M):
         Kd[i, 2, k] = kr * (s[k] - C[k])"""),
@@ -933,17 +933,7 @@ else:
     # dopri5's dY/dt at stage i into Kd[i] (3, M): the active rows only (rhs otherwise)
     "rhs5": ("S, St, C, Kd, i", """\
 @forces5(S, St, C, i)
-for k in range(M):
-    Kd[i, 0, k] = G[k] - p[3] * S[k]
-if ema:
-    kap = (1.0 - p[4]) / p[0]
-    for k in range(M):
-        Kd[i, 1, k] = kap * (S[k] - St[k])
-if lag:
-    _eigenvalues(S, p[1], 1.0, p[6], p[7] > 0.5, s, aux)
-    kr = (1.0 - p[9]) / p[0]
-    for k in range(M):
-        Kd[i, 2, k] = kr * (s[k] - C[k])"""),
+@ode_rows(S, St, C, Kd, i)"""),
     # G_m into G at (S, St) with lambda already in lam (the map: _map_block)
     "drift": ("S, St", _DRIFT),
     # generic explicit Runge-Kutta step driven by the table (A, b): Yn = Y + h sum b_i K_i; K (nst, 3, M)
@@ -996,11 +986,16 @@ def expand_macros(src: str, macros: dict) -> str:
         if len(params) != len(args):
             raise ValueError(f"macro {name}: {len(params)} parameters, {len(args)} arguments")
         ren = dict(zip(params, args))
-        body = re.sub(r"\b\w+\b", lambda w: ren.get(w.group(0), w.group(0)), body)
+        body = _names(body, **ren)
         body = expand_macros(body, macros)
         return "\n".join(m.group("ind") + ln if ln else ln for ln in body.split("\n"))
 
     return _MACRO_LINE.sub(one, src)
+
+
+def _names(expr: str, **names) -> str:
+    """``expr`` (generated source) with its whole-word names replaced: _names("S + eta*G", eta="p[0]")."""
+    return re.sub(r"\b\w+\b", lambda w: names.get(w.group(0), w.group(0)), expr)
 
 
 def _fast_map_loop(k) -> tuple[str, str, int, int, str]:
@@ -1017,6 +1012,7 @@ def _fast_map_loop(k) -> tuple[str, str, int, int, str]:
     """
     sum_lines, sum_finals, point_lines, drift_lines, drift_final = k.DRIFT_ELEMENTWISE
     corr, base, _, corr_lines = k.LAMBDA_ELEMENTWISE
+    upd, ema = k.MAP_STEP  # derivations.analysis.map_step, printed
     names = lambda txt: set(re.findall(r"\b[RPC]\d+\b", txt))  # noqa: E731
     fixed = [ln for ln in point_lines if not any(n.startswith("R") for n in names(ln.split("=", 1)[1]))]
     moving = [ln for ln in point_lines if ln not in fixed]
@@ -1040,10 +1036,10 @@ def _fast_map_loop(k) -> tuple[str, str, int, int, str]:
         head += [f"{name} = Q[{c}, e]" for c, name in enumerate(q_names)]
     step = head + list(drift_lines) + [
         f"G = {drift_final}",
-        "xn = " + MAP_UPDATE.format(S="S_k", lr="lr[e]", G="G", wd="wd[e]"),
+        "xn = " + _names(upd, S="S_k", G="G", eta="lr[e]", gamma="wd[e]"),
         "SS[c1, e] = xn",
         "te = tau[e]",
-        "ST[c1, e] = " + MAP_EMA.format(tau="te", St="St_k", S="xn"),
+        "ST[c1, e] = " + _names(ema, tau="te", St="St_k", S_new="xn"),
         "nbad += 0 if abs(xn) <= Sb[e] else 1",
         # lambda of the new state: the full power's base, then the power from the ratio of the bases
         "S_k = xn",
@@ -1083,14 +1079,18 @@ def integrator_source(rule) -> str:
         vector_pow=vector_pow, map_block=MAP_BLOCK, map_fast_block=MAP_FAST_BLOCK,
         has_fast_map=vector_pow or not rule.has_predictor, corr=corr, base=base, fast_loop=fast_loop, nq=nq,
         npq=npq, fast_init=fast_init, frame_corr=frame_corr,
-        update_block=MAP_UPDATE.format(S="S[k]", lr="p[0]", G="G[k]", wd="p[3]"),
-        ema_block=MAP_EMA.format(tau="p[4]", St="St[k]", S="S[k]"),
+        update_block=_names(k.MAP_STEP[0], S="S[k]", G="G[k]", eta="p[0]", gamma="p[3]"),
+        ema_block=_names(k.MAP_STEP[1], tau="p[4]", St="St[k]", S_new="S[k]"),
         corr_lines="\n".join(" " * 12 + ln for ln in corr_lines),
     )
     fparams, fbody = _FORCES
     drift = _DRIFT_EXACT if cos else _DRIFT
+    oparams, obody = MACROS["ode_rows"]
+    ode_s, ode_st = k.ODE_STEP  # derivations.analysis.ode_step, printed
+    obody = obody.replace("ODE_St", _names(ode_st, S="S[k]", St="St[k]", kappa="kap"))
+    obody = obody.replace("ODE_S", _names(ode_s, S="S[k]", G="G[k]", gamma="p[3]"))
     macros = {**MACROS, "forces": (fparams, fbody.format(drift=drift)), "drift": ("S, St", drift),
-              "forces5": (_FORCES5[0], _FORCES5[1].format(drift=drift))}
+              "forces5": (_FORCES5[0], _FORCES5[1].format(drift=drift)), "ode_rows": (oparams, obody)}
     return expand_macros(src, macros)
 
 
