@@ -146,6 +146,11 @@ def paper_lr(rule) -> float:
     return 0.01
 
 
+def format_values(v) -> str:
+    """A list of numbers for the one-screen reports: [0.1234, null, ...] (4 significant digits)."""
+    return "[" + ", ".join("null" if x is None else f"{x:.4g}" for x in v) + "]"
+
+
 def emit_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, allow_nan=False, default=_json_default) + "\n")
 

@@ -17,6 +17,7 @@ from .cli import (
     add_rule_flags,
     add_training_flags,
     emit_json,
+    format_values,
     integer,
     paper_lr,
     real,
@@ -114,14 +115,13 @@ def run(args) -> int:
 
 
 def _report(s: dict, out) -> None:
-    fmt = lambda v: "[" + ", ".join("null" if x is None else f"{x:.4g}" for x in v) + "]"  # noqa: E731
     p = s["parameters"]
     r = p["rule"]
     print(f"isodyn simulate: {r['metric']}/{r['variant']} ({p['closure']}), {p['scheme']}, lr={p['lr']:g}, "
           f"{s['steps']} steps, M={len(s['s0'])}")
-    print(f"  s_final   {fmt(s['s_final'])}")
-    print(f"  lam_final {fmt(s['lam_final'])}")
-    print(f"  recruit   {fmt(s['recruit_steps'])}  (per mode, order of s0)")
+    print(f"  s_final   {format_values(s['s_final'])}")
+    print(f"  lam_final {format_values(s['lam_final'])}")
+    print(f"  recruit   {format_values(s['recruit_steps'])}  (per mode, order of s0)")
     div = f" at step {s['diverged_step']}" if s["diverged"] else ""
     print(f"  collapsed={s['collapsed']} dead={s['n_dead']} diverged={s['diverged']}{div} "
           f"converged={s['converged']} eff_rank={s['effective_rank']:.3g} isotropy={s['isotropy']:.3g} "

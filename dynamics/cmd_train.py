@@ -17,6 +17,7 @@ from .cli import (
     add_rule_flags,
     add_training_flags,
     emit_json,
+    format_values,
     integer,
     paper_lr,
     real,
@@ -133,12 +134,11 @@ def run(args) -> int:
 
 
 def _report(s: dict, out) -> None:
-    fmt = lambda v: "[" + ", ".join("null" if x is None else f"{x:.4g}" for x in v) + "]"  # noqa: E731
     p = s["parameters"]
     print(f"isodyn train: {p['metric']}/{p['variant']} {p['net']} {p['in_dim']}->{p['out_dim']}, "
           f"n={p['samples']}, {s['steps']} steps on {s['backend']} ({p['dtype']}, {p['sampler']} sampler)")
-    print(f"  s_final   {fmt(s['s_final'])}")
-    print(f"  lam_final {fmt(s['lam_final'])}")
+    print(f"  s_final   {format_values(s['s_final'])}")
+    print(f"  lam_final {format_values(s['lam_final'])}")
     print(f"  collapsed={s['collapsed']} diverged={s['diverged']} seconds={s['seconds']:.3g}")
     if out:
         print(f"  wrote {out}")

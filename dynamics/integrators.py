@@ -251,9 +251,7 @@ def end_rate(Y, p, ema, lag, exact, qx, qwx, qy, qwy, wk, rate):
     M = Y.shape[1]
     dY = np.empty((1, 3, M))
     G, lam, s, Sc, aux = wk[0], wk[1], wk[2], wk[3], wk[4]
-    S = Y[0]
-    St = Y[1] if ema else Y[0]
-    C = Y[2]
+    @state_rows(Y, S, St, C)
     @rhs(S, St, C, dY, 0)
     for k in range(Y.shape[1]):
         rate[k] = abs(dY[0, 0, k]) / abs(Y[0, k]) if Y[0, k] != 0.0 else 0.0
@@ -273,12 +271,8 @@ def _fixed_one(s0, p, scheme, steps, stride, substeps, A, b, qx, qwx, qy, qwy, e
     Ys = np.empty((3, M))
     Yn = np.empty((3, M))
     G, lam, s, Sc, aux = wk[0], wk[1], wk[2], wk[3], wk[4]
-    S = Y[0]
-    St = Y[1] if ema else Y[0]
-    C = Y[2]
-    sS = Ys[0]
-    sSt = Ys[1] if ema else Ys[0]
-    sC = Ys[2]
+    @state_rows(Y, S, St, C)
+    @state_rows(Ys, sS, sSt, sC)
     @save_frame(S, C, 0)
     _copy(Y, Ylast)
     status = OK
@@ -673,12 +667,8 @@ def _dopri_one(s0, p, steps, stride, A, b, c, e, d, rtol, atol, max_steps, dense
     ema = HAS_TARGET and p[4] > 0.0
     lag = p[9] > 0.0
     G, lam, s, Sc, aux = wk[0], wk[1], wk[2], wk[3], wk[4]
-    S = Y[0]
-    St = Y[1] if ema else Y[0]
-    C = Y[2]
-    sS = Ys[0]
-    sSt = Ys[1] if ema else Ys[0]
-    sC = Ys[2]
+    @state_rows(Y, S, St, C)
+    @state_rows(Ys, sS, sSt, sC)
     fS = Yf[0]
     fC = Yf[2]
     nS = Yn[0]
@@ -934,6 +924,11 @@ else:
     "rhs5": ("S, St, C, Kd, i", """\
 @forces5(S, St, C, i)
 @ode_rows(S, St, C, Kd, i)"""),
+    # the rows of a state Y (3, M) as S, St (S itself without the EMA target), C
+    "state_rows": ("Y, S, St, C", """\
+S = Y[0]
+St = Y[1] if ema else Y[0]
+C = Y[2]"""),
     # G_m into G at (S, St) with lambda already in lam (the map: _map_block)
     "drift": ("S, St", _DRIFT),
     # generic explicit Runge-Kutta step driven by the table (A, b): Yn = Y + h sum b_i K_i; K (nst, 3, M)
