@@ -213,7 +213,7 @@ def _drift_source(rule) -> list[str]:
     for i, ms in enumerate(d.sums):
         names[ms.symbol] = sp.Symbol(f"R{i}")
     summands = [ms.summand.xreplace(names) for ms in d.sums]
-    element = {names[k] for k in names if str(names[k]) in ("S_k", "St_k", "lam_k")}
+    element = {sp.Symbol("S_k"), sp.Symbol("St_k"), sp.Symbol("lam_k")}  # per mode; the rest is per point
     point_reps, drift = _hoist_point_terms(d.drift.xreplace(names), element)
     pr = _printer("math")
     point_lines = [f"{sym} = {pr(val)}" for sym, val in point_reps]
@@ -369,7 +369,7 @@ def _predictor_source(rule) -> list[str]:
         vector_pow = False
     # elementwise recipe of lambda for loops that fuse it with the update (dynamics.integrators):
     # s_k = CORR(S_k, C<i>) with per-point lines C<i> = ...(sigma1); lambda_k = BASE(s_k, eps)^alpha
-    # (POW_BASE) or BASE itself (no power)
+    # where the flag (vector_pow) is set, else BASE itself (no power)
     return [
         f"FASTMATH = {_fastmath_hash()!r}  # dynamics/fastmath.py: a new file name when it changes",
         f"LAMBDA_ELEMENTWISE = {(corr_recipe[0], plain, vector_pow, corr_recipe[1])!r}",

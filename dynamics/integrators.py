@@ -502,10 +502,8 @@ def _map_fast(ids, s0, P, steps, stride, resync, qx, qwx, qy, qwy, s_out, lam_ou
             be[e] = p[8]
             Sb[e] = bound
             S_k = SS[0, e]
-            sigma1 = s1[e]
             eps = ep[e]
-{corr_lines}
-            s_k = {corr}
+            s_k = {corr}  # its C<i> from fast_init
             b[e] = {base}
     c0 = 0
     for step in range(1, steps + 1):
@@ -1064,7 +1062,7 @@ def integrator_source(rule) -> str:
     """The generated integrator module's source for ``rule`` (imports its kernel module by name)."""
     k = kernels(rule)
     cos = rule.metric == "cosine"
-    corr, base, vector_pow, corr_lines = k.LAMBDA_ELEMENTWISE
+    corr, base, vector_pow, _ = k.LAMBDA_ELEMENTWISE
     fast_init, fast_loop, nq, npq, frame_corr = _fast_map_loop(k)
     src = _TEMPLATE.format(
         kname=k.__name__, has_target=rule.has_target_network, has_exact=cos,
@@ -1075,7 +1073,6 @@ def integrator_source(rule) -> str:
         npq=npq, fast_init=fast_init, frame_corr=frame_corr,
         update_block=_names(k.MAP_STEP[0], S="S[k]", G="G[k]", eta="p[0]", gamma="p[3]"),
         ema_block=_names(k.MAP_STEP[1], tau="p[4]", St="St[k]", S_new="S[k]"),
-        corr_lines="\n".join(" " * 12 + ln for ln in corr_lines),
     )
     fparams, fbody = _FORCES
     drift = _DRIFT_EXACT if cos else _DRIFT
