@@ -24,7 +24,7 @@ Lbar, Sbar = sp.Symbol(r"\bar{\lambda}", positive=True), sp.Symbol(r"\bar{S}", p
 
 
 def _rule(key):
-    return Rule(key[0], key[1], beta=0.5 if key[2] else None)
+    return Rule.from_structural_key(key)
 
 
 def drift_expr(rule: Rule, closure: str = "mean-field") -> sp.Expr:

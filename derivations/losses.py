@@ -104,8 +104,7 @@ class Gradients:
 
 @cache
 def _gradients(key: tuple) -> Gradients:
-    metric, variant, family = key
-    rule = Rule(metric, variant, beta=0.5 if family else None)
+    rule = Rule.from_structural_key(key)
     loss = per_sample_loss(rule)
     return Gradients(loss=loss, online=grad(loss, "z1"), target=grad(loss, "z2"))
 

@@ -121,7 +121,7 @@ class ModeDrift:
 
 @cache
 def _mode_drift(key: tuple, closure: str) -> ModeDrift:
-    rule = Rule(key[0], key[1], beta=0.5 if key[2] else None)
+    rule = Rule.from_structural_key(key)
     integrand, St_ = _online_target(rule)
     invs = invariants_in(integrand)
     sums = []
@@ -227,7 +227,7 @@ def _split_term(term, norm_p, norm_z):
 
 @cache
 def _exact_closure(key: tuple) -> ExactClosure:
-    rule = Rule(key[0], key[1], beta=0.5 if key[2] else None)
+    rule = Rule.from_structural_key(key)
     if rule.metric != "cosine":
         raise ValueError("the exact closure is for the cosine metric")
     integrand, St_ = _online_target(rule)

@@ -113,6 +113,12 @@ class Rule:
         family = self.beta is not None
         return (self.metric, self.variant, family)
 
+    @classmethod
+    def from_structural_key(cls, key: tuple) -> Rule:
+        """A rule with this structural key (beta = 0.5 stands for the family's symbolic beta)."""
+        metric, variant, family = key
+        return cls(metric, variant, beta=0.5 if family else None)
+
     @property
     def name(self) -> str:
         s = f"{self.metric}/{self.variant}"

@@ -96,21 +96,6 @@ def closure_error(k, grid: ExactGrid, S, St, lam, sigma1, sigma2, beta) -> float
     return relative_difference(G, Gr, L1)
 
 
-def calibrate(k, states, sigma1, sigma2, beta, tol: float = DEFAULT_TOL, grid: ExactGrid | None = None,
-              levels: int = 5):
-    """The first grid (default, then ``finer`` ones) whose error at every state (S, St, lam) is <= tol.
-
-    Returns (grid, achieved error).  Raises ValueError when ``levels`` refinements do not suffice.
-    """
-    grid = grid or ExactGrid()
-    for _ in range(levels):
-        err = max(closure_error(k, grid, S, St, lam, sigma1, sigma2, beta) for S, St, lam in states)
-        if err <= tol:
-            return grid, err
-        grid = grid.finer()
-    raise ValueError(f"exact closure: quadrature error {err:.2e} above tolerance {tol:.1e} after {levels} refinements")
-
-
 def closure_error_compiled(mod, grid: ExactGrid, S, St, lam, sigma1, sigma2, beta) -> float:
     """closure_error with the compiled quadrature ``mod.exact_drift`` of a generated integrator module."""
     M = S.shape[0]

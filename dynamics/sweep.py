@@ -18,12 +18,11 @@ from __future__ import annotations
 import itertools
 import math
 import sys
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from .sweep_spec import STRUCTURAL, SweepSpec
+from .sweep_spec import SweepSpec
 from .sweep_store import PartStore
 
 #: outcome codes of the ``outcome`` variable (figures/style.OUTCOME_COLORS names them)
@@ -76,8 +75,7 @@ def default_chunk_size(spec: SweepSpec) -> int:
 def _structural_codes(spec: SweepSpec) -> np.ndarray:
     """(n_points,) group code: points with equal codes share rule structure, M and normalisation."""
     n = spec.n_points
-    names = {"beta": "beta_family"}
-    dims = [i for i, a in enumerate(spec.axes) if names.get(a.name, a.name) in STRUCTURAL]
+    dims = [i for i, fixed in enumerate(spec.structural) if fixed]
     if not dims:
         return np.zeros(n, dtype=np.int64)
     ks = np.unravel_index(np.arange(n, dtype=np.int64), spec.shape)
@@ -370,10 +368,3 @@ def assemble(spec: SweepSpec, store: PartStore, chunks) -> xr.Dataset:  # noqa: 
                      "spec_json": json.dumps(spec.canonical(), sort_keys=True), "outcomes": ",".join(OUTCOMES),
                      "recruit_resolution": frame_stride(spec)})
     return ds
-
-
-def timed_sweep(spec, out, executor, **kw) -> tuple:
-    """(Dataset, seconds) of a run_sweep call (bench helper)."""
-    t0 = time.perf_counter()
-    ds = run_sweep(spec, out, executor=executor, **kw)
-    return ds, time.perf_counter() - t0

@@ -78,14 +78,13 @@ def group_grid(spec, index0: int) -> ExactGrid:
     key = (spec.digest, spec.structural_key(spec.point(index0)))
     if key in _GRIDS:
         return _GRIDS[key]
-    from .sweep_spec import STRUCTURAL
 
     k0 = np.unravel_index(int(index0), spec.shape)
     n = GRID_SAMPLE
     sample = set()
     for j in range(n):
-        ks = [k if {"beta": "beta_family"}.get(a.name, a.name) in STRUCTURAL else
-              int(round(j * (len(a) - 1) / (n - 1))) for a, k in zip(spec.axes, k0)]
+        ks = [k if fixed else int(round(j * (len(a) - 1) / (n - 1)))
+              for a, k, fixed in zip(spec.axes, k0, spec.structural)]
         sample.add(int(np.ravel_multi_index(ks, spec.shape)))
     rule, s0, kw = arguments(spec, np.array(sorted(sample)))
     kw.update(steps=1, stride=1, scheme="map", threads=1)

@@ -202,6 +202,12 @@ class SweepSpec:
 
     # --- shape ----------------------------------------------------------------------
     @property
+    def structural(self) -> tuple:
+        """Per axis: does it fix the compiled call's structure (STRUCTURAL; the axis ``beta`` stands for
+        beta_family)?"""
+        return tuple({"beta": "beta_family"}.get(a.name, a.name) in STRUCTURAL for a in self.axes)
+
+    @property
     def shape(self) -> tuple:
         return tuple(len(a) for a in self.axes)
 
@@ -232,14 +238,6 @@ class SweepSpec:
             for a, k in zip(self.axes, np.unravel_index(int(index), self.shape)):
                 p[a.name] = a.values[int(k)]
         return p
-
-    def axis_columns(self, indices) -> dict:
-        """name -> array of that axis' values at the given flat point indices."""
-        indices = np.asarray(indices, dtype=np.int64)
-        if not self.axes:
-            return {}
-        ks = np.unravel_index(indices, self.shape)
-        return {a.name: np.asarray(a.values, dtype=object)[k] for a, k in zip(self.axes, ks)}
 
     def rule(self, point: dict) -> Rule:
         key = (point["metric"], point["variant"], point.get("beta"), point["alpha"], point["eps"], point["normalize"])

@@ -26,8 +26,7 @@ def _rate(structural_key):
     from derivations.invariants import beta, lam
     from derivations.modes import sigma1, sigma2
 
-    metric, variant, family = structural_key
-    rule = Rule(metric, variant, beta=0.5 if family else None)
+    rule = Rule.from_structural_key(structural_key)
     r = growth_rate(rule)
     if not r.free_symbols <= {lam, sigma1, sigma2, beta}:
         return None

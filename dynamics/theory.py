@@ -22,7 +22,7 @@ def _leading(structural_key):
     from derivations.analysis import lam0, weak_mode_asymptotics
     from derivations.modes import alpha, mode_drift
 
-    rule = Rule(*structural_key[:2], beta=0.5 if structural_key[2] else None)
+    rule = Rule.from_structural_key(structural_key)
     expr = weak_mode_asymptotics(rule).leading
     sums = tuple(ms.symbol for ms in mode_drift(rule, "mean-field").sums if ms.symbol in expr.free_symbols)
     return sp.lambdify((lam0, alpha) + sums, expr, "numpy"), sums
@@ -36,7 +36,7 @@ def _summands(structural_key):
     from derivations.invariants import lam
     from derivations.modes import S, St, mode_drift, sigma1, sigma2
 
-    rule = Rule(*structural_key[:2], beta=0.5 if structural_key[2] else None)
+    rule = Rule.from_structural_key(structural_key)
     return {ms.symbol: sp.lambdify((S, St, lam, sigma1, sigma2), ms.summand, "numpy")
             for ms in mode_drift(rule, "mean-field").sums}
 

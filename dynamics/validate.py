@@ -117,7 +117,7 @@ def cosine_budget(M: int, quick: bool) -> tuple[int, int]:
     return {2: (4000, 150), 5: (2000, 400), 10: (1500, 600)}.get(M, (1000, 100))
 
 
-def euclidean_steps(M: int, variant: str, quick: bool) -> int:
+def euclidean_steps(M: int, quick: bool) -> int:
     if quick:
         return 300
     return 1500 if M <= 10 else 400
@@ -142,7 +142,7 @@ def matrix(metrics=("euclidean", "cosine"), variants=None, modes=MODES, quick: b
                 rule = Rule(metric, variant)
                 lr = paper_lr(rule)
                 if metric == "euclidean":
-                    steps = euclidean_steps(M, variant, quick)
+                    steps = euclidean_steps(M, quick)
                 else:
                     n, steps = cosine_budget(M, quick)
                 base = dict(metric=metric, variant=variant, M=M, N=N, samples=n, steps=steps, lr=lr)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dynamics import measures as ms
+
 from .base import ClaimResult, Context, FigureResult, verdict_from
 from .style import RULE_COLORS, plt, save, style
 
@@ -22,10 +24,7 @@ M = 10
 
 def time_to_isotropy(tr) -> np.ndarray:
     """(B,) first saved step with min lambda / max lambda >= ISO (NaN if never)."""
-    lam = np.asarray(tr.lam, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = lam.min(-1) / lam.max(-1)
-    hit = ratio >= ISO
+    hit = ms.isotropy(tr.lam) >= ISO
     first = np.argmax(hit, axis=-1)
     return np.where(hit.any(-1), np.asarray(tr.step)[first], np.nan).astype(float)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import ClaimResult, Context, FigureResult, verdict_from
+from .phase_diagram import cell_edges
 from .style import OKABE_ITO, OUTCOME_COLORS, plt, save, style
 
 COLORS = {**OUTCOME_COLORS, "partial": OKABE_ITO[5]}
@@ -73,7 +74,8 @@ def make(ctx: Context) -> FigureResult:
                 alive[key] = float(np.mean((out == 0) | (out == 4)))
                 numbers[key] = {o: float(np.mean(out == k)) for k, o in enumerate(OUTCOMES)}
                 ax = axes[i, j]
-                ax.pcolormesh(_edges(lr), _edges(wd), out.T, cmap=cmap, norm=norm, shading="flat")
+                ax.pcolormesh(cell_edges(lr, log=True), cell_edges(wd, log=True), out.T, cmap=cmap, norm=norm,
+                              shading="flat")
                 ax.set_xscale("log")
                 ax.set_yscale("log")
                 ax.set_title(f"{variant}, s0 x {scale:g}\n{frac[key]:.0%} conv., {alive[key]:.0%} intact",
@@ -111,8 +113,3 @@ def make(ctx: Context) -> FigureResult:
                "(intact = converged or other).")
     return FigureResult(NAME, TITLE, files, caption, numbers, [claim])
 
-
-def _edges(v):
-    w = np.log(v)
-    mid = (w[1:] + w[:-1]) / 2
-    return np.exp(np.concatenate([[2 * w[0] - mid[0]], mid, [2 * w[-1] - mid[-1]]]))

@@ -33,7 +33,7 @@ LABELS = {
 RULE_KEYS = ("metric", "variant", "beta", "alpha", "eps", "normalize")
 
 
-def _edges(v: np.ndarray, log: bool) -> np.ndarray:
+def cell_edges(v: np.ndarray, log: bool) -> np.ndarray:
     """Cell edges around coordinate values (midpoints; geometric midpoints on a log axis)."""
     v = np.asarray(v, dtype=np.float64)
     if len(v) == 1:
@@ -174,10 +174,10 @@ def phase_diagram(ds, x: str, y: str, color: str = "outcome", facet: str | None 
             z = np.asarray(z.transpose(y, x).values, dtype=np.float64)
             if not outcome and da.dtype.kind in "iu":
                 z = np.where(z < 0, np.nan, z)
-            mesh = ax.pcolormesh(_edges(xv, xlog), _edges(yv, ylog), np.ma.masked_invalid(z), cmap=cmap, norm=norm,
-                                 shading="flat", rasterized=True)
+            mesh = ax.pcolormesh(cell_edges(xv, xlog), cell_edges(yv, ylog), np.ma.masked_invalid(z), cmap=cmap,
+                                 norm=norm, shading="flat", rasterized=True)
             if theory:
-                handles = _overlay(ax, panel_ds, ds.attrs, x, y, {x: _edges(xv, xlog), y: _edges(yv, ylog)},
+                handles = _overlay(ax, panel_ds, ds.attrs, x, y, {x: cell_edges(xv, xlog), y: cell_edges(yv, ylog)},
                                    {x: xt is not None, y: yt is not None}) or handles
             if xlog:
                 ax.set_xscale("log")
@@ -187,8 +187,8 @@ def phase_diagram(ds, x: str, y: str, color: str = "outcome", facet: str | None 
                 ax.set_xticks(xv, xt)
             if yt is not None:
                 ax.set_yticks(yv, yt)
-            ax.set_xlim(_edges(xv, xlog)[[0, -1]])
-            ax.set_ylim(_edges(yv, ylog)[[0, -1]])
+            ax.set_xlim(cell_edges(xv, xlog)[[0, -1]])
+            ax.set_ylim(cell_edges(yv, ylog)[[0, -1]])
             ax.set_xlabel(LABELS.get(x, x))
             if fv is not None:
                 ax.set_title(f"{facet} = {fv}")
@@ -199,10 +199,7 @@ def phase_diagram(ds, x: str, y: str, color: str = "outcome", facet: str | None 
             legend = [Patch(color=COLORS[n], label=n) for i, n in enumerate(names) if i in present]
         else:
             cb = fig.colorbar(mesh, ax=axes[0].tolist(), shrink=0.9)
-            label = da.attrs.get("long_name", color)
             cb.set_label(f"{color}" + (f" (mode {mode})" if "mode" in ds[color].dims else ""))
-            cb.ax.set_title("", fontsize=7)
-            del label
         legend += handles
         if legend:
             fig.legend(handles=legend, loc="outside lower center", ncol=min(len(legend), 5))
