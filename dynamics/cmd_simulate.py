@@ -19,7 +19,6 @@ from .cli import (
     emit_json,
     format_values,
     integer,
-    paper_lr,
     real,
     real_list,
     rule_from_args,
@@ -87,7 +86,7 @@ def run(args) -> int:
     if args.out is not None and Path(args.out).suffix not in (".nc", ".npz"):
         raise UsageError(f"argument --out: invalid value {args.out!r}; accepted: a path ending in .nc or .npz")
     s0 = initial_spectrum(args)
-    kw = dict(lr=args.lr if args.lr is not None else paper_lr(rule), steps=args.steps, sigma1=args.sigma_online,
+    kw = dict(lr=args.lr, steps=args.steps, sigma1=args.sigma_online,
               sigma2=args.sigma_target, weight_decay=args.weight_decay, ema=args.ema, rho=args.rho,
               scheme=args.scheme, closure=args.closure or "exact", stride=args.stride, substeps=args.substeps,
               rtol=args.rtol, atol=args.atol)

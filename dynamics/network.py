@@ -102,6 +102,11 @@ class NetworkRun:
     grad_impl: str
     extra: dict = field(default_factory=dict)
 
+    @property
+    def last_index(self) -> int:
+        """Index of the last finite state (the end unless the run diverged)."""
+        return int(self.diverged_step) if self.diverged else int(self.steps)
+
 
 class NetworkTrainer:
     """State and step of one sampled run (module docstring)."""
@@ -351,7 +356,7 @@ def recruit_steps(s: np.ndarray) -> list:
 
 def summary(run: NetworkRun, extra_params: dict | None = None) -> dict:
     """The JSON summary of ARCHITECTURE.md (s_final and lam_final ascending)."""
-    last = run.diverged_step if run.diverged else run.steps
+    last = run.last_index
     s_last, lam_last = run.s[last], run.lam[last]
     order = np.argsort(s_last)
     finite = np.all(np.isfinite(s_last))

@@ -177,14 +177,9 @@ def probe_inputs(N: int, seed: int) -> np.ndarray:
     return x[keep]
 
 
-def last_index(run) -> int:
-    """Index of the last finite state of a NetworkRun (the end unless it diverged)."""
-    return int(run.diverged_step) if run.diverged else int(run.steps)
-
-
 def end_state(run):
     """(s, lambda) at the last finite state of a NetworkRun."""
-    i = last_index(run)
+    i = run.last_index
     return run.s[i], run.lam[i]
 
 
@@ -209,3 +204,9 @@ def fmt(x: float, digits: int = 3) -> str:
 
 def fmt_list(xs, digits: int = 3) -> str:
     return "[" + ", ".join(fmt(x, digits) for x in xs) + "]"
+
+
+def vanished(s) -> np.ndarray:
+    """(..., M) bool: modes of eigenvalues s (..., M) at or below VANISHED times the largest."""
+    s = np.asarray(s, dtype=float)
+    return s <= VANISHED * s.max(axis=-1, keepdims=True)

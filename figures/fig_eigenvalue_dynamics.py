@@ -99,7 +99,7 @@ def _noise_check(W0, seed: int, sz: P.Sizes) -> dict:
 
 
 def _log_change(run) -> np.ndarray:
-    return np.log(run.s[P.last_index(run)] / run.s[0])
+    return np.log(run.s[run.last_index] / run.s[0])
 
 
 def _rms_log_change(run) -> float:
@@ -177,7 +177,7 @@ def _claims(panels: dict, net: str, noise: dict | None, figname: str) -> tuple[l
         run = panels[("cosine", variant)]["run"]
         s_end, _ = P.end_state(run)
         s0 = run.s[0]
-        d = s_end <= P.VANISHED * s_end.max()
+        d = P.vanished(s_end)
         alive = ~d
         top = int(np.argmax(s_end))
         grew = bool(s_end[top] > s0[top])  # the survivors "may grow": at least the strongest does
@@ -191,7 +191,7 @@ def _claims(panels: dict, net: str, noise: dict | None, figname: str) -> tuple[l
 
     p = panels[("euclidean", "wrong-stopgrad")]
     run = p["run"]
-    i = P.last_index(run)
+    i = run.last_index
     s_last, s0 = run.s[i], run.s[0]
     grew, shrank = s_last > s0, s_last < s0
     ok = run.diverged and grew.any() and shrank.any()
@@ -272,7 +272,7 @@ def _kfmt(v, _pos):
 
 def _draw_panel(ax, p: dict, colors):
     run = p["run"]
-    i = P.last_index(run)
+    i = run.last_index
     steps = np.arange(i + 1)
     M = run.s.shape[1]
     with np.errstate(invalid="ignore"):
@@ -295,7 +295,7 @@ def _draw_panel(ax, p: dict, colors):
         ax.text(0.97, 0.97, f"diverged at step {run.diverged_step}", transform=ax.transAxes, ha="right", va="top",
                 fontsize=7)
     else:
-        d = int((run.s[i] <= P.VANISHED * run.s[i].max()).sum())
+        d = int(P.vanished(run.s[i]).sum())
         if d:
             ax.text(0.97, 0.05, f"{d}/{M} modes vanished", transform=ax.transAxes, ha="right", va="bottom",
                     fontsize=7, bbox=dict(facecolor="white", edgecolor="none", alpha=0.85, pad=1.5))

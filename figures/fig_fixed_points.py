@@ -49,7 +49,7 @@ def _train_seed(ctx: Context, metric: str, start: str) -> int:
 
 def _tail(run) -> tuple[np.ndarray, float]:
     """(mean s over the last TAIL of the run (M,), relative std of the mean eigenvalue there)."""
-    i = P.last_index(run)
+    i = run.last_index
     s = run.s[max(0, int(i * (1 - TAIL))): i + 1]
     scale = s.mean(axis=1)
     return s.mean(axis=0), float(scale.std() / scale.mean())
@@ -107,7 +107,7 @@ def _draw(runs: dict, modes: dict, net: str, figstem):
         fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.3), sharey=True)
         for ax, metric in zip(axes, P.METRICS):
             for (start, run), color in zip(runs[metric].items(), START_COLORS):
-                i = P.last_index(run)
+                i = run.last_index
                 steps = np.arange(i + 1)
                 for m, ls in zip(range(run.s.shape[1]), ("--", "-")):  # ascending: smaller first
                     ax.plot(steps, run.s[: i + 1, m], color=color, lw=1.8, ls=ls, alpha=0.9)

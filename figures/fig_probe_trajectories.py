@@ -49,7 +49,7 @@ def seeds_for(ctx: Context) -> dict:
 
 def _ratio(run) -> tuple[float, float]:
     """s_min / s_max of W W^T (the predictor's eigenvalues' source) at the start and the end."""
-    s0, s1 = run.s[0], run.s[P.last_index(run)]
+    s0, s1 = run.s[0], run.s[run.last_index]
     return float(s0.min() / s0.max()), float(s1.min() / s1.max())
 
 
@@ -57,7 +57,7 @@ def _claims(runs: dict, net: str, figname: str) -> tuple[list[ClaimResult], dict
     nums, word = {}, ("linear" if net == "linear" else "ReLU")
     stats = {}
     for key, run in runs.items():
-        i = P.last_index(run)
+        i = run.last_index
         (r0, a0), (r1, a1) = _cloud(run.probes[0]), _cloud(run.probes[i])
         q0, q1 = _ratio(run)
         stats[key] = (r0, r1, q0, q1, run)
@@ -117,7 +117,7 @@ def _claims(runs: dict, net: str, figname: str) -> tuple[list[ClaimResult], dict
 
 
 def _draw_panel(ax, run, color, relu: bool):
-    i = P.last_index(run)
+    i = run.last_index
     Z = run.probes[: i + 1]  # (T, K, 2)
     k = max(1, len(Z) // MAX_POINTS)
     path = np.concatenate([Z[::k], Z[-1:]])
