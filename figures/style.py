@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -51,21 +51,17 @@ def mode_colors(n: int):
 
 
 def save(fig, path_stem: str | os.PathLike, formats=("png", "pdf")) -> list[Path]:
-    """Save ``fig`` as path_stem.png and .pdf atomically (temporary file + os.replace); close it."""
+    """Save ``fig`` as path_stem.png and .pdf atomically (codegen.atomic_write); close it."""
+    from dynamics.codegen import atomic_write
+
     stem = Path(path_stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     written = []
     try:
         for fmt in formats:
             target = stem.with_suffix("." + fmt)
-            fd, tmp = tempfile.mkstemp(dir=stem.parent, prefix="." + target.name + ".", suffix=".tmp")
-            os.close(fd)
-            try:
-                fig.savefig(tmp, format=fmt)
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            buf = io.BytesIO()
+            fig.savefig(buf, format=fmt)
+            atomic_write(target, buf.getvalue())
             written.append(target)
     finally:
         plt.close(fig)
