@@ -297,10 +297,7 @@ def _fixed_one(s0, p, scheme, steps, stride, substeps, A, b, qx, qwx, qy, qwy, e
             if fr < T:
                 @save_frame(S, C, fr)
                 fr += 1
-    for f in range(fr, T):
-        for k in range(M):
-            s_out[f, k] = np.nan
-            lam_out[f, k] = np.nan
+    @nan_frames(s_out, lam_out, fr)
     end_rate(Ylast, p, ema, lag, exact, qx, qwx, qy, qwy, wk, rate)
     return status, event, last, nrhs
 
@@ -419,10 +416,7 @@ def _map_block(ids, s0, P, steps, stride, qx, qwx, qy, qwy, exact, s_out, lam_ou
                     frb[j] = fr + 1
     for j in range(nb):
         i = ids[j]
-        for f in range(frb[j], T):
-            for k in range(M):
-                s_out[i, f, k] = np.nan
-                lam_out[i, f, k] = np.nan
+        @nan_frames(s_out[i], lam_out[i], frb[j])
         end_rate(Ylast[i], P[i], HAS_TARGET and P[i, 4] > 0.0, P[i, 9] > 0.0, exact, qx, qwx, qy, qwy, wk,
                  rate[i])
 
@@ -576,10 +570,7 @@ def _map_fast(ids, s0, P, steps, stride, resync, qx, qwx, qy, qwy, s_out, lam_ou
                 Ylast[i, 0, k] = SS[c0, j * M + k]
                 if tau[j * M + k] > 0.0:  # else row 1 keeps the initial S_t (as _map_block)
                     Ylast[i, 1, k] = ST[c0, j * M + k]
-        for f in range(frb[j], T):
-            for k in range(M):
-                s_out[i, f, k] = np.nan
-                lam_out[i, f, k] = np.nan
+        @nan_frames(s_out[i], lam_out[i], frb[j])
         end_rate(Ylast[i], P[i], HAS_TARGET and P[i, 4] > 0.0, False, False, qx, qwx, qy, qwy, wk, rate[i])
 
 
@@ -811,10 +802,7 @@ def _dopri_one(s0, p, steps, stride, A, b, c, e, d, rtol, atol, max_steps, dense
     last = int(math.floor(t / lr + 1e-9))
     if status == OK and t >= t_end:
         last = steps
-    for f in range(fr, T):
-        for k in range(M):
-            s_out[f, k] = np.nan
-            lam_out[f, k] = np.nan
+    @nan_frames(s_out, lam_out, fr)
     end_rate(Ylast, p, ema, lag, exact, qx, qwx, qy, qwy, wk_, rate)
     return status, event, last, nrhs
 
@@ -921,6 +909,14 @@ else:
     "rhs5": ("S, St, C, Kd, i", """\
 @forces5(S, St, C, i)
 @ode_rows(S, St, C, Kd, i)"""),
+    # frames fr.. of one point not reached (after a divergence or a stop) are NaN
+    "nan_frames": ("s_out, lam_out, fr", """\
+nan_s = s_out
+nan_l = lam_out
+for f in range(fr, nan_s.shape[0]):
+    for k in range(nan_s.shape[1]):
+        nan_s[f, k] = np.nan
+        nan_l[f, k] = np.nan"""),
     # the rows of a state Y (3, M) as S, St (S itself without the EMA target), C
     "state_rows": ("Y, S, St, C", """\
 S = Y[0]
