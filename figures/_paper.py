@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from derivations import Rule
-from dynamics import measures as ms
-from dynamics.cli import paper_lr
-from dynamics.network import NetworkConfig, init_weights, train
-from dynamics.simulate import simulate
+from isodyn.derivations import Rule
+from isodyn.dynamics import measures as ms
+from isodyn.dynamics.modes.simulation import simulate
+from isodyn.dynamics.network.trainer import NetworkConfig, init_weights, train
+from isodyn.dynamics.paper import paper_lr
 
 #: SPEC §5 toy settings
 SIGMA1, SIGMA2, ALPHA = 0.0, 0.1, 1.0

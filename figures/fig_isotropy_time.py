@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dynamics import measures as ms
+from isodyn.dynamics import measures as ms
 
 from .base import ClaimResult, Context, FigureResult, verdict_from
 from .style import RULE_COLORS, plt, save, style
@@ -30,9 +30,9 @@ def time_to_isotropy(tr) -> np.ndarray:
 
 
 def run(metric, variant, s_lo, steps, closure="mean-field", stride=None):
-    from derivations import Rule
-    from dynamics import simulate_batch
-    from dynamics.simulate import log_spaced
+    from isodyn.derivations import Rule
+    from isodyn.dynamics import simulate_batch
+    from isodyn.dynamics.modes.simulation import log_spaced
 
     rule = Rule(metric, variant)
     s0 = np.stack([log_spaced(M, lo, 1.0) for lo in s_lo])

@@ -25,9 +25,9 @@ ISO_LOG_SLOPE_REL = 0.15  # dT/d ln(1/lambda_0) vs the theory's 1/(2 C alpha), r
 
 def run(metric: str, variant: str, lam0: np.ndarray):
     """(recruitment time t (B,), theory t (B,), trajectory) for the weak mode at each lambda_0."""
-    from derivations import Rule
-    from dynamics import simulate_batch
-    from dynamics.theory import recruitment_leading
+    from isodyn.derivations import Rule
+    from isodyn.dynamics import simulate_batch
+    from isodyn.dynamics.modes.theory import recruitment_leading
 
     rule = Rule(metric, variant)
     theory = recruitment_leading(rule, lam0, S=np.array([np.sqrt(lam0.min()), 1.0]),
@@ -48,8 +48,8 @@ def slope(x, y) -> float:
 
 
 def make(ctx: Context) -> FigureResult:
-    from derivations import Rule
-    from dynamics.theory import recruitment_leading
+    from isodyn.derivations import Rule
+    from isodyn.dynamics.modes.theory import recruitment_leading
 
     lam0 = np.geomspace(1e-3, 1e-1, 5 if ctx.quick else 9)
     fine = np.geomspace(lam0.min() / 1.5, lam0.max() * 1.5, 100)

@@ -37,9 +37,9 @@ def outcome(tr) -> np.ndarray:
 
 
 def run(metric, variant, ema, scale, lr, wd, steps):
-    from derivations import Rule
-    from dynamics import simulate_batch
-    from dynamics.simulate import log_spaced
+    from isodyn.derivations import Rule
+    from isodyn.dynamics import simulate_batch
+    from isodyn.dynamics.modes.simulation import log_spaced
 
     rule = Rule(metric, variant)
     Lr, Wd = np.meshgrid(lr, wd, indexing="ij")

@@ -89,7 +89,7 @@ def plot_validation(results, stem) -> list:
 
 
 def make(ctx: Context) -> FigureResult:
-    from dynamics import validate as V
+    from isodyn.dynamics.network import validation as V
 
     quick = ctx.quick
     modes = (2, 5, 10) if quick else (2, 5, 10, 50)

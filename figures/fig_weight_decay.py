@@ -23,9 +23,9 @@ MARGIN = 0.1  # points within 10 % of gamma_c are too close to call in a finite 
 
 
 def run(variant, lam0, gamma, steps):
-    from derivations import Rule
-    from dynamics import simulate_batch
-    from dynamics.sweep_theory import survival_threshold
+    from isodyn.derivations import Rule
+    from isodyn.dynamics import simulate_batch
+    from isodyn.dynamics.modes.survival import survival_threshold
 
     rule = Rule("euclidean", variant)
     L, G = np.meshgrid(lam0, gamma, indexing="ij")
@@ -37,8 +37,8 @@ def run(variant, lam0, gamma, steps):
 
 
 def make(ctx: Context) -> FigureResult:
-    from derivations import Rule
-    from dynamics.sweep_theory import survival_threshold
+    from isodyn.derivations import Rule
+    from isodyn.dynamics.modes.survival import survival_threshold
 
     nl, ng = (8, 8) if ctx.quick else (24, 24)
     lam0 = np.geomspace(1e-3, 2.0, nl)

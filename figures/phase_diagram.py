@@ -75,8 +75,8 @@ def _point_params(panel, attrs: dict, xname: str, i: int) -> dict:
 
 def _theory_curve(panel, attrs, along: str):
     """gamma_c of the weakest and strongest initial mode along axis ``along`` (None: no boundary)."""
-    from derivations import Rule, RuleError
-    from dynamics.sweep_theory import survival_threshold
+    from isodyn.derivations import Rule, RuleError
+    from isodyn.dynamics.modes.survival import survival_threshold
 
     n = panel.sizes.get(along, 1)
     weak, strong = np.full(n, np.nan), np.full(n, np.nan)

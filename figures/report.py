@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from dynamics.codegen import atomic_write
+from isodyn.dynamics.files import atomic_write
 
 from .base import VERDICTS, ClaimResult, FigureResult
 

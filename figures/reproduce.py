@@ -34,14 +34,14 @@ from .base import Context, FigureResult
 
 #: figure modules, in the order they run (the paper's figures, then the ones beyond the paper)
 FIGURES = [
-    "figures.fig_eigenvalue_dynamics",
-    "figures.fig_probe_trajectories",
-    "figures.fig_fixed_points",
-    "figures.fig_recruitment",
-    "figures.fig_isotropy_time",
-    "figures.fig_weight_decay",
-    "figures.fig_robustness",
-    "figures.fig_validation",
+    "isodyn.figures.fig_eigenvalue_dynamics",
+    "isodyn.figures.fig_probe_trajectories",
+    "isodyn.figures.fig_fixed_points",
+    "isodyn.figures.fig_recruitment",
+    "isodyn.figures.fig_isotropy_time",
+    "isodyn.figures.fig_weight_decay",
+    "isodyn.figures.fig_robustness",
+    "isodyn.figures.fig_validation",
 ]
 
 #: figures that share runs (memoised within a process): kept in one worker, in this order
@@ -165,7 +165,7 @@ def _write_numbers(out: Path, results: list[FigureResult], info) -> Path:
 
     import numpy as np
 
-    from dynamics.codegen import atomic_write
+    from isodyn.dynamics.files import atomic_write
 
     def plain(x):
         if isinstance(x, (np.generic,)):
@@ -288,7 +288,7 @@ def _run_parallel(entries, out, quick, seed, jobs, bar, done):
 
 def main(argv=None) -> int:
     """``python -m figures.reproduce`` = ``isodyn reproduce``."""
-    from dynamics.cli import main as cli_main
+    from isodyn.dynamics.cli.common import main as cli_main
 
     return cli_main(["reproduce", *(sys.argv[1:] if argv is None else argv)])
 

@@ -52,7 +52,7 @@ def mode_colors(n: int):
 
 def save(fig, path_stem: str | os.PathLike, formats=("png", "pdf")) -> list[Path]:
     """Save ``fig`` as path_stem.png and .pdf atomically (codegen.atomic_write); close it."""
-    from dynamics.codegen import atomic_write
+    from isodyn.dynamics.files import atomic_write
 
     stem = Path(path_stem)
     written = []

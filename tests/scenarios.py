@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from derivations import BETA_VARIANTS, METRICS, VARIANTS, Rule
+from isodyn.derivations import BETA_VARIANTS, METRICS, VARIANTS, Rule
 
 FAMILY_BETA = 0.5
 

@@ -4,7 +4,7 @@ import pytest
 
 
 def pytest_collection_modifyitems(config, items):
-    from dynamics.backends import cupy_status
+    from isodyn.dynamics.network.backends import cupy_status
 
     ok, why = cupy_status()
     if ok:

@@ -6,8 +6,8 @@ Skipped where CuPy or a usable CUDA device is missing.
 import numpy as np
 import pytest
 
-from derivations import METRICS, VARIANTS, Rule
-from dynamics import representation_gradient, target_gradient
+from isodyn.derivations import METRICS, VARIANTS, Rule
+from isodyn.dynamics import representation_gradient, target_gradient
 
 cp = pytest.importorskip("cupy")
 try:

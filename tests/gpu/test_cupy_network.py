@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from derivations import METRICS, VARIANTS, Rule
-from dynamics.backends import resolve
-from dynamics.network import NetworkConfig, NetworkTrainer, init_weights, train
-from dynamics.samplers import InputBatch
+from isodyn.derivations import METRICS, VARIANTS, Rule
+from isodyn.dynamics.network.backends import resolve
+from isodyn.dynamics.network.samplers import InputBatch
+from isodyn.dynamics.network.trainer import NetworkConfig, NetworkTrainer, init_weights, train
 
 RULES = [Rule(m, v) for m in METRICS for v in VARIANTS] + [Rule(m, "standard", beta=0.5) for m in METRICS]
 
@@ -52,7 +52,7 @@ def test_cupy_training_reproducible_and_auto_picks_cupy():
 def test_cli_reports_cupy(capsys):
     import json
 
-    from dynamics.cli import main
+    from isodyn.dynamics.cli.common import main
 
     rc = main(["train", "--backend", "cupy", "--in-dim", "6", "--out-dim", "2", "--samples", "1000",
                "--steps", "10", "--json", "--grad-impl", "elementwise"])

@@ -1,5 +1,0 @@
-import sys
-
-from dynamics.cli import main
-
-sys.exit(main())

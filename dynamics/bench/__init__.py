@@ -1,0 +1,1 @@
+"""isodyn.dynamics.bench - the benchmark registry behind ``isodyn bench`` and its rows."""

@@ -1,0 +1,58 @@
+"""``isodyn reproduce``: every theory figure and the reproduction report (issue 5; SPEC §5, §6).
+
+    isodyn reproduce [--out DIR] [--quick] [--only NAMES] [--seed S] [--jobs J]
+
+Writes DIR/figures/NAME.png and .pdf for every figure and DIR/report.md, DIR/report.html (self-contained).
+Input is checked before any work: an unknown figure name in ``--only`` or an ``--out`` that cannot be
+created and written ends with exit status 2 and one line.  The work itself is :mod:`figures.reproduce`
+(this command is the top of the one-way flow, so it may call figures/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+
+from isodyn.dynamics.cli.common import UsageError, integer
+
+
+def _names(text):
+    parts = [p.strip() for p in text.split(",")]
+    if not parts or any(not p for p in parts):
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}; accepted: comma-separated figure names")
+    return list(dict.fromkeys(parts))
+
+
+def add_parser(sub):
+    p = sub.add_parser("reproduce", help="regenerate the paper's theory figures and the reproduction report",
+                       description="Run every figure (the paper's theory figures and the ones beyond it) and write "
+                       "report.md / report.html: each SPEC §6 claim with what isodyn measured and a verdict.")
+    p.add_argument("--out", default="isodyn-output", help="output folder (default: isodyn-output/ in the cwd)")
+    p.add_argument("--quick", action="store_true", help="fewer samples and steps (the report says so)")
+    p.add_argument("--only", type=_names, default=None, metavar="NAMES",
+                   help="comma-separated figure names (default: all)")
+    p.add_argument("--seed", type=integer("an integer >= 0", lo=0), default=0, help="base seed (default 0)")
+    p.add_argument("--jobs", type=integer("an integer >= 1", lo=1), default=None,
+                   help="figures made at a time in worker processes (default: the number of CPUs)")
+
+
+def run(args) -> int:
+    from isodyn.figures import reproduce
+
+    entries, skipped = reproduce.discover()
+    try:
+        reproduce.select(entries, args.only)
+    except ValueError as e:
+        raise UsageError(f"argument --only: {e}") from None
+    try:
+        out = reproduce.check_out(args.out)
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise UsageError(f"argument --out: cannot write to {args.out!r} ({reason}); accepted: a folder that can "
+                         f"be created and written") from None
+    jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
+    command = "isodyn " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "isodyn reproduce"
+    return reproduce.run(out, quick=args.quick, only=args.only, seed=args.seed, jobs=jobs, command=command,
+                         entries=entries, skipped=skipped)

@@ -1,0 +1,144 @@
+"""``isodyn train``: a sampled Siamese network, linear or ReLU, on NumPy or CuPy (SPEC §2-3; issue 4).
+
+Prints a JSON summary with ``--json`` (nothing else on stdout), else a short report; a progress
+bar goes to stderr for runs longer than a second; ``--out`` writes .nc or .npz atomically.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from isodyn.dynamics.cli.common import (
+    UsageError,
+    add_output_flags,
+    add_rule_flags,
+    add_training_flags,
+    emit_json,
+    format_values,
+    integer,
+    real,
+    rule_from_args,
+)
+from isodyn.dynamics.paper import paper_lr
+
+
+def add_parser(sub):
+    p = sub.add_parser("train", help="train a sampled Siamese network (linear or ReLU)",
+                       description="Sampled Siamese-network training (SPEC §2-3), NumPy or CuPy.")
+    add_rule_flags(p)
+    add_training_flags(p, steps=1500, lr=None)
+    g = p.add_argument_group("network")
+    g.add_argument("--net", choices=("linear", "relu"), default="linear")
+    g.add_argument("--in-dim", type=integer("an integer >= 1"), default=15, help="N")
+    g.add_argument("--out-dim", type=integer("an integer >= 1"), default=10, help="M (<= N)")
+    g.add_argument("--w0", default=None, help="initial online weights, an (M, N) .npy file")
+    g.add_argument("--init-scale", type=real("a real > 0", lo=0.0, lo_open=True), default=0.25,
+                   help="W0 entries N(0, c^2) when --w0 is not given (default 1/4, SPEC §5)")
+    g.add_argument("--samples", type=integer("an integer >= 1"), default=50_000, help="fresh inputs a step")
+    g.add_argument("--predictor-source", choices=("weights", "representations"), default="weights")
+    g.add_argument("--rho", type=real("a real in [0, 1)", lo=0.0, hi=1.0, hi_open=True), default=0.3,
+                   help="running-correlation rate for --predictor-source representations")
+    g.add_argument("--sampler", choices=("inputs", "moments"), default="inputs",
+                   help="moments: draw the views' second moments (Wishart); linear Euclidean rules only")
+    g.add_argument("--backend", choices=("auto", "numpy", "cupy"), default="auto")
+    g.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    g.add_argument("--grad-impl", choices=("auto", "xp", "elementwise", "fuse"), default="auto",
+                   help="per-sample gradient on CuPy: generated xp code, an ElementwiseKernel or cupy.fuse")
+    g.add_argument("--probes", default=None, help="(K, N) .npy inputs whose representations are recorded")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_output_flags(p)
+    return p
+
+
+def _load_matrix(path: str, flag: str, shape_text: str, cols: int, rows: int | None):
+    accepted = f"an .npy file holding a finite {shape_text} array"
+    try:
+        a = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise UsageError(f"argument {flag}: cannot read {path!r} ({type(e).__name__}); accepted: {accepted}") from None
+    if not isinstance(a, np.ndarray) or a.ndim != 2 or a.shape[1] != cols or (rows is not None and a.shape[0] != rows):
+        raise UsageError(f"argument {flag}: {path!r} holds shape {getattr(a, 'shape', '?')}; accepted: {accepted}")
+    if not np.issubdtype(a.dtype, np.number) or not np.all(np.isfinite(a)):
+        raise UsageError(f"argument {flag}: {path!r} has non-numeric or non-finite entries; accepted: {accepted}")
+    return a.astype(np.float64)
+
+
+def config_from_args(args):
+    from isodyn.dynamics.network.trainer import NetworkConfig
+
+    rule = rule_from_args(args)
+    if args.out_dim > args.in_dim:
+        raise UsageError(f"argument --out-dim: invalid value {args.out_dim}; accepted: an integer in [1, --in-dim]")
+    if args.ema and not rule.has_target_network:
+        raise UsageError(f"argument --ema: invalid value {args.ema}; accepted: 0 with --variant {rule.variant}")
+    if args.sampler == "moments" and (args.net != "linear" or rule.metric != "euclidean"):
+        raise UsageError("argument --sampler: invalid value 'moments'; accepted: moments only with --net linear "
+                         "and --metric euclidean, else inputs")
+    lr = args.lr if args.lr is not None else paper_lr(rule)
+    return NetworkConfig(rule, net=args.net, in_dim=args.in_dim, out_dim=args.out_dim, samples=args.samples,
+                         sigma1=args.sigma_online, sigma2=args.sigma_target, lr=lr,
+                         weight_decay=args.weight_decay, ema=args.ema, predictor_source=args.predictor_source,
+                         rho=args.rho, sampler=args.sampler, dtype=args.dtype)
+
+
+def pick_backend(args):
+    from isodyn.dynamics.network.backends import BackendUnavailable, resolve
+
+    if args.sampler == "moments":
+        if args.backend == "cupy":
+            raise UsageError("argument --backend: invalid value 'cupy'; accepted: auto or numpy with --sampler moments")
+        return resolve("numpy")
+    try:
+        bk = resolve(args.backend)
+    except BackendUnavailable as e:
+        raise UsageError(f"argument --backend: cupy is not usable here ({e}); accepted: auto, numpy") from None
+    if args.grad_impl in ("elementwise", "fuse") and bk.name != "cupy":
+        raise UsageError(f"argument --grad-impl: invalid value {args.grad_impl!r}; accepted: auto or xp on the "
+                         f"{bk.name} backend")
+    return bk
+
+
+def run(args) -> int:
+    from isodyn.dynamics.network.io import SUFFIXES, write
+    from isodyn.dynamics.network.trainer import NetworkTrainer, init_weights, summary
+
+    cfg = config_from_args(args)
+    if args.out is not None and Path(args.out).suffix not in SUFFIXES:
+        raise UsageError(f"argument --out: invalid value {args.out!r}; accepted: a path ending in .nc or .npz")
+    M, N = cfg.out_dim, cfg.in_dim
+    if args.w0 is not None:
+        W0 = _load_matrix(args.w0, "--w0", f"{M}x{N} (--out-dim x --in-dim)", N, M)
+    else:
+        W0 = init_weights(M, N, args.init_scale, args.seed)
+    probes = None if args.probes is None else _load_matrix(args.probes, "--probes", f"K x {N} (--in-dim)", N, None)
+    bk = pick_backend(args)
+    trainer = NetworkTrainer(cfg, W0, args.seed, bk, probes, args.grad_impl)
+    from tqdm import tqdm
+
+    with tqdm(total=args.steps, file=sys.stderr, unit="step", delay=1.0, leave=False,
+              disable=args.no_progress, desc=f"train {cfg.rule.name} [{bk.name}]") as bar:
+        result = trainer.run(args.steps, progress=bar.update)
+    extra = {"w0": args.w0, "init_scale": None if args.w0 else args.init_scale, "probes": args.probes,
+             "steps": args.steps, "backend_requested": args.backend, "grad_impl_requested": args.grad_impl}
+    summ = summary(result, extra)
+    if args.out is not None:
+        write(result, summ, args.out)
+    if args.json:
+        emit_json(summ)
+    else:
+        _report(summ, args.out)
+    return 0
+
+
+def _report(s: dict, out) -> None:
+    p = s["parameters"]
+    print(f"isodyn train: {p['metric']}/{p['variant']} {p['net']} {p['in_dim']}->{p['out_dim']}, "
+          f"n={p['samples']}, {s['steps']} steps on {s['backend']} ({p['dtype']}, {p['sampler']} sampler)")
+    print(f"  s_final   {format_values(s['s_final'])}")
+    print(f"  lam_final {format_values(s['lam_final'])}")
+    print(f"  collapsed={s['collapsed']} diverged={s['diverged']} seconds={s['seconds']:.3g}")
+    if out:
+        print(f"  wrote {out}")

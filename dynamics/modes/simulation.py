@@ -1,0 +1,254 @@
+"""Public API of the mode-dynamics simulator (issue 3; SPEC §4).
+
+    simulate(rule, s0, lr=..., steps=..., ...)              one point  -> Trajectory (T, M)
+    simulate_batch(rule, s0, lr=array, sigma2=array, ...)   B points   -> Trajectory (B, T, M)
+
+``s0`` are the initial eigenvalues s_m of the online correlation (SPEC §2); the amplitudes are
+S_m = S_t,m = sqrt(s_m / (1 + sigma1^2)) and the lagging predictor's estimate starts at C = s0.
+Every dynamics parameter may be a scalar or, in ``simulate_batch``, an array over points (they
+broadcast against each other and against s0 of shape (B, M)); they are run-time arguments of the
+compiled loops, so a sweep never recompiles.
+
+Schemes: ``map`` (the expected-GD map, step for step comparable with training), ``rk4`` (fixed step
+lr / substeps) and ``dopri5`` (adaptive, rtol / atol) on the ODE with t = lr * step; see
+:mod:`dynamics.integrators`.  Cosine rules take ``closure='exact'`` (default; quadrature with the
+accuracy control of :mod:`dynamics.exact`: the grid is calibrated on the initial states and checked
+on the final ones, refined and the run repeated when the check fails) or ``'mean-field'``.
+
+A run that diverges is a result: ``measures['diverged']`` and ``diverged_step``; the arrays hold NaN
+after it and ``s_last`` the last finite state.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import numpy as np
+
+from isodyn.dynamics import measures as ms
+from isodyn.dynamics.modes import integrators as I
+from isodyn.dynamics.modes.exact import DEFAULT_TOL, ExactGrid, closure_error_compiled
+from isodyn.dynamics.modes.trajectory import Trajectory
+from isodyn.dynamics.paper import paper_lr
+
+CLOSURES = ("exact", "mean-field")
+CHECK_POINTS = 8  # states per batch on which the exact closure's accuracy is checked
+
+
+class ParameterError(ValueError):
+    """A simulation parameter is out of range; ``flag`` names it, ``accepted`` what is allowed."""
+
+    def __init__(self, flag: str, value, accepted: str):
+        self.flag, self.value, self.accepted = flag, value, accepted
+        super().__init__(f"{flag}: invalid value {value!r}; accepted: {accepted}")
+
+
+def _check(flag, value, accepted, ok):
+    v = np.asarray(value, dtype=float)
+    if not np.all(np.isfinite(v)) or not np.all(ok(v)):
+        bad = v[~(np.isfinite(v) & ok(v))] if v.ndim else v
+        raise ParameterError(flag, float(np.ravel(bad)[0]) if np.size(bad) else value, accepted)
+    return v
+
+
+def simulate(rule, s0, **kw) -> Trajectory:
+    """One point: s0 (M,) initial eigenvalues; keyword arguments as :func:`simulate_batch` (scalars)."""
+    s0 = np.asarray(s0, dtype=float)
+    if s0.ndim != 1:
+        raise ParameterError("s0", s0.shape, "a 1-d array of M > 0 eigenvalues")
+    for k, v in kw.items():
+        if k in _ARRAY_PARAMS and np.ndim(v) != 0:
+            raise ParameterError(k, v, "a scalar (use simulate_batch for arrays)")
+    return simulate_batch(rule, s0[None, :], **kw).point(0)
+
+
+_ARRAY_PARAMS = ("lr", "sigma1", "sigma2", "weight_decay", "ema", "rho", "alpha", "eps", "beta", "s_bound")
+
+
+def simulate_batch(rule, s0, *, lr=None, steps: int = 1500, sigma1=0.0, sigma2=0.1, weight_decay=0.0, ema=0.0,
+                   rho=0.0, alpha=None, eps=None, beta=None, s_bound=None, scheme: str = "map",
+                   closure: str = "exact", stride: int = 1, substeps: int = 1, rtol: float = 1e-8,
+                   atol: float = 1e-12, dense: bool = True, max_steps: int = 10**7,
+                   exact_tol: float = DEFAULT_TOL, grid: ExactGrid | None = None, fixed_grid: bool = False,
+                   threads: int | None = None, map_resync: int = I.MAP_RESYNC) -> Trajectory:
+    """Integrate B points of the mode equations of ``rule`` (SPEC §4) in one compiled call.
+
+    s0            (B, M) or (M,) initial eigenvalues, > 0
+    lr            learning rate eta > 0 (default: the paper's for the rule, SPEC §5)
+    steps         training steps; ODE schemes integrate to t = lr * steps
+    sigma1/2      view noise of the online / target branch, >= 0
+    weight_decay  gamma >= 0;  ema  target momentum tau in [0, 1) (0: no EMA; rules without a target
+                  network accept only 0);  rho  predictor lag in [0, 1) (0: lambda from the current s)
+    alpha, eps    predictor exponent and offset (default: the rule's); beta IsoLoss exponent (default:
+                  the rule's, 0 when it has none);  s_bound  divergence bound on s (default
+                  measures.BOUND * max(1, max s0))
+    scheme        'map' | 'rk4' | 'dopri5';  substeps (rk4: dt = lr / substeps);  rtol, atol, dense,
+                  max_steps (dopri5)
+    closure       'exact' | 'mean-field' (cosine rules; Euclidean has a closed form)
+    stride        save every stride-th step (and the last); recruitment steps have this resolution
+    exact_tol     accuracy of the exact closure's quadrature (relative, against a refined grid)
+    fixed_grid    exact closure: integrate on ``grid`` as given (no calibration, no refinement), so a point's
+                  result depends on its own parameters only, whatever batch it is in (the sweep); the
+                  accuracy is then checked at the initial and the final state of EVERY point and reported
+                  per point as ``measures['closure_error']`` (NaN where the point did not end ok)
+    map_resync    the map: lambda = b^alpha in full every map_resync steps, by ratio updates (<= 1 ulp
+                  each) in between (dynamics.integrators._map_fast); 1: in full every step
+    """
+    t_start = time.perf_counter()
+    if scheme not in I.SCHEMES:
+        raise ParameterError("scheme", scheme, "{" + ",".join(I.SCHEMES) + "}")
+    if closure not in CLOSURES:
+        raise ParameterError("closure", closure, "{" + ",".join(CLOSURES) + "}")
+    if int(steps) != steps or steps < 1:
+        raise ParameterError("steps", steps, "an integer >= 1")
+    if int(stride) != stride or stride < 1:
+        raise ParameterError("stride", stride, "an integer >= 1")
+    if int(substeps) != substeps or substeps < 1:
+        raise ParameterError("substeps", substeps, "an integer >= 1")
+    if not (rtol > 0 and atol >= 0):
+        raise ParameterError("rtol", rtol, "rtol > 0 and atol >= 0")
+    if int(map_resync) != map_resync or map_resync < 1:
+        raise ParameterError("map_resync", map_resync, "an integer >= 1")
+    s0 = np.atleast_2d(np.asarray(s0, dtype=float))
+    _check("s0", s0, "positive finite eigenvalues", lambda v: v > 0)
+    lr = paper_lr(rule) if lr is None else lr
+    cols = {
+        "lr": _check("lr", lr, "a real > 0", lambda v: v > 0),
+        "sigma1": _check("sigma1", sigma1, "a real >= 0", lambda v: v >= 0),
+        "sigma2": _check("sigma2", sigma2, "a real >= 0", lambda v: v >= 0),
+        "weight_decay": _check("weight_decay", weight_decay, "a real >= 0", lambda v: v >= 0),
+        "ema": _check("ema", ema, "a real in [0, 1)", lambda v: (v >= 0) & (v < 1)),
+        "alpha": _check("alpha", rule.alpha if alpha is None else alpha, "a real >= 0", lambda v: v >= 0),
+        "eps": _check("eps", rule.eps if eps is None else eps, "a real >= 0", lambda v: v >= 0),
+        "normalize": np.asarray(float(rule.normalize)),
+        "beta": _check("beta", (rule.beta if rule.beta is not None else 0.0) if beta is None else beta,
+                       "a finite real", lambda v: v == v),
+        "rho": _check("rho", rho, "a real in [0, 1)", lambda v: (v >= 0) & (v < 1)),
+    }
+    if not rule.has_target_network and np.any(cols["ema"] > 0):
+        raise ParameterError("ema", float(np.max(cols["ema"])),
+                             f"0 for --variant {rule.variant} (no target network: W_t = W)")
+    lengths = {v.shape[0] for v in cols.values() if v.ndim == 1} | {s0.shape[0]}
+    if any(v.ndim > 1 for v in cols.values()) or s0.ndim != 2 or len(lengths - {1}) > 1:
+        raise ParameterError("s0", s0.shape, "parameter arrays of one length B and s0 of shape (B, M) or (M,)")
+    B = max(lengths)
+    s0 = np.broadcast_to(s0, (B, s0.shape[1])).copy()
+    bound = ms.divergence_bound(s0) if s_bound is None else s_bound
+    cols["s_bound"] = _check("s_bound", bound, "a real > 0", lambda v: v > 0)
+    P = np.empty((B, I.NPAR))
+    for name, v in cols.items():
+        try:
+            P[:, I.PIDX[name]] = np.broadcast_to(v, (B,))
+        except ValueError:
+            raise ParameterError(name, np.shape(v), f"a scalar or an array of length {B}") from None
+
+    sch = I.SCHEMES[scheme]
+    exact = rule.metric == "cosine" and closure == "exact"
+    closure_name = closure if rule.metric == "cosine" else "closed-form"
+    extra: dict = {}
+    check = np.unique(np.linspace(0, B - 1, min(B, CHECK_POINTS)).astype(int))
+    if exact and fixed_grid:
+        if grid is None:
+            raise ParameterError("grid", None, "an ExactGrid when fixed_grid is set")
+        check = np.arange(B)
+        mod0 = I.compiled(rule)
+        err0_pt = np.array([_state_error(rule, grid, mod0.initial_state(s0[i], P[i]), P[i]) for i in check])
+    elif exact:
+        grid = grid or ExactGrid()
+        grid, err0 = _calibrate(rule, grid, s0, P, check, exact_tol)
+    kw = dict(stride=stride, substeps=substeps, exact=exact, grid=grid, rtol=rtol, atol=atol,
+              max_steps=max_steps, dense=dense, threads=threads, map_resync=int(map_resync))
+    t_run = time.perf_counter()
+    raw = I.run(rule, sch, s0, P, steps, **kw)
+    if exact and fixed_grid:
+        err_pt = np.full(B, np.nan)
+        for i in range(B):
+            if raw.info[i, 0] == I.OK:
+                err_pt[i] = max(err0_pt[i], _state_error(rule, grid, raw.Y[i], P[i]))
+        extra.update(closure_rel_error=float(np.nanmax(err_pt)) if np.any(np.isfinite(err_pt)) else float("nan"),
+                     closure_tol=exact_tol, closure_grid=grid.as_dict())
+    elif exact:
+        for _ in range(3):
+            ok = [i for i in check if raw.info[i, 0] == I.OK]
+            err1 = max([_state_error(rule, grid, raw.Y[i], P[i]) for i in ok], default=0.0)
+            if err1 <= exact_tol:
+                break
+            grid = grid.finer()
+            kw["grid"] = grid
+            t_run = time.perf_counter()
+            raw = I.run(rule, sch, s0, P, steps, **kw)
+        else:
+            sys.stderr.write(f"isodyn: warning: exact closure error {err1:.1e} above {exact_tol:.1e}\n")
+        extra.update(closure_rel_error=max(err0, err1), closure_tol=exact_tol, closure_grid=grid.as_dict())
+    run_seconds = time.perf_counter() - t_run
+
+    mod = I.compiled(rule)
+    s_last = np.empty(s0.shape)
+    lam_last = np.empty(s0.shape)
+    mod.save_all(raw.Y, P, s_last, lam_last)
+    status, event, last, nrhs = raw.info.T
+    diverged = status == I.DIVERGED
+    dead = ms.dead_modes(s_last, s0)
+    step = I.frame_steps(steps, stride)
+    measures = {
+        "diverged": diverged,
+        "dead": dead,
+        "n_dead": dead.sum(-1),
+        "collapsed": np.all(dead, axis=-1),
+        "converged": ms.converged(raw.rate, ~dead, diverged | (status != I.OK)),
+        "rate": raw.rate,
+        "recruit_steps": ms.recruit_steps(raw.s, step, s_final=s_last, dead=dead | diverged[:, None]),
+        "effective_rank": ms.effective_rank(s_last),
+        "isotropy": ms.isotropy(lam_last),
+    }
+    if exact and fixed_grid:
+        measures["closure_error"] = err_pt
+    params = {k: (v.item() if v.ndim == 0 else np.broadcast_to(v, (B,)).copy()) for k, v in cols.items()}
+    params["normalize"] = bool(rule.normalize)
+    params.update(steps=int(steps), stride=int(stride))
+    if scheme == "rk4":
+        params["substeps"] = int(substeps)
+    if scheme == "map":
+        params["map_resync"] = int(map_resync)
+    if scheme == "dopri5":
+        params.update(rtol=float(rtol), atol=float(atol), dense=bool(dense))
+    extra["run_seconds"] = run_seconds
+    return Trajectory(rule, scheme, closure_name, params, step, raw.s, raw.lam, s0, s_last, lam_last, status,
+                      event, last, measures, nrhs, time.perf_counter() - t_start, True, extra)
+
+
+def _state(rule, Y, p):
+    """(S, S_t, lambda) the drift sees at state Y (3, M) with parameters p."""
+    mod = I.compiled(rule)
+    M = Y.shape[1]
+    ema = rule.has_target_network and p[I.PIDX["ema"]] > 0
+    lag = p[I.PIDX["rho"]] > 0
+    s, lam, wk = np.empty(M), np.empty(M), np.empty((5, M))
+    mod.save(Y, p, lag, False, np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1), wk, s, lam)
+    return Y[0], (Y[1] if ema else Y[0]), lam
+
+
+def _state_error(rule, grid, Y, p) -> float:
+    S, St, lam = _state(rule, Y, p)
+    return closure_error_compiled(I.compiled(rule), grid, np.ascontiguousarray(S), np.ascontiguousarray(St), lam,
+                                  p[I.PIDX["sigma1"]], p[I.PIDX["sigma2"]], p[I.PIDX["beta"]])
+
+
+def _calibrate(rule, grid, s0, P, idx, tol):
+    """Refine ``grid`` until the initial states of points ``idx`` meet ``tol``; (grid, achieved error)."""
+    mod = I.compiled(rule)
+    for _ in range(5):
+        err = max(_state_error(rule, grid, mod.initial_state(s0[i], P[i]), P[i]) for i in idx)
+        if err <= tol:
+            return grid, err
+        grid = grid.finer()
+    raise ParameterError("exact_tol", tol, f"a tolerance the quadrature reaches (best {err:.1e})")
+
+
+def log_spaced(M: int, lo: float, hi: float) -> np.ndarray:
+    """M eigenvalues log-spaced between lo and hi (the CLI's --modes M --s0-range lo,hi)."""
+    if M == 1:
+        return np.array([math.sqrt(lo * hi)])
+    return np.logspace(math.log10(lo), math.log10(hi), M)

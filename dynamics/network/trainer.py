@@ -1,0 +1,380 @@
+"""Sampled Siamese-network training, linear or ReLU, on NumPy or CuPy (SPEC §2-4; issue 4).
+
+Online encoder W (M, N), target encoder W_t (= W, or an EMA of W with momentum tau),
+z1 = f(W x1), z2 = f(W_t x2), f = identity or ReLU.  Each step:
+
+1. the predictor W_P = U diag(lambda) U^T from the correlation C the predictor uses:
+   'weights'          C = (1 + sigma1^2) W W^T (linear; exact for Gaussian inputs) or W W^T (ReLU,
+                      as the paper's toy figures do);
+   'representations'  C <- rho C + (1 - rho) Z1^T Z1 / n (the first batch starts it);
+   s = eigenvalues of C and lambda from the generated ``kernels(rule).eigenvalues`` (SPEC §2);
+2. per-sample gradients in the predictor eigenbasis from the generated kernels
+   (``invariants`` / ``grad_online`` / ``grad_target``; nothing is typed here);
+3. dL/dW = mean_i g_i x1_i^T (g through f' for ReLU) [+ mean_i h_i x2_i^T for rules whose target
+   branch gets a gradient], the predictor held constant;
+   W <- W - eta (dL/dW + gamma W);  W_t <- tau W_t + (1 - tau) W (rules with a target network).
+
+For linear networks the expectation of step 3 is the mode map of SPEC §4 (tests check it).
+Recorded per step: s_m (ascending), lambda_m and the representations of optional probe inputs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from isodyn.derivations import Rule
+from isodyn.dynamics.codegen import kernels
+from isodyn.dynamics.network.backends import Backend, resolve
+from isodyn.dynamics.network.samplers import InputsSampler, MomentsSampler
+
+NETS = ("linear", "relu")
+SOURCES = ("weights", "representations")
+SAMPLERS = ("inputs", "moments")
+DTYPES = ("float64", "float32")
+DIVERGED_S = 1e12  # an eigenvalue above this (or a non-finite weight) ends a run as diverged
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Everything a sampled run depends on besides W0, the probes and the seed."""
+
+    rule: Rule
+    net: str = "linear"
+    in_dim: int = 15
+    out_dim: int = 10
+    samples: int = 50_000
+    sigma1: float = 0.0
+    sigma2: float = 0.1
+    lr: float = 0.01
+    weight_decay: float = 0.0
+    ema: float = 0.0
+    predictor_source: str = "weights"
+    rho: float = 0.3
+    sampler: str = "inputs"
+    dtype: str = "float64"
+
+    def __post_init__(self):
+        for name, val, ok in (("net", self.net, NETS), ("predictor_source", self.predictor_source, SOURCES),
+                              ("sampler", self.sampler, SAMPLERS), ("dtype", self.dtype, DTYPES)):
+            if val not in ok:
+                raise ValueError(f"{name}={val!r}; accepted: {ok}")
+        if not 1 <= self.out_dim <= self.in_dim:
+            raise ValueError("need 1 <= out_dim <= in_dim")
+        if self.ema and not self.rule.has_target_network:
+            raise ValueError(f"--ema must be 0 for {self.rule.variant} (W_t = W)")
+        if self.sampler == "moments" and (self.net != "linear" or self.rule.metric != "euclidean"):
+            raise ValueError("the moments sampler needs --net linear and --metric euclidean")
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("rule")
+        return {**self.rule.as_dict(), **d}
+
+
+@dataclass
+class NetworkRun:
+    """A finished run.  Index t of the histories is the state before step t; index steps is final.
+
+    s, lam      (steps + 1, M) eigenvalues of the predictor's correlation and of the predictor
+    probes      (steps + 1, K, M) representations f(W p) of the probe inputs, or None
+    W, Wt       final weights (M, N), NumPy
+    """
+
+    config: NetworkConfig
+    seed: int
+    s: np.ndarray
+    lam: np.ndarray
+    probes: np.ndarray | None
+    W: np.ndarray
+    Wt: np.ndarray
+    steps: int
+    diverged: bool
+    diverged_step: int | None
+    seconds: float
+    backend: str
+    grad_impl: str
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def last_index(self) -> int:
+        """Index of the last finite state (the end unless the run diverged)."""
+        return int(self.diverged_step) if self.diverged else int(self.steps)
+
+
+class NetworkTrainer:
+    """State and step of one sampled run (module docstring)."""
+
+    def __init__(self, config: NetworkConfig, W0, seed: int = 0, backend: Backend | str = "numpy",
+                 probes=None, grad_impl: str = "auto", blas_threads: int = 1):
+        self.cfg = c = config
+        self.blas_threads = blas_threads
+        self.bk = resolve(backend) if isinstance(backend, str) else backend
+        if c.sampler == "moments" and self.bk.name != "numpy":
+            raise ValueError("the moments sampler runs on the numpy backend")
+        xp = self.xp = self.bk.xp
+        self.dtype = np.dtype(c.dtype)
+        W0 = np.asarray(W0, dtype=np.float64)
+        if W0.shape != (c.out_dim, c.in_dim):
+            raise ValueError(f"W0 must be ({c.out_dim}, {c.in_dim}); got {W0.shape}")
+        self.rule = c.rule
+        self.k = kernels(c.rule)
+        self.beta = 0.0 if c.rule.beta is None else float(c.rule.beta)
+        self.W = xp.asarray(W0, dtype=self.dtype)
+        self.separate_target = c.rule.has_target_network and c.ema > 0
+        self.Wt = self.W.copy() if self.separate_target else self.W
+        self.C = None  # running correlation (representations source)
+        self.relu = c.net == "relu"
+        self.probes = None if probes is None else xp.asarray(np.asarray(probes, dtype=np.float64), dtype=self.dtype)
+        if self.probes is not None and (self.probes.ndim != 2 or self.probes.shape[1] != c.in_dim):
+            raise ValueError(f"probes must be (K, {c.in_dim})")
+        ss = np.random.SeedSequence(seed)
+        self.seed = seed
+        if c.sampler == "moments":
+            self.sampler = MomentsSampler(ss, c.samples, c.in_dim, c.sigma1, c.sigma2)
+            self._linear_coefficients()
+            self.grad_impl = "moments"
+        else:
+            rng = self.bk.rng(int(ss.generate_state(1)[0]) if self.bk.name == "cupy" else ss)
+            self.sampler = InputsSampler(self.bk, rng, c.samples, c.in_dim, c.sigma1, c.sigma2, self.dtype,
+                                         need_x2=c.rule.target_gradient)
+            self.g_on = self.bk.gradient_function(self.k, "grad_online", grad_impl)
+            self.g_tg = self.bk.gradient_function(self.k, "grad_target", grad_impl)
+            self.grad_impl = self.g_on.impl
+
+    # --- predictor ------------------------------------------------------------------------
+
+    def predictor(self, C) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(s, lambda, U) for a symmetric correlation-like matrix C (host, float64, ascending)."""
+        evals, U = np.linalg.eigh((C + C.T) / 2)
+        S = np.sqrt(np.clip(evals, 0.0, None))
+        s, lam = np.empty_like(S), np.empty_like(S)
+        r = self.rule
+        self.k.eigenvalues(S, 0.0, r.alpha, r.eps, r.normalize, s, lam)
+        return s, lam, U
+
+    def weights_correlation(self) -> np.ndarray:
+        """C of the 'weights' source (host, float64)."""
+        Wh = self.bk.asnumpy(self.W).astype(np.float64)
+        scale = 1.0 if self.relu else 1.0 + self.cfg.sigma1**2
+        return scale * (Wh @ Wh.T)
+
+    def current_correlation(self) -> np.ndarray:
+        """The correlation the next predictor uses (the running one once it exists)."""
+        if self.cfg.predictor_source == "representations" and self.C is not None:
+            return self.C
+        return self.weights_correlation()
+
+    def _update_running(self, batch_corr: np.ndarray) -> np.ndarray:
+        rho = self.cfg.rho
+        self.C = batch_corr if self.C is None else rho * self.C + (1 - rho) * batch_corr
+        return self.C
+
+    # --- gradients --------------------------------------------------------------------------
+
+    def weight_gradient(self, batch=None):
+        """(dL/dW (M, N) on the backend, s, lambda) for one batch (drawn if None)."""
+        if self.cfg.sampler == "moments":
+            return self._moments_gradient(batch if batch is not None else self.sampler.draw())
+        xp, n = self.xp, self.cfg.samples
+        if batch is None:
+            fac = None if self.cfg.sigma2 == 0 or self.rule.target_gradient else self.sampler.factor(self.Wt)
+            batch = self.sampler.draw(self.W, self.Wt, fac)
+        z1 = xp.maximum(batch.u1, 0) if self.relu else batch.u1
+        z2 = xp.maximum(batch.u2, 0) if self.relu else batch.u2
+        if self.cfg.predictor_source == "representations":
+            C = self._update_running(self.bk.asnumpy(z1.T @ z1).astype(np.float64) / n)
+        else:
+            C = self.weights_correlation()
+        s, lam, U = self.predictor(C)
+        Ud, lamd = xp.asarray(U, dtype=self.dtype), xp.asarray(lam, dtype=self.dtype)
+        Z1, Z2 = z1 @ Ud, z2 @ Ud
+        Q = self.k.invariants(xp, Z1, Z2, lamd, self.beta)
+        grad = 0
+        # ReLU + cosine: a sample whose z1 or z2 is the zero vector has no defined cosine; it
+        # contributes no gradient (the convention of an eps-clamped cosine, e.g. PyTorch's).
+        keep = None
+        if self.relu and self.rule.metric == "cosine":
+            keep = (xp.abs(z1).max(axis=1, keepdims=True) > 0) & (xp.abs(z2).max(axis=1, keepdims=True) > 0)
+        if self.rule.online_gradient:
+            g = self.g_on(Z1, Z2, lamd, self.beta, Q)
+            g = (g if keep is None else xp.where(keep, g, 0)) @ Ud.T
+            if self.relu:
+                g = g * (batch.u1 > 0)
+            grad = g.T @ batch.x1
+        if self.rule.target_gradient:
+            h = self.g_tg(Z1, Z2, lamd, self.beta, Q)
+            h = (h if keep is None else xp.where(keep, h, 0)) @ Ud.T
+            if self.relu:
+                h = h * (batch.u2 > 0)
+            grad = grad + h.T @ batch.x2
+        return grad / n, s, lam
+
+    def _linear_coefficients(self):
+        """Gradients linear in (z1, z2): g(Z1, Z2) = Z1 Ga + Z2 Gb in the eigenbasis; checked here."""
+        k, M = self.k, self.cfg.out_dim
+        rng = np.random.default_rng(12345)
+        lam = rng.uniform(0.2, 2.0, M)
+        Z1, Z2 = rng.standard_normal((3, M)), rng.standard_normal((3, M))
+        for which in ("grad_online", "grad_target"):
+            Ga, Gb = self._coefficients(which, lam)
+            got = getattr(k, which)(np, Z1, Z2, lam, self.beta, k.invariants(np, Z1, Z2, lam, self.beta))
+            if not np.allclose(got, Z1 @ Ga + Z2 @ Gb, rtol=1e-10, atol=1e-12):
+                raise ValueError(f"the moments sampler needs gradients linear in (z1, z2); {self.rule.name} is not")
+
+    def _coefficients(self, which, lam):
+        k, M = self.k, self.cfg.out_dim
+        I, O = np.eye(M), np.zeros((M, M))
+        f = getattr(k, which)
+        Ga = f(np, I, O, lam, self.beta, k.invariants(np, I, O, lam, self.beta))
+        Gb = f(np, O, I, lam, self.beta, k.invariants(np, O, I, lam, self.beta))
+        return np.broadcast_to(Ga, (M, M)), np.broadcast_to(Gb, (M, M))
+
+    def _moments_gradient(self, m):
+        W, Wt = self.W.astype(np.float64), self.Wt.astype(np.float64)
+        if self.cfg.predictor_source == "representations":
+            C = self._update_running(W @ m.C11 @ W.T)
+        else:
+            C = self.weights_correlation()
+        s, lam, U = self.predictor(C)
+        grad = 0
+        if self.rule.online_gradient:
+            Ga, Gb = self._coefficients("grad_online", lam)
+            A, B = U @ Ga @ U.T, U @ Gb @ U.T
+            grad = A.T @ W @ m.C11 + B.T @ Wt @ m.C21
+        if self.rule.target_gradient:
+            Ha, Hb = self._coefficients("grad_target", lam)
+            A, B = U @ Ha @ U.T, U @ Hb @ U.T
+            grad = grad + A.T @ W @ m.C21.T + B.T @ Wt @ m.C22
+        return grad.astype(self.dtype), s, lam
+
+    # --- stepping -----------------------------------------------------------------------------
+
+    def step(self):
+        """One update; returns (s, lambda) of the predictor that step used."""
+        grad, s, lam = self.weight_gradient()
+        c = self.cfg
+        W = self.W - c.lr * (grad + c.weight_decay * self.W)
+        if self.separate_target:
+            self.Wt = c.ema * self.Wt + (1 - c.ema) * W
+        else:
+            self.Wt = W
+        self.W = W
+        return s, lam
+
+    def probe_representations(self):
+        if self.probes is None:
+            return None
+        u = self.probes @ self.W.T
+        return self.bk.asnumpy(self.xp.maximum(u, 0) if self.relu else u).astype(np.float64)
+
+    def final_eigenvalues(self):
+        s, lam, _ = self.predictor(self.current_correlation())
+        return s, lam
+
+    def _loop(self, steps, s_hist, lam_hist, p_hist, progress):
+        for t in range(steps):
+            if p_hist is not None:
+                p_hist[t] = self.probe_representations()
+            with np.errstate(all="ignore"):
+                s, lam = self.step()
+            s_hist[t], lam_hist[t] = s, lam
+            if progress is not None:
+                progress(1)
+            if not (np.all(np.isfinite(s)) and s.max() <= DIVERGED_S) or not _finite(self.bk, self.W):
+                return t, t + 1
+        return None, steps
+
+    def run(self, steps: int, progress=None) -> NetworkRun:
+        """Train ``steps`` steps (stops early, diverged, when s or W stop being finite / exceed DIVERGED_S).
+
+        progress: None or a callable(k) told after each step (the CLI passes a tqdm update).
+        """
+        M = self.cfg.out_dim
+        s_hist = np.full((steps + 1, M), np.nan)
+        lam_hist = np.full((steps + 1, M), np.nan)
+        K = 0 if self.probes is None else self.probes.shape[0]
+        p_hist = np.full((steps + 1, K, M), np.nan) if K else None
+        t0 = time.perf_counter()
+        # thin (n x M) products: one BLAS thread is much faster than contended threads
+        limit = threadpool_limits(self.blas_threads, user_api="blas") if self.bk.name == "numpy" else nullcontext()
+        with limit:
+            diverged_step, done = self._loop(steps, s_hist, lam_hist, p_hist, progress)
+        if diverged_step is None:
+            with np.errstate(all="ignore"):
+                s_hist[steps], lam_hist[steps] = self.final_eigenvalues()
+            if p_hist is not None:
+                p_hist[steps] = self.probe_representations()
+            if not (np.all(np.isfinite(s_hist[steps])) and s_hist[steps].max() <= DIVERGED_S):
+                diverged_step = steps
+        if self.bk.name == "cupy":
+            self.xp.cuda.Stream.null.synchronize()
+        seconds = time.perf_counter() - t0
+        return NetworkRun(self.cfg, self.seed, s_hist, lam_hist, p_hist, self.bk.asnumpy(self.W).astype(np.float64),
+                          self.bk.asnumpy(self.Wt).astype(np.float64), steps, diverged_step is not None,
+                          diverged_step, seconds, self.bk.name, self.grad_impl, {"steps_done": done})
+
+
+def _finite(bk, W) -> bool:
+    return bool(bk.xp.isfinite(W).all())
+
+
+def init_weights(out_dim: int, in_dim: int, scale: float, seed: int) -> np.ndarray:
+    """W0 with entries N(0, scale^2), from its own stream of ``seed`` (SPEC §5: scale = 1/4)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+    return scale * rng.standard_normal((out_dim, in_dim))
+
+
+def train(config: NetworkConfig, W0=None, init_scale: float = 0.25, steps: int = 1500, seed: int = 0,
+          backend: str = "numpy", probes=None, grad_impl: str = "auto", progress=None) -> NetworkRun:
+    """Convenience: build a :class:`NetworkTrainer` and run it."""
+    if W0 is None:
+        W0 = init_weights(config.out_dim, config.in_dim, init_scale, seed)
+    return NetworkTrainer(config, W0, seed, backend, probes, grad_impl).run(steps, progress)
+
+
+def is_collapsed(s_final: np.ndarray, s0: np.ndarray) -> bool:
+    """Some mode lost (almost) all its variance: min s_final < 1e-6 * max(s0)."""
+    return bool(np.nanmin(s_final) < 1e-6 * max(float(np.nanmax(s0)), 1e-300))
+
+
+def recruit_steps(s: np.ndarray) -> list:
+    """Per mode (ascending), the first step within 1% of its final value (None if never)."""
+    final = s[-1]
+    out = []
+    for m in range(s.shape[1]):
+        ok = np.abs(s[:, m] - final[m]) <= 0.01 * abs(final[m])
+        out.append(int(np.argmax(ok)) if np.isfinite(final[m]) and final[m] > 0 and ok.any() else None)
+    return out
+
+
+def summary(run: NetworkRun, extra_params: dict | None = None) -> dict:
+    """The JSON summary of ARCHITECTURE.md (s_final and lam_final ascending)."""
+    last = run.last_index
+    s_last, lam_last = run.s[last], run.lam[last]
+    order = np.argsort(s_last)
+    finite = np.all(np.isfinite(s_last))
+    valid = run.s[: last + 1]
+    return {
+        "s_final": [_num(x) for x in s_last[order]],
+        "lam_final": [_num(x) for x in np.sort(lam_last)],
+        "steps": int(run.steps),
+        "collapsed": bool(finite and is_collapsed(s_last, run.s[0])),
+        "diverged": bool(run.diverged),
+        "diverged_step": run.diverged_step,
+        "recruit_steps": recruit_steps(valid) if (finite and not run.diverged) else [None] * valid.shape[1],
+        "seconds": round(run.seconds, 4),
+        "backend": run.backend,
+        "grad_impl": run.grad_impl,
+        "parameters": {**run.config.as_dict(), "seed": run.seed, **(extra_params or {})},
+    }
+
+
+def _num(x):
+    x = float(x)
+    return x if math.isfinite(x) else None

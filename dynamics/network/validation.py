@@ -1,0 +1,437 @@
+"""Sampled linear training against the mode equations: the validation matrix of ``isodyn validate``.
+
+(issue 4, item 5; SPEC §4 and §6 claim 7.)  A *case* is one rule (metric x variant), one size
+M -> N, one setting of the target EMA tau and of the online noise sigma1.  For each case:
+
+1. W0 = init_weights(M, N, c, seed) with c = 1/4 scaled by sqrt(15 / N) for N > 15, so the initial
+   spectrum has the spread of the paper's 15 -> 10 network (SPEC §5) at every M;
+2. K seeds of sampled training (:func:`dynamics.network.train`; Euclidean rules with the moments
+   sampler, exact in distribution and free per sample, at the paper's n = 50,000; cosine rules with
+   the inputs sampler at a smaller n, chosen to fit the time budget);
+3. the expected-GD map (:func:`dynamics.simulate.simulate`, ``scheme='map'``; cosine with the exact
+   closure, and again with the mean-field closure) from the same s0 = (1 + sigma1^2) S0^2.
+
+Modes are matched through the *initial* singular vectors: the amplitude of mode m in a run is
+A_m(t) = u0_m^T W(t) v0_m and s_m = (1 + sigma1^2) A_m^2 (the expected update leaves U, V fixed,
+SPEC §4).  Sorting eigenvalues instead would bias the comparison wherever the spectrum is
+degenerate (order statistics of noisy, nearly equal values), e.g. an isotropic cosine spectrum.
+
+Tolerance rule (stated in the table): at C checkpoints t and every mode m take the seed mean
+mean_k s_m(t) and the seed-to-seed standard deviation sd_m(t).  The sampling error of a single run
+at this n is sigma_n = max_{t,m} sd_m(t); that of the seed mean is SE = sigma_n / sqrt(K).  The
+case passes iff
+
+    max_{t,m} |mean_k s_m(t) - s_m^map(t)|  <=  z * SE,   z = Phi^-1(1 - 0.001 / (2 C M)),
+
+a two-sided normal bound with Bonferroni over the C*M compared values at family error 1e-3 (the
+largest spread bounds every point's spread, so the bound is conservative pointwise).  Divergent
+rules are compared up to the last checkpoint at which the map and every run stay below
+GROWTH_BOUND * max(1, max s0): past that, finite-time blow-up makes s a function of the blow-up
+time, which no expectation describes.
+
+Cosine and the noise-driven scale growth: the cosine loss is scale-free, so its sampled gradient is
+orthogonal to W and every step grows |W|^2 by eta^2 |g - E g|^2 on average -- an O(eta^2 T / n)
+drift of the overall scale that the expected map does not contain (the map only has the O(eta^2)
+term of the mean gradient).  It is reported per case (``scale_drift``: the relative change of
+sum_m s_m in training minus the map's, over the horizon) next to the tolerance, and the horizon
+and n are chosen so that it stays below it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from isodyn.derivations import Rule
+from isodyn.dynamics.modes.simulation import simulate
+from isodyn.dynamics.network.trainer import NetworkConfig, train
+
+MODES = (2, 5, 10, 50)
+IN_DIM = {2: 6, 5: 10, 10: 15, 50: 60}  # 6 -> 2 and 15 -> 10 are the paper's networks (SPEC §5)
+CHECKPOINTS = 20  # compared frames after step 0, evenly spaced over the horizon
+FAMILY_ERROR = 1e-3
+GROWTH_BOUND = 10.0
+LARGE_M = 10  # above it only the plain cases run
+EXPLAIN_FACTOR = 1.5  # deviation must fall at least this much when n is quadrupled
+EMA_TAU = 0.9
+S0_RANGE = (0.03, 3.0)  # initial squared singular values S0^2 (s0 = (1 + sigma1^2) S0^2)
+SIGMA1 = 0.3
+SIGMA2 = 0.1
+EUCLIDEAN_SAMPLES = 50_000
+
+
+@dataclass(frozen=True)
+class Case:
+    """One cell of the matrix.  ``lr`` is the paper's for the rule (SPEC §5)."""
+
+    metric: str
+    variant: str
+    M: int
+    N: int
+    ema: float
+    sigma1: float
+    samples: int
+    steps: int
+    lr: float
+
+    @property
+    def rule(self) -> Rule:
+        return Rule(self.metric, self.variant)
+
+    @property
+    def sampler(self) -> str:
+        return "moments" if self.metric == "euclidean" else "inputs"
+
+    @property
+    def setting(self) -> str:
+        parts = []
+        if self.ema:
+            parts.append(f"EMA {self.ema:g}")
+        if self.sigma1:
+            parts.append(f"sigma1 {self.sigma1:g}")
+        return ", ".join(parts) or "plain"
+
+    @property
+    def label(self) -> str:
+        return f"{self.metric}/{self.variant} M={self.M} ({self.setting})"
+
+
+def initial_weights(M: int, N: int, seed: int) -> np.ndarray:
+    """W0 = U0 diag(S0) V0^T (M, N): random orthonormal U0 (M, M), V0 (N, M) from ``seed``; S0^2 log-spaced
+    over S0_RANGE (the spread of the paper's random 15 -> 10 start, SPEC §5, at every M)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, M, N]))
+    U, _ = np.linalg.qr(rng.standard_normal((M, M)))
+    V, _ = np.linalg.qr(rng.standard_normal((N, M)))
+    S = np.sqrt(np.geomspace(S0_RANGE[0], S0_RANGE[1], M))[::-1]
+    return (U * S) @ V.T
+
+
+def cosine_budget(M: int, quick: bool) -> tuple[int, int]:
+    """(n, steps) of cosine cases: sampled training costs ~ n M N a step, so larger M gets fewer steps."""
+    if quick:
+        return {2: (2000, 80), 5: (1000, 150)}.get(M, (1000, 60))
+    return {2: (4000, 150), 5: (2000, 400), 10: (1500, 600)}.get(M, (1000, 100))
+
+
+def euclidean_steps(M: int, quick: bool) -> int:
+    if quick:
+        return 300
+    return 1500 if M <= 10 else 400
+
+
+def matrix(metrics=("euclidean", "cosine"), variants=None, modes=MODES, quick: bool = False,
+           settings=("plain", "ema", "sigma1")) -> list[Case]:
+    """The validation matrix: every metric x variant x M, plain; and, for M <= LARGE_M only (cost), EMA on
+    for rules with a target network and sigma1 > 0 for standard and iso."""
+    from isodyn.derivations import VARIANTS
+    from isodyn.dynamics.paper import paper_lr
+
+    variants = VARIANTS if variants is None else variants
+    cases = []
+    for metric in metrics:
+        for M in modes:
+            N = IN_DIM.get(M, M + max(4, M // 5))
+            if metric == "euclidean":
+                n = EUCLIDEAN_SAMPLES
+            for variant in variants:
+                rule = Rule(metric, variant)
+                lr = paper_lr(rule)
+                if metric == "euclidean":
+                    steps = euclidean_steps(M, quick)
+                else:
+                    n, steps = cosine_budget(M, quick)
+                base = dict(metric=metric, variant=variant, M=M, N=N, samples=n, steps=steps, lr=lr)
+                if "plain" in settings:
+                    cases.append(Case(ema=0.0, sigma1=0.0, **base))
+                if M > LARGE_M:
+                    continue
+                if "ema" in settings and rule.has_target_network:
+                    cases.append(Case(ema=EMA_TAU, sigma1=0.0, **base))
+                if "sigma1" in settings and variant in ("standard", "iso"):
+                    cases.append(Case(ema=0.0, sigma1=SIGMA1, **base))
+    return cases
+
+
+@dataclass
+class CaseResult:
+    """Numbers of one case.  Arrays: step (C+1,), train (K, C+1, M), exact / mean_field (C+1, M)."""
+
+    case: Case
+    seeds: list
+    step: np.ndarray
+    train: np.ndarray
+    exact: np.ndarray
+    mean_field: np.ndarray | None
+    horizon: int
+    max_dev: float
+    sigma_n: float
+    se: float
+    z: float
+    tol: float
+    passed: bool
+    status: str
+    mf_max_dev: float | None = None
+    mf_rel: float | None = None
+    scale_drift: float | None = None
+    shape_ratio: float | None = None
+    scale_ratio: float | None = None
+    seconds: float = 0.0
+    notes: list = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        return self.max_dev / self.tol if self.tol > 0 else (0.0 if self.max_dev == 0 else math.inf)
+
+    def as_dict(self) -> dict:
+        d = {k: v for k, v in asdict(self.case).items()}
+        d.update(case=self.case.label, setting=self.case.setting, seeds=list(self.seeds), horizon=self.horizon,
+                 max_dev=self.max_dev, sigma_n=self.sigma_n, se=self.se, z=self.z, tol=self.tol,
+                 ratio=self.ratio, passed=bool(self.passed), status=self.status, shape_ratio=self.shape_ratio,
+                 scale_ratio=self.scale_ratio, mf_max_dev=self.mf_max_dev, mf_rel=self.mf_rel,
+                 mf_ratio=None if self.mf_max_dev is None else self.mf_max_dev / self.tol,
+                 scale_drift=self.scale_drift, seconds=round(self.seconds, 3), notes=list(self.notes))
+        return d
+
+
+def z_bound(C: int, M: int, family_error: float = FAMILY_ERROR) -> float:
+    """Phi^-1(1 - family_error / (2 C M)): the two-sided Bonferroni normal quantile."""
+    from scipy.stats import norm
+
+    return float(norm.isf(family_error / (2 * C * M)))
+
+
+def matched_singular_values(W, U0) -> np.ndarray:
+    """Singular values of W (T, M, N), mode m being the one whose left singular vector overlaps most with
+    U0[:, m] (an assignment maximising the summed squared overlaps); (T, M).  NaN where W is not finite.
+
+    Singular values are invariant under the rotations of U and V that sampling noise drives (the
+    expected update leaves them fixed, nothing restores them); matching through the initial singular
+    vectors keeps each mode's identity where sorting would mix nearly equal modes.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    out = np.full(W.shape[:2], np.nan)
+    for t in range(W.shape[0]):
+        if not np.all(np.isfinite(W[t])):
+            continue
+        U, S, _ = np.linalg.svd(W[t], full_matrices=False)
+        rows, cols = linear_sum_assignment(-(U0.T @ U) ** 2)  # rows: initial modes, cols: current ones
+        out[t, rows] = S[cols]
+    return out
+
+
+def run_case(case: Case, K: int = 4, seed: int = 0, mean_field: bool = True, explain: bool = True) -> CaseResult:
+    """Train K seeds and run the map(s) for one case; compare (module docstring).
+
+    A failing cosine case whose overall scale drifts (the scale test fails) is run again with 4 n
+    samples: if the deviation falls by at least EXPLAIN_FACTOR, it is a sampling effect that vanishes
+    as n grows (the O(eta^2 T / n) scale growth), not an error of the mode equations (which would not
+    depend on n); the case is then marked ``explained``.
+    """
+    t0 = time.perf_counter()
+    rule = case.rule
+    W0 = initial_weights(case.M, case.N, seed)
+    U0, S0, _ = np.linalg.svd(W0, full_matrices=False)
+    g = 1.0 + case.sigma1**2
+    s0 = g * S0**2
+    bound = GROWTH_BOUND * max(1.0, float(s0.max()))
+    kw = dict(lr=case.lr, sigma1=case.sigma1, sigma2=SIGMA2, ema=case.ema, scheme="map")
+    # the map first: its horizon (below the growth bound) is the training horizon
+    ex = simulate(rule, s0, closure="exact", steps=case.steps, **kw)
+    within = np.all(np.isfinite(ex.s) & (ex.s <= bound), axis=-1)
+    steps = case.steps if within.all() else max(int(ex.step[np.argmin(within) - 1]), 1)
+    stride = max(1, steps // CHECKPOINTS)
+    check = np.unique(np.append(np.arange(0, steps + 1, stride), steps))
+    exact = ex.s[check]
+    mf = None
+    if mean_field and case.metric == "cosine":
+        mf = simulate(rule, s0, closure="mean-field", steps=steps, **kw).s[check]
+    cfg = NetworkConfig(rule, in_dim=case.N, out_dim=case.M, samples=case.samples, sigma1=case.sigma1,
+                        sigma2=SIGMA2, lr=case.lr, ema=case.ema, sampler=case.sampler)
+    seeds = [seed * 1000 + 1 + k for k in range(K)]
+    runs = np.full((K, check.size, case.M), np.nan)
+    eye = np.eye(case.N)
+    for k, sd in enumerate(seeds):
+        r = train(cfg, W0=W0, steps=steps, seed=sd, probes=eye)  # probes = I: W(t)^T every step
+        runs[k] = g * matched_singular_values(r.probes[check].transpose(0, 2, 1), U0) ** 2
+    ok = np.all(np.isfinite(runs) & (runs <= bound), axis=(0, 2)) & np.all(np.isfinite(exact) & (exact <= bound), -1)
+    last = int(np.argmin(ok)) - 1 if not ok.all() else check.size - 1
+    notes = []
+    if last < check.size - 1:
+        notes.append(f"compared up to step {check[max(last, 0)]}: growth beyond {GROWTH_BOUND:g} x max(1, s0) "
+                     "(finite-time blow-up / divergence)")
+    sel = slice(1, last + 1)
+    if last < 1:
+        notes.append("no checkpoint after step 0 within the growth bound")
+        cmp = Comparison(0.0, 0.0, 0.0, z_bound(1, case.M))
+    else:
+        cmp = compare(runs[:, sel], exact[sel])
+    status = "pass" if (cmp.passed and last >= 1) else "FAIL"
+    mf_dev = mf_rel = drift = shape = trace = None
+    if mf is not None and last >= 1:
+        mf_dev = float(np.max(np.abs(runs[:, sel].mean(0) - mf[sel])))
+        mf_rel = float(np.max(np.abs(mf[sel] - exact[sel])) / np.max(np.abs(exact[sel])))
+    if case.metric == "cosine" and last >= 1:
+        # the scale-free loss: split s into its overall scale (sum_m s_m) and its shape s_m / sum_k s_k
+        tot, tot_ref = runs[:, sel].sum(-1, keepdims=True), exact[sel].sum(-1, keepdims=True)
+        trace = compare(tot, tot_ref)
+        shape = compare(runs[:, sel] / tot, exact[sel] / tot_ref)
+        drift = float(tot[:, -1, 0].mean() / runs[:, 0].sum(-1).mean() - tot_ref[-1, 0] / exact[0].sum())
+    if explain and status == "FAIL" and trace is not None and not trace.passed:
+        big = run_case(replace(case, samples=4 * case.samples), K, seed, mean_field=False, explain=False)
+        fall = cmp.max_dev / big.max_dev if big.max_dev > 0 else math.inf
+        if fall >= EXPLAIN_FACTOR:
+            status = "explained"
+        notes.append(f"scale drift {drift:+.1%} over the horizon (scale test ratio {trace.ratio:.2f}); with 4 n = "
+                     f"{4 * case.samples} samples max abs ds = {big.max_dev:.2e} (ratio {big.ratio:.2f}), "
+                     f"{fall:.1f} x smaller: " + ("a sampling effect vanishing with n -- the cosine loss is "
+                     "scale-free, each sampled step adds eta^2 tr Var(g) to |W|^2, absent from the expected map "
+                     "and largest at small M, where |p|^-2 is heavy-tailed" if fall >= EXPLAIN_FACTOR
+                     else "not explained by sampling"))
+    return CaseResult(case, seeds, check, runs, exact, mf, int(check[max(last, 0)]), cmp.max_dev, cmp.sigma_n,
+                      cmp.se(K), cmp.z, cmp.tol, status == "pass", status, mf_dev, mf_rel, drift,
+                      None if shape is None else shape.ratio, None if trace is None else trace.ratio,
+                      time.perf_counter() - t0, notes)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """max_{t,m} |seed mean - reference|, sigma_n = max_{t,m} seed sd, SE = sigma_n / sqrt(K), tol = z SE."""
+
+    max_dev: float
+    sigma_n: float
+    tol: float
+    z: float
+
+    def se(self, K: int) -> float:
+        return self.sigma_n / math.sqrt(K)
+
+    @property
+    def passed(self) -> bool:
+        return self.max_dev <= self.tol
+
+    @property
+    def ratio(self) -> float:
+        return self.max_dev / self.tol if self.tol > 0 else (0.0 if self.max_dev == 0 else math.inf)
+
+
+def compare(runs: np.ndarray, ref: np.ndarray, family_error: float = FAMILY_ERROR) -> Comparison:
+    """The tolerance rule (module docstring) for runs (K, C, M) against ref (C, M)."""
+    K, C, M = runs.shape
+    z = z_bound(C, M, family_error)
+    sigma_n = float(np.max(runs.std(0, ddof=1)))
+    max_dev = float(np.max(np.abs(runs.mean(0) - ref)))
+    return Comparison(max_dev, sigma_n, z * sigma_n / math.sqrt(K), z)
+
+
+def validate(metrics=("euclidean", "cosine"), variants=None, modes=MODES, quick: bool = False, K: int = 4,
+             seed: int = 0, jobs: int = 1, progress=None) -> list[CaseResult]:
+    """Sampled linear training against the mode equations (``isodyn validate``): the cases of :func:`matrix`,
+    K seeds each, run by :func:`run_matrix`; one :class:`CaseResult` (pass/fail and the numbers) per case."""
+    return run_matrix(matrix(metrics, variants, modes, quick), K=K, seed=seed, progress=progress, jobs=jobs)
+
+
+def run_matrix(cases, K: int = 4, seed: int = 0, progress=None, jobs: int = 1) -> list[CaseResult]:
+    """Run every case (in ``jobs`` processes when > 1); progress(label) after each."""
+    if jobs <= 1:
+        out = []
+        for c in cases:
+            out.append(run_case(c, K, seed))
+            if progress is not None:
+                progress(c.label)
+        return out
+    from concurrent.futures import ProcessPoolExecutor
+
+    # heaviest first, so the pool's tail is short
+    order = sorted(range(len(cases)), key=lambda i: -cost(cases[i]))
+    res: list = [None] * len(cases)
+    import multiprocessing as mp
+
+    # fresh interpreters (not fork: numba's thread pool does not survive a fork well), one BLAS/numba
+    # thread each so the workers do not oversubscribe the cores
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init) as ex:
+        futs = {ex.submit(run_case, cases[i], K, seed): i for i in order}
+        from concurrent.futures import as_completed
+
+        for f in as_completed(futs):
+            i = futs[f]
+            res[i] = f.result()
+            if progress is not None:
+                progress(cases[i].label)
+    return res
+
+
+def _worker_init():
+    import os
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import numba
+
+    numba.set_num_threads(1)
+
+
+def cost(case: Case) -> float:
+    """Rough relative cost of a case (for ordering work)."""
+    per = 1.0 + (case.M * case.N * case.samples / 2e5 if case.sampler == "inputs" else case.M * case.N / 200)
+    return per * case.steps
+
+
+def mean_field_table(results) -> list[dict]:
+    """Rows of the mean-field table: cosine cases, the closure's deviation from the exact closure and from
+    training (in tolerance units), by M."""
+    rows = []
+    for r in results:
+        if r.mean_field is None or r.mf_max_dev is None:
+            continue
+        rows.append({"case": r.case.label, "M": r.case.M, "variant": r.case.variant, "setting": r.case.setting,
+                     "exact_ratio": r.ratio, "mf_ratio": r.mf_max_dev / r.tol if r.tol > 0 else math.inf,
+                     "mf_rel": r.mf_rel, "mf_passed": bool(r.mf_max_dev <= r.tol)})
+    return rows
+
+
+RULE_TEXT = ("pass iff max_{t,m} |mean_k s_m(t) - s_m^map(t)| <= z * sigma_n / sqrt(K), sigma_n = max_{t,m} "
+             "sd_k s_m(t) (the seed-to-seed spread of one run at this n), z = Phi^-1(1 - 1e-3 / (2 C M)) "
+             "(Bonferroni over C checkpoints x M modes, family error 1e-3); modes matched through W0's "
+             "singular vectors")
+
+
+def format_table(results, K: int) -> str:
+    """The two tables as Markdown."""
+    lines = [f"## Sampled training vs the mode map (K = {K} seeds)", "", "Rule: " + RULE_TEXT + ".", "",
+             "| case | n | steps | max abs ds | sigma_n | tol | ratio | scale drift | result |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in results:
+        c = r.case
+        drift = "" if r.scale_drift is None else f"{r.scale_drift:+.1e}"
+        res = r.status + (" *" if r.notes else "")
+        lines.append(f"| {c.label} | {c.samples} | {r.horizon} | {r.max_dev:.2e} | {r.sigma_n:.2e} | {r.tol:.2e} | "
+                     f"{r.ratio:.2f} | {drift} | {res} |")
+    notes = [(r.case.label, n) for r in results for n in r.notes]
+    if notes:
+        lines += [""] + [f"* {lab}: {n}" for lab, n in notes]
+    npass = sum(r.passed for r in results)
+    nexp = sum(r.status == "explained" for r in results)
+    lines += ["", f"{npass} of {len(results)} cases pass; {nexp} fail but are explained (*: the note says how); "
+              f"{len(results) - npass - nexp} fail unexplained."]
+    mft = mean_field_table(results)
+    if mft:
+        lines += ["", "## Cosine: mean-field closure against M", "",
+                  "ratio = max abs deviation from the training seed mean / the case's tolerance; "
+                  "rel = max |s_mf - s_exact| / max s_exact over the horizon.", "",
+                  "| case | M | exact: ratio | mean-field: ratio | mean-field: rel | mean-field within tol |",
+                  "|---|---:|---:|---:|---:|---|"]
+        for row in sorted(mft, key=lambda d: (d["variant"], d["setting"], d["M"])):
+            lines.append(f"| {row['case']} | {row['M']} | {row['exact_ratio']:.2f} | {row['mf_ratio']:.2f} | "
+                         f"{row['mf_rel']:.2e} | {'yes' if row['mf_passed'] else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(results, K: int, seed: int, seconds: float) -> dict:
+    return {"K": K, "seed": seed, "rule": RULE_TEXT, "family_error": FAMILY_ERROR, "checkpoints": CHECKPOINTS,
+            "growth_bound": GROWTH_BOUND, "cases": [r.as_dict() for r in results],
+            "mean_field": mean_field_table(results), "passed": sum(r.passed for r in results),
+            "total": len(results), "seconds": round(seconds, 2)}

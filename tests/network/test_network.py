@@ -1,0 +1,170 @@
+"""Sampled networks: moments vs inputs sampler, ReLU claims, reproducibility, the train CLI, the CUDA translation."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from isodyn.derivations import METRICS, VARIANTS, Rule
+from isodyn.dynamics import kernels
+from isodyn.dynamics.cli.common import main
+from isodyn.dynamics.network.backends import elementwise_source
+from isodyn.dynamics.network.trainer import NetworkConfig, NetworkTrainer, init_weights, train
+
+
+def _updates(cfg, W, Wt, sampler, K, seed):
+    cfg = NetworkConfig(**{**cfg.__dict__, "sampler": sampler})
+    tr = NetworkTrainer(cfg, W, seed=seed)
+    if Wt is not None:
+        tr.Wt = Wt
+    return np.array([tr.weight_gradient()[0].ravel() for _ in range(K)])
+
+
+@pytest.mark.parametrize("variant,n,ema", [("standard", 30, True), ("no-stopgrad", 8, False),
+                                           ("wrong-stopgrad", 40, False)])
+def test_moments_sampler_matches_inputs_in_distribution(variant, n, ema):
+    """Mean and covariance of the weight update agree within a Bonferroni z-bound from K draws each."""
+    N, M, K = 4, 2, 4000
+    rule = Rule("euclidean", variant)
+    rng = np.random.default_rng(2)
+    W = rng.standard_normal((M, N)) / 2
+    Wt = W + 0.2 * rng.standard_normal((M, N)) if ema else None
+    cfg = NetworkConfig(rule, in_dim=N, out_dim=M, samples=n, sigma1=0.3, sigma2=0.5, lr=0.01,
+                        ema=0.5 if ema else 0.0, rho=0.0,
+                        predictor_source="representations" if variant == "standard" else "weights")
+    a, b = _updates(cfg, W, Wt, "inputs", K, 1), _updates(cfg, W, Wt, "moments", K, 2)
+    d = a.shape[1]
+    iu = np.triu_indices(d)
+    z = 4.5  # two-sided 1e-3 family error over d + d(d+1)/2 = 44 statistics (Bonferroni)
+    se_mean = np.sqrt(a.var(0) / K + b.var(0) / K)
+    assert np.all(np.abs(a.mean(0) - b.mean(0)) <= z * se_mean)
+
+    def cov_stats(x):
+        c = x - x.mean(0)
+        prods = (c[:, :, None] * c[:, None, :])[:, iu[0], iu[1]]
+        return prods.mean(0), prods.var(0) / K
+
+    ca, va = cov_stats(a)
+    cb, vb = cov_stats(b)
+    assert np.all(np.abs(ca - cb) <= z * np.sqrt(va + vb))
+    # able to fail: an update with 50 % more spread is told apart
+    assert np.any(np.abs(ca * 2.25 - cb) > z * np.sqrt(va * 2.25**2 + vb))
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_relu_no_collapse_with_stopgrad_and_predictor(metric):
+    cfg = NetworkConfig(Rule(metric, "standard"), net="relu", in_dim=6, out_dim=2, samples=2000,
+                        lr=0.1 if metric == "cosine" else 0.01)
+    r = train(cfg, steps=1500, seed=0)
+    assert not r.diverged
+    assert r.s[-1].min() > 0.1 * r.s[0].min()
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_relu_collapse_without_stopgrad(metric):
+    cfg = NetworkConfig(Rule(metric, "no-stopgrad"), net="relu", in_dim=6, out_dim=2, samples=2000,
+                        lr=0.1 if metric == "cosine" else 0.01)
+    r = train(cfg, steps=1500, seed=0)
+    s = r.s[-1]
+    if metric == "euclidean":  # every mode dies
+        assert s.max() < 1e-4 * r.s[0].max()
+    else:  # dimensional collapse: the weak mode vanishes relative to the survivor
+        assert s.min() < 1e-3 * s.max()
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_same_seed_same_numbers(dtype):
+    cfg = NetworkConfig(Rule("cosine", "iso"), in_dim=6, out_dim=3, samples=500, lr=0.1, dtype=dtype,
+                        predictor_source="representations")
+    a, b, c = (train(cfg, steps=20, seed=s) for s in (4, 4, 5))
+    assert np.array_equal(a.s, b.s) and np.array_equal(a.W, b.W)
+    assert not np.array_equal(a.s, c.s)
+
+
+def _c_to_python(body: str) -> str:
+    body = re.sub(r"\(\(T\)([-0-9.e]+)\)", r"\1", body)
+    body = body.replace("pow(", "_pow(").replace("fabs(", "abs(")
+    lines = [ln.strip().rstrip(";") for ln in body.splitlines()]
+    return "\n".join(ln[2:] if ln.startswith("T ") else ln for ln in lines)
+
+
+RULES = [Rule(m, v) for m in METRICS for v in VARIANTS] + [Rule(m, "iso", beta=0.3) for m in METRICS]
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.name)
+def test_cuda_translation_evaluates_like_the_generated_code(rule):
+    """The ElementwiseKernel body, read back as Python, gives the generated xp function's numbers."""
+    k = kernels(rule)
+    rng = np.random.default_rng(0)
+    Z1, Z2 = rng.standard_normal((7, 4)), rng.standard_normal((7, 4))
+    lam, beta = rng.uniform(0.3, 2.0, 4), 0.0 if rule.beta is None else rule.beta
+    Q = k.invariants(np, Z1, Z2, lam, beta)
+    for which in ("grad_online", "grad_target"):
+        body, nq = elementwise_source(getattr(k, which))
+        env = {"Z1": Z1, "Z2": Z2, "lam": lam, "beta": beta, "_pow": np.power, "sqrt": np.sqrt, "exp": np.exp,
+               "log": np.log, "abs": np.abs, **{f"Q{i}": Q[i] for i in range(nq)}}
+        exec(_c_to_python(body), env)
+        want = getattr(k, which)(np, Z1, Z2, lam, beta, Q)
+        np.testing.assert_allclose(np.broadcast_to(env["g"], want.shape), want, rtol=1e-12, atol=1e-14)
+
+
+# --- CLI ---------------------------------------------------------------------------------------
+
+
+def _cli(capsys, *argv):
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.mark.parametrize("argv", [
+    ["--w0", "/nonexistent.npy"], ["--samples", "-5"], ["--net", "tanh"], ["--backend", "cupy"],
+    ["--out-dim", "20"], ["--sampler", "moments", "--metric", "cosine"], ["--out", "x.txt"],
+    ["--variant", "no-stopgrad", "--ema", "0.5"], ["--rho", "1"], ["--init-scale", "0"],
+])
+def test_train_bad_input_one_line_exit_2(capsys, argv):
+    from isodyn.dynamics.network.backends import cupy_status
+
+    if argv == ["--backend", "cupy"] and cupy_status()[0]:
+        pytest.skip("CuPy is usable here")
+    rc, out, err = _cli(capsys, "train", "--steps", "2", "--samples", "10", *argv)
+    assert rc == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("isodyn: error: argument ")
+
+
+def test_train_wrong_shape_w0(tmp_path, capsys):
+    p = tmp_path / "w.npy"
+    np.save(p, np.ones((3, 3)))
+    rc, out, err = _cli(capsys, "train", "--w0", str(p))
+    assert rc == 2 and "--w0" in err and err.count("\n") == 1
+
+
+def test_train_json_and_files(tmp_path, capsys):
+    import xarray as xr
+
+    W0 = init_weights(2, 6, 0.25, 9)
+    np.save(tmp_path / "w0.npy", W0)
+    np.save(tmp_path / "probes.npy", np.eye(6)[:3])
+    for suffix in (".nc", ".npz"):
+        out = tmp_path / ("r" + suffix)
+        rc, so, err = _cli(capsys, "train", "--in-dim", "6", "--out-dim", "2", "--samples", "300", "--steps", "30",
+                           "--w0", str(tmp_path / "w0.npy"), "--probes", str(tmp_path / "probes.npy"),
+                           "--backend", "auto", "--json", "--out", str(out), "--seed", "3")
+        assert rc == 0
+        d = json.loads(so)
+        for key in ("s_final", "lam_final", "steps", "collapsed", "diverged", "recruit_steps", "seconds", "backend",
+                    "parameters"):
+            assert key in d
+        assert d["s_final"] == sorted(d["s_final"]) and d["steps"] == 30 and d["backend"] in ("numpy", "cupy")
+        assert d["parameters"]["lr"] == 0.01 and d["parameters"]["seed"] == 3
+        if suffix == ".nc":
+            ds = xr.open_dataset(out)
+            assert ds["s"].shape == (31, 2) and ds["probes"].shape == (31, 3, 2)
+            assert np.allclose(np.sort(ds["s"].values[-1]), d["s_final"])
+            ds.close()
+        else:
+            z = np.load(out)
+            assert z["s"].shape == (31, 2) and json.loads(str(z["summary_json"]))["steps"] == 30

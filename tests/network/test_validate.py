@@ -1,0 +1,70 @@
+"""isodyn validate (issue 4, item 5): the tolerance rule can pass and fail, a reduced matrix passes, a broken
+map is caught, bad input exits 2 with one line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from isodyn.dynamics.cli.common import main
+from isodyn.dynamics.network import validation as V
+
+
+def test_compare_rule_passes_noise_and_catches_a_bias(rng):
+    K, C, M = 6, 10, 3
+    ref = np.linspace(1, 2, C)[:, None] * np.ones(M)
+    runs = ref + 0.01 * rng.standard_normal((K, C, M))
+    ok = V.compare(runs, ref)
+    assert ok.passed and ok.z == pytest.approx(V.z_bound(C, M))
+    se = ok.sigma_n / np.sqrt(K)
+    assert not V.compare(runs + 1.5 * ok.z * se, ref).passed  # a bias beyond the tolerance is caught
+
+
+def test_matched_singular_values_follow_modes_not_order():
+    U0 = np.eye(2)
+    W = np.array([[[1.0, 0, 0], [0, 2.0, 0]]])  # mode 0 weaker than mode 1: sorting would swap them
+    assert np.allclose(V.matched_singular_values(W, U0)[0], [1.0, 2.0])
+
+
+def test_reduced_matrix_passes_and_a_broken_map_fails(monkeypatch):
+    case = [c for c in V.matrix(("euclidean",), ("standard",), (5,), quick=True, settings=("plain",))][0]
+    good = V.run_case(case, K=4)
+    assert good.status == "pass", good.as_dict()
+    real = V.simulate
+
+    def wrong_lr(rule, s0, **kw):  # the map at 1.5 x the training's learning rate
+        kw["lr"] = 1.5 * kw["lr"]
+        return real(rule, s0, **kw)
+
+    monkeypatch.setattr(V, "simulate", wrong_lr)
+    bad = V.run_case(case, K=4)
+    assert bad.status == "FAIL" and bad.ratio > 1
+
+
+def test_cli_table_and_json(tmp_path, capsys):
+    out = tmp_path / "val.json"
+    rc = main(["validate", "--metrics", "euclidean", "--variants", "standard,iso", "--modes", "2",
+               "--settings", "plain,ema", "--quick", "--seeds", "3", "--out", str(out), "--json", "--no-progress"])
+    data = json.loads(capsys.readouterr().out)
+    assert rc == 0 and data["total"] == 4 and data["passed"] == 4
+    assert json.loads(out.read_text())["total"] == 4
+    assert (tmp_path / "val.png").exists() and (tmp_path / "val.pdf").exists()
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+@pytest.mark.parametrize("argv,flag", [
+    (["--modes", "0"], "--modes"),
+    (["--modes", "2,x"], "--modes"),
+    (["--metrics", "nonsense"], "--metrics"),
+    (["--variants", "iso,bogus"], "--variants"),
+    (["--seeds", "2"], "--seeds"),
+    (["--out", "/nonexistent-dir/x.md"], "--out"),
+    (["--out", "table.nc"], "--out"),
+    (["--jobs", "0"], "--jobs"),
+])
+def test_bad_input_exits_2_with_one_line(argv, flag, capsys):
+    assert main(["validate", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("isodyn: error:") and flag in err[0]
