@@ -57,6 +57,12 @@ def correlation_eigenvalue(S_=S) -> sp.Expr:
     return (1 + sigma1**2) * S_**2
 
 
+def amplitude(s_=s) -> sp.Expr:
+    """S_m = sqrt(s_m / (1 + sigma1^2)): the amplitude whose correlation eigenvalue is s_m (the inverse of
+    :func:`correlation_eigenvalue` on S_m >= 0)."""
+    return sp.sqrt(s_ / (1 + sigma1**2))
+
+
 def predictor_eigenvalue(normalize: bool) -> sp.Expr:
     """lambda_m = (s_m + eps)^alpha, or (s_m / s_max + eps)^alpha (SPEC §2)."""
     return ((s / s_max if normalize else s) + eps) ** alpha

@@ -182,3 +182,10 @@ def test_expected_map_and_ode_are_consistent():
         assert sp.simplify((m[S] - S) / eta - o[S]) == 0
         # with kappa = (1 - tau)/eta the target map is S_t + eta kappa (S' - S_t)
         assert sp.simplify(m[St] - (St + (1 - tau) * (m[S] - St))) == 0
+
+
+def test_amplitude_inverts_the_correlation_eigenvalue():
+    from isodyn.derivations.modes import S, amplitude, correlation_eigenvalue, s
+
+    assert sp.simplify(amplitude(correlation_eigenvalue(S)) - S) == 0
+    assert sp.simplify(correlation_eigenvalue(amplitude(s)) - s) == 0
