@@ -284,14 +284,3 @@ def _run_parallel(entries, out, quick, seed, jobs, bar, done):
         raise
     finally:
         pool.join()
-
-
-def main(argv=None) -> int:
-    """``python -m figures.reproduce`` = ``isodyn reproduce``."""
-    from isodyn.dynamics.cli.common import main as cli_main
-
-    return cli_main(["reproduce", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

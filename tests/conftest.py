@@ -3,12 +3,15 @@
 * The kernel cache (ISODYN_CACHE, default ~/.cache/isodyn) is left as it is, so numba's
   on-disk cache pays across test runs.
 * ``tests/`` is put on sys.path so test modules can ``import scenarios``.
+* ``installed_package``: the project installed (not editable) into a temporary folder, once a session,
+  for checks of what a user's ``pip install .`` gets (the layout, the import contracts).
 * Hypothesis runs derandomised (fixed seeds, reproducible failures) and without deadlines
   (the first call of a rule may generate and compile its kernels).
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -28,3 +31,12 @@ settings.load_profile("isodyn")
 def rng():
     """A fixed-seed generator, fresh for each test."""
     return np.random.default_rng(20231120)
+
+
+@pytest.fixture(scope="session")
+def installed_package(tmp_path_factory) -> Path:
+    """``pip install --no-deps --target DIR .`` of this checkout; returns DIR (holding isodyn/ and its metadata)."""
+    target = tmp_path_factory.mktemp("installed")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile", "-q", "--target",
+                    str(target), str(HERE.parent)], check=True, capture_output=True, timeout=600)
+    return target

@@ -2,7 +2,8 @@
 
 Run once, from the code as it was before the architecture change (commit bb82d43):
     python tests/golden/make_golden.py
-The test (tests/modes/test_golden_numbers.py, with the same CASES and argv) reruns every case and compares s_final and lam_final.
+The test (tests/modes/test_golden_numbers.py, same CASES and argv) reruns every case and compares
+s_final and lam_final.
 """
 
 from __future__ import annotations
