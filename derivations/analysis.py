@@ -13,7 +13,7 @@ from functools import cache
 import sympy as sp
 
 from .invariants import beta, lam
-from .modes import S, St, alpha, eps, eta, gamma, kappa, mode_drift, s, sigma1, tau
+from .modes import C, S, St, alpha, eps, eta, gamma, kappa, mode_drift, rho, s, sigma1, tau
 from .rules import Rule
 
 G_sym = sp.Symbol("G_m", real=True)
@@ -66,6 +66,23 @@ def ode(rule: Rule, closure: str = "mean-field") -> dict:
     if rule.has_target_network:
         out[St] = dSt
     return out
+
+
+def ema_rate(momentum=tau):
+    """kappa = (1 - momentum) / eta: the rate of the continuous-time limit of x <- momentum x + (1 - momentum) y
+    (t = eta * step), i.e. dx/dt = kappa (y - x).  For the EMA target (momentum tau) and the predictor lag (rho)."""
+    return (1 - momentum) / eta
+
+
+def lag_step(s_new):
+    """The lagging predictor's update: C' = rho C + (1 - rho) s (s of the current state; lambda = lambda(C')).
+    The compiled map prints this (dynamics.codegen LAG_STEP)."""
+    return rho * C + (1 - rho) * s_new
+
+
+def lag_ode(s_):
+    """The lag's continuous-time limit dC/dt = kappa (s - C), kappa = ema_rate(rho) (codegen LAG_ODE)."""
+    return kappa * (s_ - C)
 
 
 def growth_rate(rule: Rule) -> sp.Expr:

@@ -40,6 +40,8 @@ gamma = sp.Symbol("gamma", nonnegative=True)  # weight decay
 tau = sp.Symbol("tau", nonnegative=True)  # EMA momentum
 eta = sp.Symbol("eta", positive=True)  # learning rate
 kappa = sp.Symbol("kappa", positive=True)  # (1 - tau) / eta
+rho = sp.Symbol("rho", nonnegative=True)  # predictor lag: C <- rho C + (1 - rho) s
+C = sp.Symbol("C_m", nonnegative=True)  # the lagging predictor's running estimate of s_m
 alpha = sp.Symbol("alpha", nonnegative=True)
 eps = sp.Symbol("epsilon", nonnegative=True)
 s = sp.Symbol("s_m", positive=True)  # eigenvalue of the online correlation
@@ -59,8 +61,9 @@ def correlation_eigenvalue(S_=S) -> sp.Expr:
 
 def amplitude(s_=s) -> sp.Expr:
     """S_m = sqrt(s_m / (1 + sigma1^2)): the amplitude whose correlation eigenvalue is s_m (the inverse of
-    :func:`correlation_eigenvalue` on S_m >= 0)."""
-    return sp.sqrt(s_ / (1 + sigma1**2))
+    :func:`correlation_eigenvalue` on S_m >= 0).  Kept as one square root of the ratio (unevaluated: sympy
+    would split it into two roots, a different floating-point operation)."""
+    return sp.Pow(s_ / (1 + sigma1**2), sp.Rational(1, 2), evaluate=False)
 
 
 def predictor_eigenvalue(normalize: bool) -> sp.Expr:

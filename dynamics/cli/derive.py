@@ -12,7 +12,7 @@ import json
 import sys
 
 from isodyn.dynamics.cli.common import add_rule_flags, rule_from_args
-from isodyn.dynamics.codegen import cache_dir, derivations_hash
+from isodyn.dynamics.codegen import cache_dir, generator_hash
 from isodyn.dynamics.files import atomic_write
 
 
@@ -36,7 +36,7 @@ def add_parser(sub):
 
 def derivation_text(rule, closure: str, fmt: str, use_cache: bool = True) -> str:
     """The rendered derivation, from the cache when possible."""
-    key = json.dumps([list(rule.structural_key), rule.normalize, closure, fmt, derivations_hash()])
+    key = json.dumps([list(rule.structural_key), rule.normalize, closure, fmt, generator_hash()])
     path = cache_dir() / "derive" / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".txt")
     if use_cache and path.exists():
         return path.read_text()

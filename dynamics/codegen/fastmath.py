@@ -279,7 +279,7 @@ def pow_rows(a, y, M, w):
     (0 < |y| <= 2^20, not in {0.5, 1, 2}) go through ONE branch-free loop over all R M elements with a
     per-element exponent (the same operations per element as :func:`_pow_general`, so the same bits);
     the other rows take pow_inplace's exact / math.pow paths.  For blocks of points stepped together
-    (dynamics.integrators): many short rows become one long vectorised loop.
+    (the one-point map of the integrator modules): many short rows become one long vectorised loop.
     """
     R = y.shape[0]
     ngen = 0
@@ -361,7 +361,7 @@ def pow_elementwise(x, y, out):
     One branch-free loop for bases >= 0 and exponents in [0, 2^20] (pow_inplace's exact paths for
     y in {0, 0.5, 1, 2} as selects, :func:`_pow_pos` otherwise), then :func:`pow_scalar` for anything
     else.  Compiled once here (cache=True), not into every caller: the map's full-power steps
-    (dynamics.integrators._map_fast) call it every MAP_RESYNC steps.
+    (the fused map, _map_fast of the integrator modules) call it every MAP_RESYNC steps.
     """
     n = x.shape[0]
     nodd = 0

@@ -226,7 +226,7 @@ def _state(rule, Y, p):
     ema = rule.has_target_network and p[I.PIDX["ema"]] > 0
     lag = p[I.PIDX["rho"]] > 0
     s, lam, wk = np.empty(M), np.empty(M), np.empty((5, M))
-    mod.save(Y, p, lag, False, np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1), wk, s, lam)
+    mod.save(Y, p, lag, wk, s, lam)
     return Y[0], (Y[1] if ema else Y[0]), lam
 
 

@@ -10,7 +10,7 @@ from scipy.optimize import brentq
 from isodyn.derivations import Rule
 from isodyn.derivations import analysis as an
 from isodyn.derivations.invariants import beta as beta_sym
-from isodyn.derivations.modes import alpha, eps, gamma, kappa, sigma1, sigma2
+from isodyn.derivations.modes import S, St, alpha, eps, gamma, kappa, sigma1, sigma2, tau
 from isodyn.dynamics.codegen import kernels
 
 PAR = dict(s1=0.3, s2=0.2, gam=0.08, a=0.7, e=0.05, kap=3.0)
@@ -189,3 +189,13 @@ def test_amplitude_inverts_the_correlation_eigenvalue():
 
     assert sp.simplify(amplitude(correlation_eigenvalue(S)) - S) == 0
     assert sp.simplify(correlation_eigenvalue(amplitude(s)) - s) == 0
+
+
+def test_the_lag_and_ema_limits_are_the_maps_continuous_time_limits():
+    """x <- m x + (1 - m) y over one step of length eta is dx/dt = ema_rate(m) (y - x) to first order."""
+    from isodyn.derivations.modes import C, eta, kappa, rho, s
+
+    dC = an.lag_step(s) - C
+    assert sp.simplify(dC / eta - an.lag_ode(s).subs(kappa, an.ema_rate(rho))) == 0
+    S_new, St_new = an.map_step(sp.Symbol("G"), S)
+    assert sp.simplify((St_new - St) / eta - an.ode_step(sp.Symbol("G"))[1].subs(kappa, an.ema_rate(tau))) == 0

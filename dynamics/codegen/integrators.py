@@ -1,0 +1,167 @@
+"""A rule's integrator module: the compiled drivers of the mode equations, rendered from templates/.
+
+The module is generated from the rule's kernel module (:mod:`.kernels`; only its printed recipes, so no
+sympy is needed) and ``templates/integrators.py.j2`` (+ integrator_macros.j2, integrator_map.py.j2,
+integrator_dopri.py.j2), stored in the kernel cache under a hash of its source and compiled with
+``numba.njit(cache=True)``.  This module owns the generated code's interface: the parameter columns
+(:data:`PARAM_NAMES`), the state rows (:func:`state_rows`), the status codes (:data:`STATUS_CODES`).  The
+schemes' tableaux and the step-size controller are data the caller passes
+(:mod:`isodyn.dynamics.modes.schemes`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .cache import load_module, store_source
+from .kernels import kernels
+from .templating import render
+
+#: columns of the parameter array P (B, NPAR) of every driver, in this order; the generated module names
+#: them as upper-case constants (LR, SIGMA1, ...)
+PARAM_NAMES = ("lr", "sigma1", "sigma2", "weight_decay", "ema", "alpha", "eps", "normalize", "beta", "rho",
+               "s_bound")
+#: status codes set inside the compiled loops (exceptions happen only at the Python boundary)
+STATUS_CODES = {"OK": 0, "DIVERGED": 1, "STEP_UNDERFLOW": 2, "MAX_STEPS": 3}
+
+
+def _names(expr: str, **names) -> str:
+    """``expr`` (generated source) with its whole-word names replaced: _names("S + eta*G", eta="p[LR]")."""
+    return re.sub(r"\b\w+\b", lambda w: names.get(w.group(0), w.group(0)), expr)
+
+
+def _uses(lines, name: str) -> bool:
+    return any(re.search(rf"\b{name}\b", ln) for ln in lines)
+
+
+@dataclass(frozen=True)
+class StateRow:
+    """One per-mode state of the integrators: row ``const`` of a state Y (NROWS, M).
+
+    active    when the row evolves: "True", or the driver's flag ("ema", "lag"); an inactive row keeps its
+              initial value (the ODE's right-hand side would be zero there)
+    framed    the saved frames (s and lambda) need it
+    ode       names -> the row's dY/dt (printed from derivations.analysis), in the driver's variables
+    prelude   names -> lines the row's dY/dt needs first (rates, s of the current state)
+    """
+
+    name: str
+    doc: str
+    active: str
+    framed: bool
+    ode: object = field(repr=False)
+    prelude: object = field(repr=False)
+
+    @property
+    def const(self) -> str:
+        return "ROW_" + self.name.upper()
+
+
+def state_rows(k) -> tuple[StateRow, ...]:
+    """The state table for kernel module ``k``: S (online amplitudes), S_t (the EMA target's), C (the lagging
+    predictor's running estimate of s).  A new per-mode state is one more row here (with its map update in
+    integrator_map.py.j2)."""
+    ode_s, ode_st = k.ODE_STEP  # derivations.analysis.ode_step
+    return (
+        StateRow("S", "S_m, online amplitudes", "True", True,
+                 ode=lambda S, St, C, G, s: _names(ode_s, S=S, G=G, gamma="p[WEIGHT_DECAY]"),
+                 prelude=lambda S, p, s, aux: []),
+        StateRow("St", "S_t,m, target amplitudes (with an EMA target: tau > 0; else S_t = S)", "ema", False,
+                 ode=lambda S, St, C, G, s: _names(ode_st, S=S, St=St, kappa="kap"),
+                 prelude=lambda S, p, s, aux: ["kap = " + _names(k.KAPPA, tau=f"{p}[EMA]", eta=f"{p}[LR]")]),
+        StateRow("C", "C_m, the lagging predictor's estimate of s_m (rho > 0; else lambda from the current s)",
+                 "lag", True,
+                 ode=lambda S, St, C, G, s: _names(k.LAG_ODE, kappa="kr", s=s, C=C),
+                 prelude=lambda S, p, s, aux: [
+                     f"_eigenvalues({S}, {p}[SIGMA1], 1.0, {p}[EPS], {p}[NORMALIZE] > 0.5, {s}, {aux})",
+                     "kr = " + _names(k.KAPPA, tau=f"{p}[RHO]", eta=f"{p}[LR]")]),
+    )
+
+
+def _fused_map(k) -> dict:
+    """The generated pieces of the fused elementwise map (integrator_map.py.j2, ``_map_fast``).
+
+    Per-point terms that depend on the parameters only (P<i> of the drift without mode sums, C<i> of s(S),
+    e.g. 1 + sigma1^2) are computed once per point and spread over the point's elements (rows of PQ): the
+    same values as computing them every step, so the same bits.  With mode sums (cosine), a first pass per
+    step and point computes the sums R<i> and the terms that depend on them and spreads those the drift
+    needs (rows of Q), so the main pass is one flat loop over all elements either way (a loop per point over
+    its M modes would vectorise only M // 8 of them).
+    """
+    sum_lines, sum_finals, point_lines, drift_lines, drift_final = k.DRIFT_ELEMENTWISE
+    corr, base, _, corr_lines = k.LAMBDA_ELEMENTWISE
+    upd, ema = k.MAP_STEP  # derivations.analysis.map_step, printed
+
+    def refs(txt):
+        return set(re.findall(r"\b[RPC]\d+\b", txt))
+
+    fixed = [ln for ln in point_lines if not any(n.startswith("R") for n in refs(ln.split("=", 1)[1]))]
+    moving = [ln for ln in point_lines if ln not in fixed]
+    used = sorted(refs(" ".join(drift_lines) + " " + drift_final))
+    pq_names = [ln.split("=")[0].strip() for ln in list(fixed) + list(corr_lines)]
+    q_names = [n for n in used if n not in pq_names] if sum_finals else []
+    update = _names(upd, S="S_k", G="G", eta="lr[e]", gamma="wd[e]")
+    ema_line = _names(ema, tau="te", St="St_k", S_new="xn")
+    step_lines = list(drift_lines) + [drift_final, update, ema_line, corr, base]
+    params = [("sigma1", "s1", "p[SIGMA1]"), ("sigma2", "s2", "p[SIGMA2]"), ("beta", "be", "p[BETA]")]
+    init_lines = list(fixed) + list(corr_lines)
+    per_element = [
+        {"name": "lr", "value": "p[LR]", "bool": False, "note": ""},
+        {"name": "wd", "value": "p[WEIGHT_DECAY]", "bool": False, "note": ""},
+        {"name": "tau", "value": "p[EMA] if (HAS_TARGET and p[EMA] > 0.0) else 0.0", "bool": False, "note": ""},
+        {"name": "al", "value": "a", "bool": False, "note": ""},
+        {"name": "gen", "value": "g", "bool": True,
+         "note": "alpha not 1 or 2, stored: 5% faster than comparing in the loop"},
+        {"name": "Sb", "value": "bound", "bool": False, "note": ""},
+    ]
+    if _uses([base], "eps"):
+        per_element.insert(4, {"name": "ep", "value": "p[EPS]", "bool": False, "note": ""})
+    pre_lines = list(sum_lines) + list(sum_finals) + list(moving)
+    for name, arr, col in params:
+        if _uses(pre_lines + step_lines + [" ".join(q_names)], name):
+            per_element.append({"name": arr, "value": col, "bool": False, "note": ""})
+    loads = {name: f"{name} = {arr}[e]" for name, arr, _ in params}
+    head = ["S_k = SS[c0, e]", "St_k = ST[c0, e]", "lam_k = lam[e]"]
+    head += [loads[n] for n, _, _ in params if _uses(step_lines, n)]
+    head += [f"{n} = PQ[{c}, e]" for c, n in enumerate(pq_names) if _uses(step_lines, n)]
+    head += [f"{n} = Q[{c}, e]" for c, n in enumerate(q_names)]
+    sum_src = list(sum_lines) + list(sum_finals)
+    return {
+        "init": [f"{n} = {col}" for n, _, col in params if _uses(init_lines, n)] + init_lines,
+        "per_element": per_element, "pq_names": pq_names, "q_names": q_names, "head": head,
+        "drift_lines": list(drift_lines), "drift_final": drift_final, "update_line": update, "ema_line": ema_line,
+        "corr": corr, "base": base, "base_uses_s": _uses([base], "s_k"),
+        "base_loads": ["eps = ep[e]"] if _uses([base], "eps") else [],
+        "corr_loads": [f"{n} = PQ[{pq_names.index(n)}, e]" for n in (ln.split("=")[0].strip() for ln in corr_lines)],
+        "sums": list(sum_finals), "sum_lines": list(sum_lines),
+        "sum_loads": [ln for ln in ("S_k = SS[c0, e]", "St_k = ST[c0, e]", "lam_k = lam[e]")
+                      if _uses(sum_src, ln.split()[0])] + [loads[n] for n, _, _ in params if _uses(sum_src, n)],
+        "moving": list(moving), "moving_loads": [loads[n] for n, _, _ in params if _uses(moving, n)],
+    }
+
+
+def integrator_source(rule, *, controller: dict, map_block: int, map_fast_block: int) -> str:
+    """The integrator module's source for ``rule`` (imports its kernel module by name).
+
+    controller: the PI step-size controller's named constants (modes.schemes.PI_CONTROLLER); map_block,
+    map_fast_block: points the one-point map and the fused map step together.
+    """
+    k = kernels(rule)
+    vector_pow = k.LAMBDA_ELEMENTWISE[2]
+    map_update = _names(k.MAP_STEP[0], S="S[k]", G="G[k]", eta="p[LR]", gamma="p[WEIGHT_DECAY]")
+    return render(
+        "integrators.py.j2", kname=k.__name__, rule_name=rule.name, has_target=rule.has_target_network,
+        has_exact=rule.metric == "cosine", vector_pow=vector_pow, has_fast_map=vector_pow or not rule.has_predictor,
+        params=PARAM_NAMES, rows=state_rows(k), status=STATUS_CODES, map_block=map_block,
+        map_fast_block=map_fast_block,
+        controller={name: repr(float(v)) for name, v in controller.items()},
+        amplitude=_names(k.AMPLITUDE, s_k="max(s, 0.0)"), map_update=map_update,
+        map_ema=_names(k.MAP_STEP[1], tau="p[EMA]", St="St[k]", S_new="S[k]"),
+        map_lag=_names(k.LAG_STEP, C="C[k]", rho="p[RHO]", s="s[k]"), fast=_fused_map(k))
+
+
+def integrator_module(rule, **options):
+    """The integrator module for ``rule``, generated into the kernel cache (once) and imported
+    (options: as :func:`integrator_source`)."""
+    return load_module(store_source(integrator_source(rule, **options), "i_"), "isodyn_integrators_")
