@@ -19,7 +19,7 @@ fi
 python -c "import cupy, numpy; print('cupy', cupy.__version__, 'numpy', numpy.__version__, 'devices', cupy.cuda.runtime.getDeviceCount())" 2>&1 | tee "$OUT/env.txt"
 timeout 180 python -m pytest -q -p no:cacheprovider tests/gpu 2>&1 | tee "$OUT/gpu_tests.log"
 rc_tests=${PIPESTATUS[0]}
-timeout 150 python -m dynamics.network_bench --rows inputs,cupy --reps 10 --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.log"
+timeout 150 python -m isodyn.dynamics.bench.network --rows inputs,cupy --reps 10 --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.log"
 rc_bench=${PIPESTATUS[0]}
 echo "tests rc=$rc_tests bench rc=$rc_bench" | tee -a "$OUT/env.txt"
 exit $(( rc_tests != 0 || rc_bench != 0 ))

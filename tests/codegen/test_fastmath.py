@@ -1,4 +1,4 @@
-"""dynamics.fastmath.pow_inplace: accuracy against math.pow, special values, exact fast paths,
+"""isodyn.dynamics.codegen.fastmath.pow_inplace: accuracy against math.pow, special values, exact fast paths,
 vectorisation of the loop, and its use by the generated eigenvalues kernel (SPEC §2).
 
 Runs in ~10 s (one numba compile of the pow loop, ~1e6 math.pow reference values)."""

@@ -1,4 +1,4 @@
-"""tests/gpu: skipped where CuPy or a usable CUDA device is missing (dynamics.backends.cupy_status)."""
+"""tests/gpu: skipped where CuPy or a usable CUDA device is missing (isodyn.dynamics.network.backends.cupy_status)."""
 
 import pytest
 

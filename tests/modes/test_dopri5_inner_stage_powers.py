@@ -1,4 +1,4 @@
-"""The pieces that make dopri5 fast (dynamics.integrators._dopri_one, dynamics.fastmath): the binomial
+"""The pieces that make dopri5 fast (_dopri_one of the generated integrator module, codegen.fastmath): the binomial
 power update of the inner stages (fastmath.pow_ratio_update) against exact and fresh powers, on random
 and on real trajectory data; dopri5 with general alpha against a tight reference; batching bit for bit
 with the EMA target and the lagging predictor on; reference-count-free views (fastmath.borrow).

@@ -1,7 +1,7 @@
-"""The fused elementwise map (dynamics.integrators._map_fast) against the one-point map (_map_block).
+"""The fused elementwise map (_map_fast of the generated integrator module, codegen/templates/integrator_map.py.j2) against the one-point map (_map_block).
 
 _map_fast steps a block of points x modes in one loop per step and carries lambda = b^alpha along the
-trajectory by ratio updates (dynamics.fastmath.pow_ratio_step), with the full power every ``map_resync``
+trajectory by ratio updates (codegen.fastmath.pow_ratio_step), with the full power every ``map_resync``
 steps.  With map_resync = 1 every lambda the dynamics uses is the full power, so the two paths must agree
 bit for bit (same generated expressions, same operation order); with the default they differ only by
 the ratio updates' rounding.
@@ -47,7 +47,7 @@ def _mixed_points(rng, B, M, beta):
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: f"{r.metric}-{r.variant}-{r.beta}")
-def test_fast_map_with_full_powers_equals_one_point_map_bitwise(rule):
+def test_fused_map_with_full_powers_equals_one_point_map_bitwise(rule):
     rng = np.random.default_rng(1)
     B, M = I.MAP_FAST_BLOCK + 9, 6
     s0, P = _mixed_points(rng, B, M, 0.5 if rule.beta is not None else 0.0)
@@ -60,7 +60,7 @@ def test_fast_map_with_full_powers_equals_one_point_map_bitwise(rule):
 
 @pytest.mark.parametrize("rule, tol", [(Rule("euclidean", "standard"), 1e-12), (Rule("cosine", "standard"), 1e-10)],
                          ids=["euclidean", "cosine"])
-def test_fast_map_ratio_updates_stay_at_rounding_level(rule, tol):
+def test_fused_map_ratio_updates_stay_at_rounding_level(rule, tol):
     """Default resync against full powers every step, on convergent runs (lr <= 0.3; the lr = 0.3 points
     move their bases by more than pow_ratio_step's range, so the per-element fallback is exercised): the
     trajectories agree to rounding level over 3000 steps.  Euclidean is contractive (measured < 1e-14);
@@ -88,7 +88,7 @@ def test_fast_map_ratio_updates_stay_at_rounding_level(rule, tol):
     assert not np.array_equal(fast.s, ref.s)  # the ratio path is in use (else this test proves nothing)
 
 
-def test_fast_and_generic_points_in_one_batch_equal_one_at_a_time():
+def test_fused_and_one_point_map_points_in_one_batch_equal_one_at_a_time():
     """Points of the fused map and points of the one-point map (lagging predictor, normalisation) mixed in
     one batch on several threads: each equals its own one-point run bit for bit."""
     rng = np.random.default_rng(2)

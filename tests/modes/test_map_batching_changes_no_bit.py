@@ -1,4 +1,4 @@
-"""The map's blocks of points (dynamics.integrators._map_block, dynamics.fastmath.pow_rows) change no bit."""
+"""The map's blocks of points (_map_block of the generated integrator module, codegen.fastmath.pow_rows) change no bit."""
 
 from __future__ import annotations
 
