@@ -13,7 +13,7 @@ from functools import cache
 import sympy as sp
 
 from .invariants import beta, lam
-from .modes import C, S, St, alpha, eps, eta, gamma, kappa, mode_drift, rho, s, sigma1, tau
+from .modes import C, S, St, alpha, eps, eta, gamma, kappa, mode_drift, predictor_drift, rho, s, sigma1, tau
 from .rules import Rule
 
 G_sym = sp.Symbol("G_m", real=True)
@@ -242,3 +242,82 @@ def weak_mode_asymptotics(rule: Rule) -> Asymptotics:
             "non-trivial fixed point)"
         )
     return _asymptotics(rule.structural_key)
+
+
+# --- the trainable predictor (SPEC §7; Tian, Chen & Ganguli 2021) -------------------------------------
+
+alpha_p = sp.Symbol("alpha_p", positive=True)  # the predictor's learning-rate ratio
+gamma_p = sp.Symbol("gamma_p", nonnegative=True)  # the predictor's weight decay
+H_sym = sp.Symbol("H_m", real=True)
+ema_ratio = sp.Symbol("r", positive=True)  # S_t / S on the EMA target's fixed line (SPEC §7 calls it tau)
+
+
+def predictor_step(H):
+    """One expected-GD step of a trainable predictor's eigenvalue: lambda' = lambda + eta (alpha_p H - gamma_p
+    lambda) (SPEC §7).  The compiled maps print this (dynamics.codegen PREDICTOR_STEP)."""
+    return lam + eta * (alpha_p * H - gamma_p * lam)
+
+
+def predictor_ode(H):
+    """Its continuous-time limit d lambda/dt = alpha_p H - gamma_p lambda (codegen PREDICTOR_ODE)."""
+    return alpha_p * H - gamma_p * lam
+
+
+def trainable_ode(rule: Rule, closure: str = "mean-field") -> dict:
+    """The ODE with a trainable predictor: {S_m: G - gamma S, S_t,m: kappa (S - S_t), lambda_m: alpha_p H -
+    gamma_p lambda}, lambda now a state (S_t absent without a target network)."""
+    out = ode(rule, closure)
+    H = H_sym if (rule.metric == "cosine" and closure == "exact") else predictor_drift(rule, closure).drift
+    out[lam] = predictor_ode(H)
+    return out
+
+
+@dataclass(frozen=True)
+class TrainableTheory:
+    """Tian et al.'s analysis of the Euclidean loss with a trainable predictor, derived (SPEC §7).
+
+    invariant       S^2 - lambda^2 / alpha_p
+    invariant_rate  its d/dt at sigma1 = 0, S_t = S (no EMA), gamma_p = gamma: -2 gamma invariant
+    reduced_flow    d lambda/dt on the parabola S^2 = lambda^2 / alpha_p with S_t = r S (r: ema_ratio)
+    fixed_points    (lambda*+, lambda*-), the non-zero roots of reduced_flow
+    stability       d reduced_flow / d lambda at each (negative: stable)
+    threshold       the weight decay above which no non-zero fixed point exists (every mode collapses)
+    """
+
+    invariant: sp.Expr
+    invariant_rate: sp.Expr
+    reduced_flow: sp.Expr
+    fixed_points: tuple
+    stability: tuple
+    threshold: sp.Expr
+
+
+@cache
+def _trainable_theory(key) -> TrainableTheory:
+    rule = _rule(key)
+    G = mode_drift(rule).drift
+    H = predictor_drift(rule).drift
+    inv = S**2 - lam**2 / alpha_p
+    plain = {sigma1: 0, St: S, gamma_p: gamma}
+    rate = sp.simplify(sp.diff(inv, S) * (G - gamma * S).xreplace(plain)
+                       + sp.diff(inv, lam) * predictor_ode(H).xreplace(plain))
+    # on the parabola S^2 = lambda^2 / alpha_p with S_t = r S (H is a polynomial in S, S_t)
+    on_parabola = sp.expand(predictor_ode(H).xreplace({St: ema_ratio * S, gamma_p: gamma}))
+    flow = sp.factor(on_parabola.subs(S**2, lam**2 / alpha_p))
+    roots = sp.solve(sp.cancel(flow / lam), lam)
+    # order (lambda*+, lambda*-) at a point where both are real
+    probe = {ema_ratio: 1, gamma: sp.Rational(1, 10), sigma1: 0}
+    plus, minus = sorted(roots, key=lambda r: -float(r.subs(probe)))
+    dflow = sp.diff(flow, lam)
+    stability = tuple(sp.simplify(dflow.subs(lam, r)) for r in (plus, minus))
+    threshold = sp.solve(sp.Eq(sp.discriminant(sp.cancel(flow / lam), lam), 0), gamma)[0]
+    return TrainableTheory(inv, rate, flow, (plus, minus), stability, sp.simplify(threshold))
+
+
+def trainable_theory(rule: Rule) -> TrainableTheory:
+    """Invariant, fixed points and collapse threshold of the Euclidean standard loss with a trainable
+    predictor (SPEC §7; Tian et al.'s Theorem 1 and the fixed points under weight decay)."""
+    if rule.metric != "euclidean" or rule.variant != "standard" or rule.beta is not None:
+        raise ValueError(f"{rule.name}: the invariant and the fixed points of SPEC §7 are those of the Euclidean "
+                         "standard loss")
+    return _trainable_theory(rule.structural_key)

@@ -208,3 +208,23 @@ def grad(scalar, wrt: str) -> Vec:
         elif k.y == wrt:
             terms.append((d, k.c, k.x))
     return unfreeze(Vec(tuple(terms)).map_coefs(sp.simplify))
+
+
+def grad_lambda(scalar) -> sp.Expr:
+    """d scalar / d lambda_m: the m-th diagonal entry, in the predictor's eigenbasis, of the gradient with
+    respect to a symmetric predictor W_P = U diag(lambda) U^T aligned with the representation (SPEC §7).
+
+    Chain rule through the invariants: dQ(x, y; c)/dlambda_m = c lambda_m^(c-1) x_m y_m.  The predictor
+    acts on z1 (p = W_P z1), so only invariants with a live z1 side depend on it; frozen symbols (under a
+    stop-gradient, p = SG(W_P z1) included) are constants.  The result is unfrozen.
+    """
+    scalar = sp.sympify(scalar)
+    out = sp.Integer(0)
+    for sym in invariants_in(scalar):
+        k = key_of(sym)
+        if k.c == 0 or "z1" not in (k.x, k.y):
+            continue
+        d = sp.diff(scalar, sym)
+        if d != 0:
+            out += d * k.c * lam ** (k.c - 1) * component(k.x) * component(k.y)
+    return unfreeze(sp.simplify(out))

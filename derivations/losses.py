@@ -13,7 +13,7 @@ from functools import cache
 
 import sympy as sp
 
-from .invariants import Vec, beta, dot, grad, norm, sg
+from .invariants import Vec, beta, dot, grad, grad_lambda, norm, sg
 from .rules import Rule
 
 half = sp.Rational(1, 2)
@@ -112,3 +112,30 @@ def _gradients(key: tuple) -> Gradients:
 def gradients(rule: Rule) -> Gradients:
     """Differentiate ``per_sample_loss(rule)``; beta stays symbolic for the family."""
     return _gradients(rule.structural_key)
+
+
+def predictor_loss(rule: Rule) -> sp.Expr:
+    """The per-sample loss a trainable predictor descends (SPEC §7): the rule's own loss where p carries a
+    gradient (standard, no-stopgrad); the metric's standard loss (z1 held fixed) for the IsoLoss surrogates
+    and the family, which put p under the stop-gradient; wrong-stopgrad stops p, so its predictor gets no
+    gradient (the loss has no live p)."""
+    if not rule.has_predictor:
+        raise ValueError(f"{rule.name}: no predictor to train")
+    metric = METRIC_FUNCS[rule.metric]
+    z1, z2, p = vectors(rule)
+    if rule.variant == "no-stopgrad":
+        return metric(p, z2)
+    if rule.variant == "wrong-stopgrad":
+        return metric(sg(p), z2)
+    return metric(p, sg(z2))
+
+
+@cache
+def _predictor_gradient(key: tuple) -> sp.Expr:
+    return grad_lambda(predictor_loss(Rule.from_structural_key(key)))
+
+
+def predictor_gradient(rule: Rule) -> sp.Expr:
+    """d l / d lambda_m of :func:`predictor_loss` = (dl/dp)_m z1_m: the diagonal of dl/dW_P = (dl/dp) z1^T in
+    the eigenbasis of an aligned symmetric predictor (SPEC §7), in z1_m, z2_m, lambda_m and invariants."""
+    return _predictor_gradient(rule.structural_key)

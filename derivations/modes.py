@@ -26,7 +26,7 @@ import sympy as sp
 
 from . import gaussian
 from .invariants import beta, component, invariant, invariants_in, key_of, lam
-from .losses import gradients
+from .losses import gradients, predictor_gradient
 from .rules import Rule
 
 # --- symbols -------------------------------------------------------------------------
@@ -103,12 +103,24 @@ def _sum_symbol(prefix: str, key) -> sp.Symbol:
 # --- expected maps ----------------------------------------------------------------------
 
 
-def _online_target(rule: Rule):
-    g = gradients(rule)
+#: what an expected drift is of: the encoder's amplitude S_m (G_m, SPEC §4) or a trainable predictor's
+#: eigenvalue lambda_m (H_m, SPEC §7)
+QUANTITIES = ("encoder", "predictor")
+
+
+def _integrand(rule: Rule, quantity: str = "encoder"):
+    """The per-sample quantity whose expectation is the drift, with z1_m = S_m a_m, z2_m = S_t,m b_m:
+    encoder  -g_m a_m - h_m b_m  (g = dl/dz1, h = dl/dz2; G_m = its expectation);
+    predictor  -dl/dlambda_m = -(dl/dp)_m z1_m of the predictor's loss (H_m)."""
     St_ = St if rule.has_target_network else S
     sub = {component("z1"): S * a, component("z2"): St_ * b}
-    # G_m = -E[g_m a_m] - E[h_m b_m] before the expectation
-    integrand = -(g.online.component().xreplace(sub) * a) - (g.target.component().xreplace(sub) * b)
+    if quantity == "predictor":
+        integrand = -predictor_gradient(rule).xreplace(sub)
+    elif quantity == "encoder":
+        g = gradients(rule)
+        integrand = -(g.online.component().xreplace(sub) * a) - (g.target.component().xreplace(sub) * b)
+    else:
+        raise ValueError(f"quantity {quantity!r}; accepted: {QUANTITIES}")
     if not rule.has_predictor:
         integrand = integrand.xreplace({lam: sp.Integer(1)})
     return sp.expand(integrand), St_
@@ -116,7 +128,7 @@ def _online_target(rule: Rule):
 
 @dataclass(frozen=True)
 class ModeDrift:
-    """G_m (expected descent direction of mode m) with the mode sums it needs.
+    """G_m (expected descent direction of mode m; or H_m, a trainable predictor's) with the mode sums it needs.
 
     drift  sympy expression in S_m, S_t,m, lambda_m, sigma1, sigma2, beta and the sums' symbols
     sums   ModeSum reductions over modes (empty for the Euclidean metric)
@@ -126,12 +138,13 @@ class ModeDrift:
     closure: str
     drift: sp.Expr
     sums: tuple = field(default_factory=tuple)
+    quantity: str = "encoder"
 
 
 @cache
-def _mode_drift(key: tuple, closure: str) -> ModeDrift:
+def _mode_drift(key: tuple, closure: str, quantity: str = "encoder") -> ModeDrift:
     rule = Rule.from_structural_key(key)
-    integrand, St_ = _online_target(rule)
+    integrand, St_ = _integrand(rule, quantity)
     invs = invariants_in(integrand)
     sums = []
     if invs:
@@ -147,17 +160,25 @@ def _mode_drift(key: tuple, closure: str) -> ModeDrift:
             sub[q] = sym
         integrand = integrand.xreplace(sub)
     drift = gaussian.expectation(integrand, a, b, *SIGMA_ENTRIES)
-    return ModeDrift(key, closure if invs else "closed-form", sp.simplify(drift), tuple(sums))
+    return ModeDrift(key, closure if invs else "closed-form", sp.simplify(drift), tuple(sums), quantity)
 
 
 SIGMA_ENTRIES = (1 + sigma1**2, sp.Integer(1), 1 + sigma2**2)
 
 
-def mode_drift(rule: Rule, closure: str = "mean-field") -> ModeDrift:
-    """Expected G_m for the Euclidean metric (closed form) or the cosine mean-field closure."""
+def mode_drift(rule: Rule, closure: str = "mean-field", quantity: str = "encoder") -> ModeDrift:
+    """Expected G_m for the Euclidean metric (closed form) or the cosine mean-field closure; with
+    ``quantity="predictor"`` a trainable predictor's H_m = -E[dl/dlambda_m] (SPEC §7)."""
     if rule.metric == "euclidean":
         closure = "closed-form"
-    return _mode_drift(rule.structural_key, closure)
+    return _mode_drift(rule.structural_key, closure, quantity)
+
+
+def predictor_drift(rule: Rule, closure: str = "mean-field") -> ModeDrift:
+    """H_m, the expected descent direction of a trainable predictor's eigenvalue lambda_m (SPEC §7):
+    Euclidean closed form, cosine mean-field (the exact closure: :func:`exact_closure` with
+    quantity="predictor")."""
+    return mode_drift(rule, closure, "predictor")
 
 
 # --- exact closure ----------------------------------------------------------------------
@@ -235,11 +256,11 @@ def _split_term(term, norm_p, norm_z):
 
 
 @cache
-def _exact_closure(key: tuple) -> ExactClosure:
+def _exact_closure(key: tuple, quantity: str = "encoder") -> ExactClosure:
     rule = Rule.from_structural_key(key)
     if rule.metric != "cosine":
         raise ValueError("the exact closure is for the cosine metric")
-    integrand, St_ = _online_target(rule)
+    integrand, St_ = _integrand(rule, quantity)
     cp = 2 if rule.has_predictor else 0
     norm_p, norm_z = invariant("z1", "z1", cp), invariant("z2", "z2", 0)
     terms = tuple(_split_term(x, norm_p, norm_z) for x in sp.Add.make_args(integrand))
@@ -294,6 +315,7 @@ def _exact_closure(key: tuple) -> ExactClosure:
     )
 
 
-def exact_closure(rule: Rule) -> ExactClosure:
-    """The exact closure's symbolic ingredients for a cosine rule (quadrature is in dynamics/)."""
-    return _exact_closure(rule.structural_key)
+def exact_closure(rule: Rule, quantity: str = "encoder") -> ExactClosure:
+    """The exact closure's symbolic ingredients for a cosine rule (quadrature is in dynamics/): of G_m, or with
+    ``quantity="predictor"`` of a trainable predictor's H_m."""
+    return _exact_closure(rule.structural_key, quantity)
