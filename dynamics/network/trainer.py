@@ -29,6 +29,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from isodyn.derivations import Rule
+from isodyn.derivations.checks import PARAMETERS, Choice, InputError, Integer
 from isodyn.dynamics.codegen import kernels
 from isodyn.dynamics.network.backends import Backend, resolve
 from isodyn.dynamics.network.samplers import InputsSampler, MomentsSampler
@@ -60,16 +61,19 @@ class NetworkConfig:
     dtype: str = "float64"
 
     def __post_init__(self):
+        """Check every field (derivations.checks: InputError naming the field)."""
         for name, val, ok in (("net", self.net, NETS), ("predictor_source", self.predictor_source, SOURCES),
                               ("sampler", self.sampler, SAMPLERS), ("dtype", self.dtype, DTYPES)):
-            if val not in ok:
-                raise ValueError(f"{name}={val!r}; accepted: {ok}")
-        if not 1 <= self.out_dim <= self.in_dim:
-            raise ValueError("need 1 <= out_dim <= in_dim")
+            Choice(ok)(name, val)
+        for name in ("in_dim", "samples"):
+            Integer(lo=1)(name, getattr(self, name))
+        Integer(accepted="an integer in [1, in_dim]", lo=1, hi=self.in_dim)("out_dim", self.out_dim)
+        for name in ("sigma1", "sigma2", "lr", "weight_decay", "ema", "rho"):
+            PARAMETERS[name](name, getattr(self, name))
         if self.ema and not self.rule.has_target_network:
-            raise ValueError(f"--ema must be 0 for {self.rule.variant} (W_t = W)")
+            raise InputError("ema", self.ema, f"0 for variant {self.rule.variant} (no target network: W_t = W)")
         if self.sampler == "moments" and (self.net != "linear" or self.rule.metric != "euclidean"):
-            raise ValueError("the moments sampler needs --net linear and --metric euclidean")
+            raise InputError("sampler", self.sampler, "moments only with net linear and metric euclidean")
 
     def as_dict(self) -> dict:
         d = asdict(self)

@@ -32,7 +32,9 @@ Parameters (``[fixed]`` or ``[axes]``): the rule (``metric``, ``variant``, ``bet
 ``seed`` and the point's index, so results do not depend on chunking or worker), or a fixed
 explicit ``s0 = [..]``).  ``lr`` defaults to the paper's learning rate of each rule (SPEC §5).
 
-Every problem raises :class:`SpecError` naming the key (``axes.lr``) and what it accepts.
+Every problem raises :class:`~isodyn.derivations.checks.InputError` (``SpecError`` is the same class) naming
+the key (``axes.lr``) and what it accepts; the values are checked by the checkers of
+:mod:`isodyn.derivations.checks`.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
-from isodyn.derivations import METRICS, VARIANTS, Rule, RuleError
+from isodyn.derivations import METRICS, VARIANTS, Rule
+from isodyn.derivations.checks import PARAMETERS, Choice, Flag, InputError, Integer, Real, spec_key
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -61,111 +64,47 @@ MAX_POINTS = 100_000_000
 MAX_BYTES = 8 * 2**30  # merged dataset size limit (trajectories)
 
 
-class SpecError(ValueError):
-    """A spec key is unknown, missing or out of range; ``key`` is dotted (``axes.lr``)."""
+#: kept for one release: a spec's error is the one input error of the package, ``flag`` the dotted key
+#: (``axes.lr[0]``; readable as ``.key`` too)
+SpecError = InputError
 
-    def __init__(self, key: str, value, accepted: str, what: str = "invalid value"):
-        self.key, self.value, self.accepted = key, value, accepted
-        text = repr(value)
-        if len(text) > 60:
-            text = text[:57] + "..."
-        super().__init__(f"{key}: {what} {text}; accepted: {accepted}")
-
-
-# --- value checkers -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Real:
-    accepted: str
-    lo: float | None = None
-    lo_open: bool = False
-    hi: float | None = None
-    hi_open: bool = False
-
-    def __call__(self, key, v):
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise SpecError(key, v, self.accepted)
-        x = float(v)
-        bad = not math.isfinite(x)
-        bad |= self.lo is not None and (x < self.lo or (self.lo_open and x == self.lo))
-        bad |= self.hi is not None and (x > self.hi or (self.hi_open and x == self.hi))
-        if bad:
-            raise SpecError(key, v, self.accepted)
-        return x
-
-
-@dataclass(frozen=True)
-class _Int:
-    accepted: str
-    lo: int = 1
-    hi: int | None = None
-
-    def __call__(self, key, v):
-        if isinstance(v, bool) or not isinstance(v, int) or v < self.lo or (self.hi is not None and v > self.hi):
-            raise SpecError(key, v, self.accepted)
-        return int(v)
-
-
-@dataclass(frozen=True)
-class _Choice:
-    choices: tuple
-
-    @property
-    def accepted(self):
-        return "one of " + ", ".join(self.choices)
-
-    def __call__(self, key, v):
-        if not isinstance(v, str) or v not in self.choices:
-            raise SpecError(key, v, self.accepted)
-        return v
-
-
-class _Bool:
-    accepted = "true or false"
-
-    def __call__(self, key, v):
-        if not isinstance(v, bool):
-            raise SpecError(key, v, self.accepted)
-        return v
-
-
-#: parameters that may be fixed or swept, with their checker and default (None: derived)
+#: parameters that may be fixed or swept (spec keys, derivations.checks.spec_key), with their checker (the model's
+#: domains from derivations.checks.PARAMETERS) and default (None: derived)
 PARAMS = {
-    "metric": (_Choice(METRICS), "euclidean"),
-    "variant": (_Choice(VARIANTS), "standard"),
-    "beta": (_Real("a finite real (IsoLoss family; variants standard, iso, no-stopgrad)"), None),
-    "alpha": (_Real("a real >= 0", lo=0.0), 1.0),
-    "eps": (_Real("a real >= 0", lo=0.0), 0.0),
-    "normalize": (_Bool(), False),
-    "lr": (_Real("a real > 0", lo=0.0, lo_open=True), None),
-    "weight_decay": (_Real("a real >= 0", lo=0.0), 0.0),
-    "ema": (_Real("a real in [0, 1)", lo=0.0, hi=1.0, hi_open=True), 0.0),
-    "rho": (_Real("a real in [0, 1)", lo=0.0, hi=1.0, hi_open=True), 0.0),
-    "sigma_online": (_Real("a real >= 0", lo=0.0), 0.0),
-    "sigma_target": (_Real("a real >= 0", lo=0.0), 0.1),
-    "modes": (_Int("an integer in [1, 4096]", lo=1, hi=4096), 10),
-    "s0_lo": (_Real("a real > 0", lo=0.0, lo_open=True), 1e-3),
-    "s0_hi": (_Real("a real > 0", lo=0.0, lo_open=True), 1.0),
-    "s0_family": (_Choice(S0_FAMILIES), "logspace"),
-    "seed": (_Int("an integer >= 0", lo=0), 0),
+    "metric": (Choice(METRICS), "euclidean"),
+    "variant": (Choice(VARIANTS), "standard"),
+    "beta": (PARAMETERS["beta"], None),  # IsoLoss family: variants standard, iso, no-stopgrad (the rule checks)
+    "alpha": (PARAMETERS["alpha"], 1.0),
+    "eps": (PARAMETERS["eps"], 0.0),
+    "normalize": (Flag(), False),
+    "lr": (PARAMETERS["lr"], None),
+    "weight_decay": (PARAMETERS["weight_decay"], 0.0),
+    "ema": (PARAMETERS["ema"], 0.0),
+    "rho": (PARAMETERS["rho"], 0.0),
+    "sigma_online": (PARAMETERS["sigma1"], 0.0),
+    "sigma_target": (PARAMETERS["sigma2"], 0.1),
+    "modes": (Integer(lo=1, hi=4096), 10),
+    "s0_lo": (Real(lo=0.0, lo_open=True), 1e-3),
+    "s0_hi": (Real(lo=0.0, lo_open=True), 1.0),
+    "s0_family": (Choice(S0_FAMILIES), "logspace"),
+    "seed": (Integer(lo=0), 0),
 }
 #: parameters fixing the compiled call's structure: points of one chunk share them
 STRUCTURAL = ("metric", "variant", "beta_family", "modes", "normalize")
 RUN = {
-    "scheme": (_Choice(SCHEMES), "map"),
-    "steps": (_Int("an integer in [1, 10**9]", lo=1, hi=10**9), 1500),
-    "closure": (_Choice(CLOSURES), None),
-    "chunk_size": (_Int("an integer in [1, 10**6]", lo=1, hi=10**6), None),
-    "recruit_stride": (_Int("an integer in [1, run.steps]", lo=1), None),
-    "substeps": (_Int("an integer >= 1 (rk4)", lo=1), 1),
-    "rtol": (_Real("a real > 0 (dopri5)", lo=0.0, lo_open=True), 1e-8),
-    "atol": (_Real("a real >= 0 (dopri5)", lo=0.0), 1e-12),
-    "exact_tol": (_Real("a real in (0, 1e-2] (exact closure)", lo=0.0, lo_open=True, hi=1e-2), 1e-8),
+    "scheme": (Choice(SCHEMES), "map"),
+    "steps": (Integer("an integer in [1, 10**9]", lo=1, hi=10**9), 1500),
+    "closure": (Choice(CLOSURES), None),
+    "chunk_size": (Integer("an integer in [1, 10**6]", lo=1, hi=10**6), None),
+    "recruit_stride": (Integer("an integer in [1, run.steps]", lo=1), None),
+    "substeps": (Integer("an integer >= 1 (rk4)", lo=1), 1),
+    "rtol": (Real("a real > 0 (dopri5)", lo=0.0, lo_open=True), 1e-8),
+    "atol": (Real("a real >= 0 (dopri5)", lo=0.0), 1e-12),
+    "exact_tol": (Real("a real in (0, 1e-2] (exact closure)", lo=0.0, lo_open=True, hi=1e-2), 1e-8),
 }
 KEEP = {
-    "trajectories": (_Bool(), False),
-    "stride": (_Int("an integer >= 1", lo=1), 1),
+    "trajectories": (Flag(), False),
+    "stride": (Integer(lo=1), 1),
 }
 TABLES = ("run", "fixed", "axes", "keep")
 _AXIS_FORMS = (
@@ -403,9 +342,8 @@ def _check_combinations(spec: SweepSpec, axes_raw, fixed_raw) -> None:
         p = {n: g[i] for n, g, i in zip(names, grids, combo)}
         try:
             Rule(p["metric"], p["variant"], beta=p["beta"], alpha=p["alpha"], eps=p["eps"], normalize=p["normalize"])
-        except RuleError as e:
-            key = _where(e.flag.lstrip("-").replace("-", "_"), axes_raw)
-            raise SpecError(key, e.value, e.accepted.replace("--", "")) from None
+        except InputError as e:  # the rule names its keyword; the spec its key
+            raise e.at(_where(spec_key(e.flag), axes_raw)) from None
     metrics = set(spec.values_of("metric"))
     if spec.run["closure"] is not None and "cosine" not in metrics:
         raise SpecError("run.closure", spec.run["closure"], "only with metric = cosine", "invalid value")
