@@ -177,7 +177,7 @@ def _claims(panels: dict, net: str, noise: dict | None, figname: str) -> tuple[l
         run = panels[("cosine", variant)]["run"]
         s_end, _ = P.end_state(run)
         s0 = run.s[0]
-        d = P.vanished(s_end)
+        d = P.ms.vanished(s_end)
         alive = ~d
         top = int(np.argmax(s_end))
         grew = bool(s_end[top] > s0[top])  # the survivors "may grow": at least the strongest does
@@ -211,7 +211,7 @@ def _claims(panels: dict, net: str, noise: dict | None, figname: str) -> tuple[l
     crit = ("Euclidean no-stopgrad: every mode shrinks in sampled training"
             + (" and every mode is dead (s ≤ 1e-8·max s0) in the mode equations at 100,000 steps" if net == "linear"
                else "") +
-            f"; cosine no-stopgrad and wrong-stopgrad: at least half the modes vanished (s_m ≤ {P.VANISHED:g}·max s "
+            f"; cosine no-stopgrad and wrong-stopgrad: at least half the modes vanished (s_m ≤ {P.ms.VANISHED:g}·max s "
             "at the end: the noise floor of sampled training keeps them above the 1e-8 of the mode equations), at "
             "least one survivor, the strongest mode grew; Euclidean wrong-stopgrad: the run diverges with growing and "
             "shrinking modes"
@@ -295,7 +295,7 @@ def _draw_panel(ax, p: dict, colors):
         ax.text(0.97, 0.97, f"diverged at step {run.diverged_step}", transform=ax.transAxes, ha="right", va="top",
                 fontsize=7)
     else:
-        d = int(P.vanished(run.s[i]).sum())
+        d = int(P.ms.vanished(run.s[i]).sum())
         if d:
             ax.text(0.97, 0.05, f"{d}/{M} modes vanished", transform=ax.transAxes, ha="right", va="bottom",
                     fontsize=7, bbox=dict(facecolor="white", edgecolor="none", alpha=0.85, pad=1.5))

@@ -68,7 +68,7 @@ def _claims(runs: dict, net: str, figname: str) -> tuple[list[ClaimResult], dict
     for metric in P.METRICS:
         for variant in ("standard", "iso"):
             r0, r1, q0, q1, run = stats[(metric, variant)]
-            ok = (not run.diverged) and r1 >= KEPT * r0 and q1 > P.VANISHED
+            ok = (not run.diverged) and r1 >= KEPT * r0 and q1 > P.ms.VANISHED
             parts.append(f"{metric} {variant}: RMS norm {P.fmt(r0)} → {P.fmt(r1)}, s_min/s_max {P.fmt(q0)} → "
                          f"{P.fmt(q1)}")
             checks += 1
@@ -79,7 +79,7 @@ def _claims(runs: dict, net: str, figname: str) -> tuple[list[ClaimResult], dict
         + "; ".join(parts) + ".",
         verdict_from(passed, checks),
         f"standard and iso, both metrics: not diverged, RMS norm of the probes' representations at the end ≥ "
-        f"{KEPT:g}× its start and s_min/s_max > {P.VANISHED:g} (both modes kept); {passed}/{checks} passed",
+        f"{KEPT:g}× its start and s_min/s_max > {P.ms.VANISHED:g} (both modes kept); {passed}/{checks} passed",
         figname)
     parts, passed, checks = [], 0, 0
     r0, r1, q0, q1, run = stats[("euclidean", "no-stopgrad")]
@@ -94,7 +94,7 @@ def _claims(runs: dict, net: str, figname: str) -> tuple[list[ClaimResult], dict
     passed += bool(ok)
     checks += 1
     r0, r1, q0, q1, run = stats[("cosine", "wrong-stopgrad")]
-    ok = (not run.diverged) and q1 <= P.VANISHED
+    ok = (not run.diverged) and q1 <= P.ms.VANISHED
     parts.append(f"cosine wrong-stopgrad: s_min/s_max {P.fmt(q0)} → {P.fmt(q1)}")
     passed += bool(ok)
     checks += 1
@@ -108,7 +108,7 @@ def _claims(runs: dict, net: str, figname: str) -> tuple[list[ClaimResult], dict
         f"Euclidean no-stopgrad: RMS norm of the probes' representations at the end ≤ {SHRUNK:g}× its start; "
         f"Euclidean wrong-stopgrad: the run diverges or the RMS norm falls ≤ {SHRUNK:g}× its start (which of the two "
         f"depends on whether a mode starts above the divergence threshold); cosine wrong-stopgrad: the weaker mode "
-        f"vanishes, s_min/s_max ≤ {P.VANISHED:g} (eigenvalues of W Wᵀ: for ReLU the probe cloud stays "
+        f"vanishes, s_min/s_max ≤ {P.ms.VANISHED:g} (eigenvalues of W Wᵀ: for ReLU the probe cloud stays "
         f"two-dimensional even when W has rank one, so the cloud's shape does not measure it). Cosine no-stopgrad is "
         f"not judged here: with M = 2, 'all but a few modes vanish' does not constrain anything (the 15→10 figure "
         f"judges it); {passed}/{checks} passed",

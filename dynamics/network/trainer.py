@@ -30,6 +30,7 @@ from threadpoolctl import threadpool_limits
 
 from isodyn.derivations import Rule
 from isodyn.derivations.checks import PARAMETERS, Choice, InputError, Integer
+from isodyn.dynamics import measures as ms
 from isodyn.dynamics.codegen import kernels
 from isodyn.dynamics.network.backends import Backend, resolve
 from isodyn.dynamics.network.samplers import InputsSampler, MomentsSampler
@@ -38,7 +39,6 @@ NETS = ("linear", "relu")
 SOURCES = ("weights", "representations")
 SAMPLERS = ("inputs", "moments")
 DTYPES = ("float64", "float32")
-DIVERGED_S = 1e12  # an eigenvalue above this (or a non-finite weight) ends a run as diverged
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,8 @@ class NetworkRun:
     s, lam      (steps + 1, M) eigenvalues of the predictor's correlation and of the predictor
     probes      (steps + 1, K, M) representations f(W p) of the probe inputs, or None
     W, Wt       final weights (M, N), NumPy
+    diverged_step   the first state index beyond the divergence bound of dynamics.measures or non-finite
+                (None: the run did not diverge); the histories hold NaN after it
     """
 
     config: NetworkConfig
@@ -107,8 +109,9 @@ class NetworkRun:
 
     @property
     def last_index(self) -> int:
-        """Index of the last finite state (the end unless the run diverged)."""
-        return int(self.diverged_step) if self.diverged else int(self.steps)
+        """Index of the last state within the divergence bound (the end unless the run diverged; then the state
+        before ``diverged_step``, the first one beyond the bound or non-finite), as ``simulate`` keeps it."""
+        return max(int(self.diverged_step) - 1, 0) if self.diverged else int(self.steps)
 
 
 class NetworkTrainer:
@@ -282,20 +285,28 @@ class NetworkTrainer:
         return s, lam
 
     def _loop(self, steps, s_hist, lam_hist, p_hist, progress):
+        """Run the steps; (diverged step or None, steps done, divergence bound).  The bound is
+        dynamics.measures.divergence_bound of the first step's eigenvalues (the mode equations' rule)."""
+        bound = None
         for t in range(steps):
             if p_hist is not None:
                 p_hist[t] = self.probe_representations()
             with np.errstate(all="ignore"):
                 s, lam = self.step()
             s_hist[t], lam_hist[t] = s, lam
+            if bound is None:
+                bound = ms.divergence_bound(s)
             if progress is not None:
                 progress(1)
-            if not (np.all(np.isfinite(s)) and s.max() <= DIVERGED_S) or not _finite(self.bk, self.W):
-                return t, t + 1
-        return None, steps
+            if ms.beyond_bound(s, bound):  # state t is beyond the bound
+                return t, t + 1, bound
+            if not _finite(self.bk, self.W):  # state t + 1 is not finite
+                return t + 1, t + 1, bound
+        return None, steps, bound
 
     def run(self, steps: int, progress=None) -> NetworkRun:
-        """Train ``steps`` steps (stops early, diverged, when s or W stop being finite / exceed DIVERGED_S).
+        """Train ``steps`` steps; stops early, diverged, when W stops being finite or s leaves the bound of
+        :mod:`dynamics.measures` (non-finite, or above BOUND * max(1, max s at step 0)).
 
         progress: None or a callable(k) told after each step (the CLI passes a tqdm update).
         """
@@ -308,13 +319,15 @@ class NetworkTrainer:
         # thin (n x M) products: one BLAS thread is much faster than contended threads
         limit = threadpool_limits(self.blas_threads, user_api="blas") if self.bk.name == "numpy" else nullcontext()
         with limit:
-            diverged_step, done = self._loop(steps, s_hist, lam_hist, p_hist, progress)
+            diverged_step, done, bound = self._loop(steps, s_hist, lam_hist, p_hist, progress)
         if diverged_step is None:
             with np.errstate(all="ignore"):
                 s_hist[steps], lam_hist[steps] = self.final_eigenvalues()
             if p_hist is not None:
                 p_hist[steps] = self.probe_representations()
-            if not (np.all(np.isfinite(s_hist[steps])) and s_hist[steps].max() <= DIVERGED_S):
+            if bound is None:  # no step taken
+                bound = ms.divergence_bound(s_hist[steps])
+            if ms.beyond_bound(s_hist[steps], bound):
                 diverged_step = steps
         if self.bk.name == "cupy":
             self.xp.cuda.Stream.null.synchronize()
@@ -342,36 +355,28 @@ def train(config: NetworkConfig, W0=None, init_scale: float = 0.25, steps: int =
     return NetworkTrainer(config, W0, seed, backend, probes, grad_impl).run(steps, progress)
 
 
-def is_collapsed(s_final: np.ndarray, s0: np.ndarray) -> bool:
-    """Some mode lost (almost) all its variance: min s_final < 1e-6 * max(s0)."""
-    return bool(np.nanmin(s_final) < 1e-6 * max(float(np.nanmax(s0)), 1e-300))
-
-
-def recruit_steps(s: np.ndarray) -> list:
-    """Per mode (ascending), the first step within 1% of its final value (None if never)."""
-    final = s[-1]
-    out = []
-    for m in range(s.shape[1]):
-        ok = np.abs(s[:, m] - final[m]) <= 0.01 * abs(final[m])
-        out.append(int(np.argmax(ok)) if np.isfinite(final[m]) and final[m] > 0 and ok.any() else None)
-    return out
-
-
 def summary(run: NetworkRun, extra_params: dict | None = None) -> dict:
-    """The JSON summary of ARCHITECTURE.md (s_final and lam_final ascending)."""
+    """The JSON summary of ARCHITECTURE.md (s_final and lam_final ascending).
+
+    collapsed, n_dead and recruit_steps by :mod:`dynamics.measures`, as ``isodyn simulate`` has them: a mode is
+    dead when its final s_m <= DEAD * max s at step 0, collapsed = every mode dead; recruit_steps per mode
+    (ascending eigenvalues), the first step within 1% of its final value, None if never, dead or diverged.
+    """
     last = run.last_index
-    s_last, lam_last = run.s[last], run.lam[last]
-    order = np.argsort(s_last)
-    finite = np.all(np.isfinite(s_last))
-    valid = run.s[: last + 1]
+    s_final, lam_final = run.s[last], run.lam[last]
+    order = np.argsort(s_final)
+    finite = bool(np.all(np.isfinite(s_final)))
+    dead = ms.dead_modes(s_final, run.s[0]) if finite else np.zeros(s_final.shape, dtype=bool)
+    rec = ms.recruit_steps(run.s[: last + 1], np.arange(last + 1), dead=dead | run.diverged | (not finite))
     return {
-        "s_final": [_num(x) for x in s_last[order]],
-        "lam_final": [_num(x) for x in np.sort(lam_last)],
+        "s_final": [_num(x) for x in s_final[order]],
+        "lam_final": [_num(x) for x in np.sort(lam_final)],
         "steps": int(run.steps),
-        "collapsed": bool(finite and is_collapsed(s_last, run.s[0])),
+        "collapsed": bool(finite and np.all(dead)),
+        "n_dead": int(dead.sum()),
         "diverged": bool(run.diverged),
         "diverged_step": run.diverged_step,
-        "recruit_steps": recruit_steps(valid) if (finite and not run.diverged) else [None] * valid.shape[1],
+        "recruit_steps": [None if r < 0 else int(r) for r in rec],
         "seconds": round(run.seconds, 4),
         "backend": run.backend,
         "grad_impl": run.grad_impl,

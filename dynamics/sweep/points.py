@@ -18,8 +18,9 @@ Differences from simulate_batch's own conventions, kept from the sweep's dataset
 
 * a diverged point has NaN final spectrum, effective rank and isotropy, ``collapsed = 0``,
   ``n_dead = 0``, ``converged = 0`` (simulate_batch reports its last finite state);
-* ``converged`` requires a live mode (simulate_batch calls a fully collapsed point converged too);
 * ``ema`` is ignored (0) for rules without a target network (W_t = W), as the rule says.
+
+The outcome of a point is :func:`dynamics.measures.outcome` (codes :data:`dynamics.measures.OUTCOMES`).
 
 Recruitment steps have the resolution of the saved frames, ``frame_stride(spec)`` steps (dataset
 attribute ``recruit_resolution``; 1 = every step).
@@ -29,12 +30,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from isodyn.dynamics import measures as ms
 from isodyn.dynamics.modes.exact import ExactGrid
 from isodyn.dynamics.modes.simulation import simulate_batch
 from isodyn.dynamics.sweep.plan import frame_stride, saved_steps
 
-#: outcome codes of the ``outcome`` variable (figures/style.OUTCOME_COLORS names them)
-OUTCOMES = ("converged", "collapsed", "diverged", "other", "partial")
+#: outcome codes of the ``outcome`` variable (dynamics.measures; figures/style.OUTCOME_COLORS names them)
+OUTCOMES = ms.OUTCOMES
 
 _GRIDS: dict = {}  # (spec digest, structural key) -> ExactGrid
 GRID_SAMPLE = 8  # points of a structural group on which its exact-closure grid is calibrated
@@ -111,8 +113,7 @@ def variables(spec) -> dict:
         "converged": ((), np.int8, -1, "reached a fixed point (1/0)"),
         "effective_rank": ((), np.float64, np.nan, "participation ratio (sum s)^2 / sum s^2 at the end"),
         "isotropy": ((), np.float64, np.nan, "min/max predictor eigenvalue at the end"),
-        "outcome": ((), np.int8, -1, "0 converged, 1 collapsed, 2 diverged, 3 other, "
-                    "4 partial (converged with some modes dead: dimensional collapse)"),
+        "outcome": ((), np.int8, -1, ms.OUTCOME_TEXT),
     }
     if "cosine" in spec.values_of("metric") and (spec.run["closure"] or "exact") == "exact":
         out["closure_error"] = ((), np.float64, np.nan, "exact closure: relative quadrature error at the initial "
@@ -141,16 +142,10 @@ def run_points(spec, index: np.ndarray, threads: int | None = None) -> dict:
     lam_fin = np.where(live, tr.lam_last, np.nan)
     collapsed = np.asarray(m["collapsed"]) & ~div
     n_dead = np.where(div, 0, m["n_dead"])
-    converged = np.asarray(m["converged"]) & ~collapsed & ~div
+    converged = np.asarray(m["converged"]) & ~div
     eff_rank = np.where(div, np.nan, m["effective_rank"])
     isotropy = np.where(div, np.nan, m["isotropy"])
-
-    outcome = np.full(n, OUTCOMES.index("other"), dtype=np.int8)
-    partial = converged & (n_dead > 0)
-    outcome[converged & ~partial] = OUTCOMES.index("converged")
-    outcome[partial] = OUTCOMES.index("partial")
-    outcome[collapsed] = OUTCOMES.index("collapsed")
-    outcome[div] = OUTCOMES.index("diverged")
+    outcome = ms.outcome(div, collapsed, converged, n_dead)
 
     spec_vars = variables(spec)
 
