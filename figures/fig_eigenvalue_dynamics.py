@@ -65,10 +65,10 @@ def _run_panel(plan: dict, net: str, W0, seed: int, sz: P.Sizes) -> dict:
     if r.metric == "euclidean" and bool(tr.measures["diverged"]):
         # Euclidean wrong-stopgrad: a mode's drift involves only its own eigenvalue (SPEC §4), so the
         # modes that were shrinking when the strong ones diverged are continued alone.
-        weak = tr.s_last < tr.s0
-        rest = plan["mode_steps"] - int(tr.last_step)
+        weak = tr.s_final < tr.s0
+        rest = plan["mode_steps"] - int(tr.final_step)
         if weak.any() and rest > 0:
-            out["cont"] = (int(tr.last_step), np.flatnonzero(weak), P.modes(r, tr.s_last[weak], rest, sz))
+            out["cont"] = (int(tr.final_step), np.flatnonzero(weak), P.modes(r, tr.s_final[weak], rest, sz))
     if r.metric == "euclidean" and r.variant == "no-stopgrad":
         # every mode dies, but the one nearest lambda = 1 only slowly: continue the mode equations
         out["long"] = P.modes(r, run.s[0], P.PAPER_STEPS_NO_PREDICTOR, sz, stride=1000)
@@ -171,7 +171,7 @@ def _claims(panels: dict, net: str, noise: dict | None, figname: str) -> tuple[l
     parts.append(txt)
     checks += 1
     passed += bool(ok)
-    nums["euclidean/no-stopgrad/s_end"] = s_end.tolist()
+    nums["euclidean/no-stopgrad/s_final"] = s_end.tolist()
 
     for variant in ("no-stopgrad", "wrong-stopgrad"):
         run = panels[("cosine", variant)]["run"]
@@ -200,7 +200,7 @@ def _claims(panels: dict, net: str, noise: dict | None, figname: str) -> tuple[l
            f"{int(grew.sum())} growing mode(s) (s0 = {P.fmt_list(s0[grew])}), {int(shrank.sum())} shrinking")
     if p["cont"] is not None:
         k, idx, tr = p["cont"]
-        n_dead_w = int(P.dead(tr.s_last, s0).sum())
+        n_dead_w = int(P.dead(tr.s_final, s0).sum())
         ok &= n_dead_w == len(idx)
         txt += f"; mode equations continued to step {k + tr.steps:,}: {n_dead_w}/{len(idx)} shrinking modes dead"
         nums["euclidean/wrong-stopgrad/weak_dead_continued"] = n_dead_w
@@ -231,7 +231,7 @@ def _claims(panels: dict, net: str, noise: dict | None, figname: str) -> tuple[l
     nums["euclidean/no-predictor/rms_log_change"] = a
     if net == "linear":
         tr = p["modes"]
-        drift = float(np.max(np.abs(tr.s_last / tr.s0 - 1)))
+        drift = float(np.max(np.abs(tr.s_final / tr.s0 - 1)))
         na, nb = noise["a"], noise["b"]
         ratio = nb["rms"] / na["rms"] if na["rms"] > 0 else float("inf")
         lo, hi = 2 / 8**0.5, 2 * 8**0.5  # log-midpoints around 2: between noise (2) and drift (0.25)
@@ -395,10 +395,10 @@ def make(ctx: Context, net: str = "linear") -> FigureResult:
                 s0=panels[("euclidean", "standard")]["run"].s[0].tolist())
     for (metric, variant), p in panels.items():
         s_end, lam_end = P.end_state(p["run"])
-        nums[f"{metric}/{variant}/s_end"] = s_end.tolist()
+        nums[f"{metric}/{variant}/s_final"] = s_end.tolist()
         nums[f"{metric}/{variant}/seconds_sampled"] = round(p["seconds_sampled"], 2)
         if p["modes"] is not None:
-            nums[f"{metric}/{variant}/mode_eq_s_end"] = p["modes"].s_last.tolist()
+            nums[f"{metric}/{variant}/mode_eq_s_final"] = p["modes"].s_final.tolist()
     return FigureResult(name, title, files, _caption(panels, net, sz), nums, claims)
 
 

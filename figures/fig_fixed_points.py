@@ -63,7 +63,7 @@ def _claims(runs: dict, net: str, figname: str):
         dev = float(np.max(np.abs(s_end - 1)))
         ok = (not run.diverged) and dev <= P.LAMBDA_TOL
         parts.append(f"Euclidean from {start}: s = λ {P.fmt_list(run.s[0])} → {P.fmt_list(s_end, 4)}")
-        nums[f"euclidean/{start}/s_end"] = s_end.tolist()
+        nums[f"euclidean/{start}/s_final"] = s_end.tolist()
         passed += bool(ok)
         checks += 1
     scales, flucts = [], []
@@ -76,7 +76,7 @@ def _claims(runs: dict, net: str, figname: str):
         flucts.append(fluct)
         parts.append(f"cosine from {start}: s = λ {P.fmt_list(run.s[0])} → {P.fmt_list(s_end, 4)} "
                      f"(min/max = {iso:.3f})")
-        nums[f"cosine/{start}/s_end"] = s_end.tolist()
+        nums[f"cosine/{start}/s_final"] = s_end.tolist()
         nums[f"cosine/{start}/isotropy"] = iso
         passed += bool(ok)
         checks += 1

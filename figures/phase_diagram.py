@@ -140,8 +140,13 @@ def phase_diagram(ds, x: str, y: str, color: str = "outcome", facet: str | None 
     """Figure with one panel per ``facet`` value: ``color`` over the (``x``, ``y``) plane.
 
     ``ds`` must have exactly the dims x, y (and facet, and mode for per-mode measures);
-    ``mode`` picks the mode of a per-mode measure (0 = weakest initial mode).
+    ``mode`` picks the mode of a per-mode measure (0 = weakest initial mode).  Datasets and ``color`` names
+    from before the variables were renamed (``recruit_step``, ``diverge_step``) are read under the new names.
     """
+    from isodyn.dynamics.sweep.points import RENAMED, current_names
+
+    ds = current_names(ds)
+    color = RENAMED.get(color, color)
     da = ds[color]
     if "mode" in da.dims:
         da = da.isel(mode=mode)

@@ -73,6 +73,10 @@ def run(args) -> int:
     except (OSError, ValueError) as e:
         raise UsageError(f"argument FILE: cannot read {args.file!r} ({e.__class__.__name__}); accepted: a .nc "
                          "dataset written by isodyn sweep") from None
+    from isodyn.dynamics.sweep.points import RENAMED, current_names
+
+    ds = current_names(ds)  # a file written before this release: its variables under the current names
+    args.color = RENAMED.get(args.color, args.color)  # ... and the old names accepted for --color
     if "outcome" not in ds:
         raise UsageError(f"argument FILE: {args.file!r} is not a sweep dataset (no 'outcome'); accepted: a .nc "
                          "dataset written by isodyn sweep")

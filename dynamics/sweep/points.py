@@ -38,6 +38,10 @@ from isodyn.dynamics.sweep.plan import frame_stride, saved_steps
 #: outcome codes of the ``outcome`` variable (dynamics.measures; figures/style.OUTCOME_COLORS names them)
 OUTCOMES = ms.OUTCOMES
 
+#: result variables renamed in this release (old -> new: the JSON summary's names); datasets written before are
+#: read under the new names (:func:`current_names`: plot-sweep, figures.phase_diagram) for one release
+RENAMED = {"recruit_step": "recruit_steps", "diverge_step": "diverged_step"}
+
 _GRIDS: dict = {}  # (spec digest, structural key) -> ExactGrid
 GRID_SAMPLE = 8  # points of a structural group on which its exact-closure grid is calibrated
 
@@ -98,18 +102,24 @@ def group_grid(spec, index0: int) -> ExactGrid:
     return grid
 
 
+def current_names(ds):
+    """A sweep Dataset whose variables carry the current names (RENAMED: a file written before this release)."""
+    old = {k: v for k, v in RENAMED.items() if k in ds.variables and v not in ds.variables}
+    return ds.rename(old) if old else ds
+
+
 def variables(spec) -> dict:
     """name -> (trailing dims, dtype, fill, long name) of every result variable."""
     out = {
         "s0": (("mode",), np.float64, np.nan, "initial eigenvalues s_m (ascending)"),
         "s_final": (("mode",), np.float64, np.nan, "final eigenvalues s_m = (1+sigma1^2) S_m^2 (ascending)"),
         "lam_final": (("mode",), np.float64, np.nan, "final predictor eigenvalues lambda_m"),
-        "recruit_step": (("mode",), np.int32, -1, "first saved step (every recruit_resolution steps) within 1% of the "
+        "recruit_steps": (("mode",), np.int32, -1, "first saved step (every recruit_resolution steps) within 1% of the "
                          "mode's final value (-1: never, dead or diverged)"),
         "collapsed": ((), np.int8, -1, "every mode below the collapse threshold (1/0)"),
         "n_dead": ((), np.int32, -1, "modes that died (dimensional collapse)"),
         "diverged": ((), np.int8, -1, "non-finite or beyond the bound (1/0)"),
-        "diverge_step": ((), np.int32, -1, "step of divergence (-1: none)"),
+        "diverged_step": ((), np.int32, -1, "step of divergence (-1: none)"),
         "converged": ((), np.int8, -1, "reached a fixed point (1/0)"),
         "effective_rank": ((), np.float64, np.nan, "participation ratio (sum s)^2 / sum s^2 at the end"),
         "isotropy": ((), np.float64, np.nan, "min/max predictor eigenvalue at the end"),
@@ -138,8 +148,8 @@ def run_points(spec, index: np.ndarray, threads: int | None = None) -> dict:
     m = tr.measures
     div = np.asarray(m["diverged"], dtype=bool)
     live = ~div[:, None]
-    s_fin = np.where(live, tr.s_last, np.nan)
-    lam_fin = np.where(live, tr.lam_last, np.nan)
+    s_fin = np.where(live, tr.s_final, np.nan)
+    lam_fin = np.where(live, tr.lam_final, np.nan)
     collapsed = np.asarray(m["collapsed"]) & ~div
     n_dead = np.where(div, 0, m["n_dead"])
     converged = np.asarray(m["converged"]) & ~div
@@ -159,11 +169,11 @@ def run_points(spec, index: np.ndarray, threads: int | None = None) -> dict:
         "s0": pad(s0, "s0"),
         "s_final": pad(s_fin, "s_final"),
         "lam_final": pad(lam_fin, "lam_final"),
-        "recruit_step": pad(m["recruit_steps"], "recruit_step"),
+        "recruit_steps": pad(m["recruit_steps"], "recruit_steps"),
         "collapsed": collapsed.astype(np.int8),
         "n_dead": n_dead.astype(np.int32),
         "diverged": div.astype(np.int8),
-        "diverge_step": np.asarray(tr.diverged_step, dtype=np.int32),
+        "diverged_step": np.asarray(tr.diverged_step, dtype=np.int32),
         "converged": converged.astype(np.int8),
         "effective_rank": eff_rank.astype(np.float64),
         "isotropy": isotropy.astype(np.float64),

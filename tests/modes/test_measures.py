@@ -48,7 +48,7 @@ def test_known_divergence_step():
         S, k = S + lr * (S**2 - 1 - s2**2) * S, k + 1
     assert tr.measures["diverged"] and tr.diverged_step == k
     assert np.all(np.isnan(tr.s[k:])) and np.all(np.isfinite(tr.s[:k]))
-    assert tr.last_step == k - 1 and np.all(np.isfinite(tr.s_last))
+    assert tr.final_step == k - 1 and np.all(np.isfinite(tr.s_final))
     summary = tr.summary()
     assert summary["diverged"] is True and summary["diverged_step"] == k
 
