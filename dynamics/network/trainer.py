@@ -5,9 +5,9 @@ z1 = f(W x1), z2 = f(W_t x2), f = identity or ReLU.  Each step:
 
 1. the predictor W_P = U diag(lambda) U^T from the correlation C the predictor uses:
    'weights'          C = (1 + sigma1^2) W W^T (linear; exact for Gaussian inputs) or W W^T (ReLU,
-                      as the paper's toy figures do);
-   'representations'  C <- rho C + (1 - rho) Z1^T Z1 / n (the first batch starts it);
-   s = eigenvalues of C and lambda from the generated ``kernels(rule).eigenvalues`` (SPEC §2);
+                      as the paper's toy figures do): U, S_m^2 from W W^T, s_m = (1 + sigma1^2) S_m^2;
+   'representations'  C <- rho C + (1 - rho) Z1^T Z1 / n (the first batch starts it): U, s from C;
+   s and lambda from the generated ``kernels(rule).eigenvalues`` (derivations/, SPEC §2; no formula here);
 2. per-sample gradients in the predictor eigenbasis from the generated kernels
    (``invariants`` / ``grad_online`` / ``grad_target``; nothing is typed here);
 3. dL/dW = mean_i g_i x1_i^T (g through f' for ReLU) [+ mean_i h_i x2_i^T for rules whose target
@@ -156,26 +156,29 @@ class NetworkTrainer:
 
     # --- predictor ------------------------------------------------------------------------
 
-    def predictor(self, C) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(s, lambda, U) for a symmetric correlation-like matrix C (host, float64, ascending)."""
-        evals, U = np.linalg.eigh((C + C.T) / 2)
+    def predictor(self, G, sigma1: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(s, lambda, U), ascending, from a symmetric Gram-like matrix G (host, float64): U and S_m^2 are G's
+        eigenvectors and eigenvalues; s_m = (1 + sigma1^2) S_m^2 and lambda_m come from the generated
+        ``kernels(rule).eigenvalues`` (derivations.modes.correlation_eigenvalue, predictor_eigenvalue; SPEC §2).
+        sigma1 = 0 for a G that is already the correlation (the running estimate of the representations)."""
+        evals, U = np.linalg.eigh((G + G.T) / 2)
         S = np.sqrt(np.clip(evals, 0.0, None))
         s, lam = np.empty_like(S), np.empty_like(S)
         r = self.rule
-        self.k.eigenvalues(S, 0.0, r.alpha, r.eps, r.normalize, s, lam)
+        self.k.eigenvalues(S, sigma1, r.alpha, r.eps, r.normalize, s, lam)
         return s, lam, U
 
-    def weights_correlation(self) -> np.ndarray:
-        """C of the 'weights' source (host, float64)."""
+    def weights_source(self) -> tuple[np.ndarray, float]:
+        """(W W^T (host, float64), sigma1) of the 'weights' source: its correlation is (1 + sigma1^2) W W^T for a
+        linear network with Gaussian inputs (SPEC §2), W W^T (sigma1 = 0) for ReLU, as the paper's toy figures."""
         Wh = self.bk.asnumpy(self.W).astype(np.float64)
-        scale = 1.0 if self.relu else 1.0 + self.cfg.sigma1**2
-        return scale * (Wh @ Wh.T)
+        return Wh @ Wh.T, (0.0 if self.relu else float(self.cfg.sigma1))
 
-    def current_correlation(self) -> np.ndarray:
-        """The correlation the next predictor uses (the running one once it exists)."""
+    def current_source(self) -> tuple[np.ndarray, float]:
+        """(G, sigma1) the next predictor uses (:meth:`predictor`): the running correlation once it exists."""
         if self.cfg.predictor_source == "representations" and self.C is not None:
-            return self.C
-        return self.weights_correlation()
+            return self.C, 0.0
+        return self.weights_source()
 
     def _update_running(self, batch_corr: np.ndarray) -> np.ndarray:
         rho = self.cfg.rho
@@ -195,10 +198,10 @@ class NetworkTrainer:
         z1 = xp.maximum(batch.u1, 0) if self.relu else batch.u1
         z2 = xp.maximum(batch.u2, 0) if self.relu else batch.u2
         if self.cfg.predictor_source == "representations":
-            C = self._update_running(self.bk.asnumpy(z1.T @ z1).astype(np.float64) / n)
+            source = self._update_running(self.bk.asnumpy(z1.T @ z1).astype(np.float64) / n), 0.0
         else:
-            C = self.weights_correlation()
-        s, lam, U = self.predictor(C)
+            source = self.weights_source()
+        s, lam, U = self.predictor(*source)
         Ud, lamd = xp.asarray(U, dtype=self.dtype), xp.asarray(lam, dtype=self.dtype)
         Z1, Z2 = z1 @ Ud, z2 @ Ud
         Q = self.k.invariants(xp, Z1, Z2, lamd, self.beta)
@@ -245,10 +248,10 @@ class NetworkTrainer:
     def _moments_gradient(self, m):
         W, Wt = self.W.astype(np.float64), self.Wt.astype(np.float64)
         if self.cfg.predictor_source == "representations":
-            C = self._update_running(W @ m.C11 @ W.T)
+            source = self._update_running(W @ m.C11 @ W.T), 0.0
         else:
-            C = self.weights_correlation()
-        s, lam, U = self.predictor(C)
+            source = self.weights_source()
+        s, lam, U = self.predictor(*source)
         grad = 0
         if self.rule.online_gradient:
             Ga, Gb = self._coefficients("grad_online", lam)
@@ -281,7 +284,7 @@ class NetworkTrainer:
         return self.bk.asnumpy(self.xp.maximum(u, 0) if self.relu else u).astype(np.float64)
 
     def final_eigenvalues(self):
-        s, lam, _ = self.predictor(self.current_correlation())
+        s, lam, _ = self.predictor(*self.current_source())
         return s, lam
 
     def _loop(self, steps, s_hist, lam_hist, p_hist, progress):
@@ -339,6 +342,20 @@ class NetworkTrainer:
 
 def _finite(bk, W) -> bool:
     return bool(bk.xp.isfinite(W).all())
+
+
+def correlation_eigenvalues(rule: Rule, S, sigma1: float) -> np.ndarray:
+    """s_m = (1 + sigma1^2) S_m^2 of amplitudes S (..., M) (singular values of W), computed by the generated
+    ``kernels(rule).eigenvalues`` from derivations.modes.correlation_eigenvalue (SPEC §2); NaN stays NaN.  (The
+    kernel's predictor eigenvalues, computed alongside with alpha = 1, are not used.)"""
+    k = kernels(rule)
+    S = np.asarray(S, dtype=np.float64)
+    rows = np.ascontiguousarray(S.reshape(-1, S.shape[-1]))
+    out = np.empty_like(rows)
+    lam = np.empty(rows.shape[1])
+    for i in range(rows.shape[0]):
+        k.eigenvalues(rows[i], float(sigma1), 1.0, 0.0, False, out[i], lam)
+    return out.reshape(S.shape)
 
 
 def init_weights(out_dim: int, in_dim: int, scale: float, seed: int) -> np.ndarray:

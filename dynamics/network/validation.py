@@ -47,7 +47,7 @@ import numpy as np
 
 from isodyn.derivations import Rule
 from isodyn.dynamics.modes.simulation import simulate
-from isodyn.dynamics.network.trainer import NetworkConfig, train
+from isodyn.dynamics.network.trainer import NetworkConfig, correlation_eigenvalues, train
 
 MODES = (2, 5, 10, 50)
 IN_DIM = {2: 6, 5: 10, 10: 15, 50: 60}  # 6 -> 2 and 15 -> 10 are the paper's networks (SPEC §5)
@@ -235,8 +235,7 @@ def run_case(case: Case, K: int = 4, seed: int = 0, mean_field: bool = True, exp
     rule = case.rule
     W0 = initial_weights(case.M, case.N, seed)
     U0, S0, _ = np.linalg.svd(W0, full_matrices=False)
-    g = 1.0 + case.sigma1**2
-    s0 = g * S0**2
+    s0 = correlation_eigenvalues(rule, S0, case.sigma1)
     bound = GROWTH_BOUND * max(1.0, float(s0.max()))
     kw = dict(lr=case.lr, sigma1=case.sigma1, sigma2=SIGMA2, ema=case.ema, scheme="map")
     # the map first: its horizon (below the growth bound) is the training horizon
@@ -256,7 +255,8 @@ def run_case(case: Case, K: int = 4, seed: int = 0, mean_field: bool = True, exp
     eye = np.eye(case.N)
     for k, sd in enumerate(seeds):
         r = train(cfg, W0=W0, steps=steps, seed=sd, probes=eye)  # probes = I: W(t)^T every step
-        runs[k] = g * matched_singular_values(r.probes[check].transpose(0, 2, 1), U0) ** 2
+        runs[k] = correlation_eigenvalues(rule, matched_singular_values(r.probes[check].transpose(0, 2, 1), U0),
+                                          case.sigma1)
     ok = np.all(np.isfinite(runs) & (runs <= bound), axis=(0, 2)) & np.all(np.isfinite(exact) & (exact <= bound), -1)
     last = int(np.argmin(ok)) - 1 if not ok.all() else check.size - 1
     notes = []

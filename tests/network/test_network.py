@@ -219,3 +219,24 @@ def test_divergence_bound_of_sampled_training_is_the_mode_equations():
     k = r.diverged_step
     bound = ms.divergence_bound(r.s[0])
     assert r.s[k].max() > bound and np.all(r.s[: k] <= bound) and r.last_index == k - 1
+
+
+def test_weights_source_scale_is_the_generated_kernel():
+    """The 'weights' source: s = (1 + sigma1^2) eig(W W^T) for linear networks (SPEC §2), eig(W W^T) for ReLU,
+    through kernels(rule).eigenvalues (the formula of derivations.modes.correlation_eigenvalue); so is
+    correlation_eigenvalues, which keeps NaN."""
+    from isodyn.dynamics.network.trainer import correlation_eigenvalues
+
+    W0 = init_weights(3, 6, 0.5, 1)
+    gram = np.linalg.eigvalsh(W0 @ W0.T)
+    for net, factor in (("linear", 1 + 0.7**2), ("relu", 1.0)):
+        cfg = NetworkConfig(Rule(), net=net, in_dim=6, out_dim=3, sigma1=0.7, samples=10)
+        tr = NetworkTrainer(cfg, W0)
+        s, lam, U = tr.predictor(*tr.weights_source())
+        np.testing.assert_allclose(s, factor * gram, rtol=1e-12)
+        np.testing.assert_allclose(lam, s, rtol=1e-15)  # alpha = 1, eps = 0
+        np.testing.assert_allclose(np.abs(U.T @ np.linalg.eigh(W0 @ W0.T)[1]), np.eye(3), atol=1e-10)
+    S = np.array([[0.5, 1.0, np.nan], [2.0, 0.0, 1e-3]])
+    got = correlation_eigenvalues(Rule("cosine", "iso"), S, 0.3)
+    np.testing.assert_allclose(got, 1.09 * S**2, rtol=1e-14)
+    assert np.isnan(got[0, 2]) and got.shape == S.shape
