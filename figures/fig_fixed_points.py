@@ -19,6 +19,8 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
 
+from isodyn.dynamics import claims as C
+
 from . import _paper as P
 from .base import ClaimResult, Context, FigureResult, verdict_from
 from .fig_probe_trajectories import seeds_for
@@ -49,10 +51,7 @@ def _train_seed(ctx: Context, metric: str, start: str) -> int:
 
 def _tail(run) -> tuple[np.ndarray, float]:
     """(mean s over the last TAIL of the run (M,), relative std of the mean eigenvalue there)."""
-    i = run.last_index
-    s = run.s[max(0, int(i * (1 - TAIL))): i + 1]
-    scale = s.mean(axis=1)
-    return s.mean(axis=0), float(scale.std() / scale.mean())
+    return C.tail_statistics(run.s[: run.last_index + 1], TAIL)
 
 
 def _claims(runs: dict, net: str, figname: str):
@@ -80,8 +79,7 @@ def _claims(runs: dict, net: str, figname: str):
         nums[f"cosine/{start}/isotropy"] = iso
         passed += bool(ok)
         checks += 1
-    srt = np.sort(scales)
-    sep = float(np.min(srt[1:] / srt[:-1]))
+    sep = C.min_neighbour_ratio(scales)
     ok = sep >= DISTINCT
     parts.append(f"cosine end scales {P.fmt_list(scales)} (mean s over the last {TAIL:.0%} of the steps), smallest "
                  f"ratio of neighbours {sep:.2f}, the scales' own relative fluctuation ≤ {P.fmt(max(flucts), 2)}")

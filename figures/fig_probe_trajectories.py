@@ -18,6 +18,8 @@ from functools import partial
 import numpy as np
 from matplotlib.lines import Line2D
 
+from isodyn.dynamics import claims as C
+
 from . import _paper as P
 from .base import ClaimResult, Context, FigureResult, verdict_from
 from .style import RULE_COLORS, plt, save, style
@@ -32,11 +34,8 @@ MAX_POINTS = 300
 
 
 def _cloud(Z) -> tuple[float, float]:
-    """(RMS norm, sigma_2^2 / sigma_1^2) of a (K, 2) cloud of representations."""
-    Z = np.asarray(Z, dtype=float)
-    rms = float(np.sqrt(np.mean(np.sum(Z * Z, axis=1))))
-    sv = np.linalg.svd(Z, compute_uv=False)
-    return rms, float((sv[-1] / sv[0]) ** 2) if sv[0] > 0 else 0.0
+    """(RMS norm, sigma_2^2 / sigma_1^2) of a (K, 2) cloud of representations (dynamics.claims.cloud_shape)."""
+    return C.cloud_shape(Z)
 
 
 def seeds_for(ctx: Context) -> dict:
@@ -49,8 +48,7 @@ def seeds_for(ctx: Context) -> dict:
 
 def _ratio(run) -> tuple[float, float]:
     """s_min / s_max of W W^T (the predictor's eigenvalues' source) at the start and the end."""
-    s0, s1 = run.s[0], run.s[run.last_index]
-    return float(s0.min() / s0.max()), float(s1.min() / s1.max())
+    return P.isotropy(run.s[0]), P.isotropy(run.s[run.last_index])
 
 
 def _claims(runs: dict, net: str, figname: str) -> tuple[list[ClaimResult], dict]:

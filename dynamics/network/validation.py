@@ -393,6 +393,22 @@ def mean_field_table(results) -> list[dict]:
     return rows
 
 
+def mean_field_error_by_M(results) -> dict:
+    """M -> the largest relative deviation of the mean-field closure from the exact closure (``mf_rel``) over the
+    cosine cases of that M, ascending in M (SPEC §6 claim 7: the mean-field error as a function of M)."""
+    by_M: dict = {}
+    for M, e in sorted((r.case.M, r.mf_rel) for r in results if r.mf_rel is not None):
+        by_M[M] = max(by_M.get(M, 0.0), e)
+    return by_M
+
+
+def mean_field_ratio_by_M(results) -> dict:
+    """M -> the largest deviation of the mean-field closure from the training seed mean, in units of the case's
+    tolerance, over the cases of that M that have one (the M of :func:`mean_field_error_by_M`)."""
+    return {M: max(r.mf_max_dev / r.tol for r in results if r.case.M == M and r.mf_max_dev is not None)
+            for M in mean_field_error_by_M(results)}
+
+
 RULE_TEXT = ("pass iff max_{t,m} |mean_k s_m(t) - s_m^map(t)| <= z * sigma_n / sqrt(K), sigma_n = max_{t,m} "
              "sd_k s_m(t) (the seed-to-seed spread of one run at this n), z = Phi^-1(1 - 1e-3 / (2 C M)) "
              "(Bonferroni over C checkpoints x M modes, family error 1e-3); modes matched through W0's "
