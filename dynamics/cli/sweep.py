@@ -42,15 +42,16 @@ def add_parser(sub):
 
 
 def run(args) -> int:
+    from isodyn.derivations.checks import InputError
     from isodyn.dynamics.cli.common import UsageError, emit_json
     from isodyn.dynamics.sweep.executors import SchedulerError, executor_for
     from isodyn.dynamics.sweep.run import run_sweep
-    from isodyn.dynamics.sweep.spec import SpecError, load_spec
+    from isodyn.dynamics.sweep.spec import load_spec
     from isodyn.dynamics.sweep.store import StoreError
 
     try:
         spec = load_spec(args.spec)
-    except SpecError as e:
+    except InputError as e:
         raise UsageError(f"{args.spec}: {e}") from None
     out = Path(args.out)
     if out.suffix != ".nc":

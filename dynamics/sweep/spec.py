@@ -241,52 +241,52 @@ class SweepSpec:
 def _axis_values(key: str, raw, check) -> tuple:
     if isinstance(raw, dict):
         if len(raw) != 1 or next(iter(raw)) not in ("linspace", "logspace"):
-            raise SpecError(key, raw, _AXIS_FORMS)
+            raise InputError(key, raw, _AXIS_FORMS)
         kind, args = next(iter(raw.items()))
         if not (isinstance(args, list) and len(args) == 3):
-            raise SpecError(key, raw, _AXIS_FORMS)
+            raise InputError(key, raw, _AXIS_FORMS)
         start, stop, num = args
         for x in (start, stop):
             if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
-                raise SpecError(key, raw, _AXIS_FORMS)
+                raise InputError(key, raw, _AXIS_FORMS)
         if isinstance(num, bool) or not isinstance(num, int) or num < 1:
-            raise SpecError(key, raw, _AXIS_FORMS, "empty or malformed axis")
+            raise InputError(key, raw, _AXIS_FORMS, "empty or malformed axis")
         if kind == "logspace":
             if start <= 0 or stop <= 0:
-                raise SpecError(key, raw, _AXIS_FORMS)
+                raise InputError(key, raw, _AXIS_FORMS)
             vals = np.geomspace(start, stop, num)
         else:
             vals = np.linspace(start, stop, num)
         raw = [float(v) for v in vals]
     if not isinstance(raw, list):
-        raise SpecError(key, raw, _AXIS_FORMS)
+        raise InputError(key, raw, _AXIS_FORMS)
     if not raw:
-        raise SpecError(key, raw, _AXIS_FORMS, "empty axis")
+        raise InputError(key, raw, _AXIS_FORMS, "empty axis")
     vals = tuple(check(f"{key}[{i}]", v) for i, v in enumerate(raw))
     if len(set(vals)) != len(vals):
-        raise SpecError(key, raw, _AXIS_FORMS, "repeated values in")
+        raise InputError(key, raw, _AXIS_FORMS, "repeated values in")
     return vals
 
 
 def _table(doc: dict, name: str, vocab: dict) -> dict:
     t = doc.get(name, {})
     if not isinstance(t, dict):
-        raise SpecError(name, t, "a table [" + name + "]")
+        raise InputError(name, t, "a table [" + name + "]")
     for k in t:
         if k not in vocab:
-            raise SpecError(f"{name}.{k}", k, f"keys of [{name}]: " + ", ".join(vocab), "unknown key")
+            raise InputError(f"{name}.{k}", k, f"keys of [{name}]: " + ", ".join(vocab), "unknown key")
     return t
 
 
 def parse_spec(text: str, source: str = "<spec>") -> SweepSpec:
-    """Parse and check a TOML spec; raises SpecError (or a TOML error as SpecError)."""
+    """Parse and check a TOML spec; raises InputError (a TOML error too)."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise SpecError("toml", str(e).splitlines()[0], "a valid TOML document", "not TOML:") from None
+        raise InputError("toml", str(e).splitlines()[0], "a valid TOML document", "not TOML:") from None
     for k in doc:
         if k not in TABLES:
-            raise SpecError(k, k, "tables " + ", ".join(f"[{t}]" for t in TABLES), "unknown key")
+            raise InputError(k, k, "tables " + ", ".join(f"[{t}]" for t in TABLES), "unknown key")
 
     run_raw = _table(doc, "run", RUN)
     keep_raw = _table(doc, "keep", KEEP)
@@ -299,10 +299,10 @@ def parse_spec(text: str, source: str = "<spec>") -> SweepSpec:
     axes = []
     for k, raw in axes_raw.items():
         if k in fixed_raw:
-            raise SpecError(f"axes.{k}", k, "a parameter either in [fixed] or in [axes], not both", "repeated key")
+            raise InputError(f"axes.{k}", k, "a parameter either in [fixed] or in [axes], not both", "repeated key")
         axes.append(Axis(k, _axis_values(f"axes.{k}", raw, PARAMS[k][0])))
     if not axes:
-        raise SpecError("axes", {}, "at least one parameter axis in [axes], e.g. lr = [0.01, 0.1]", "no axes in")
+        raise InputError("axes", {}, "at least one parameter axis in [axes], e.g. lr = [0.01, 0.1]", "no axes in")
 
     fixed = {}
     for k, (chk, default) in PARAMS.items():
@@ -314,12 +314,12 @@ def parse_spec(text: str, source: str = "<spec>") -> SweepSpec:
         s0 = fixed_raw["s0"]
         acc = "a non-empty list of reals > 0 (the initial eigenvalues s_m)"
         if not isinstance(s0, list) or not s0:
-            raise SpecError("fixed.s0", s0, acc)
+            raise InputError("fixed.s0", s0, acc)
         chk = PARAMS["s0_lo"][0]
         fixed["s0"] = [chk(f"fixed.s0[{i}]", v) for i, v in enumerate(s0)]
         clash = [k for k in ("modes", "s0_lo", "s0_hi", "s0_family") if k in fixed_raw or k in axes_raw]
         if clash:
-            raise SpecError(f"fixed.{clash[0]}", clash[0], "either fixed.s0 or modes/s0_lo/s0_hi/s0_family",
+            raise InputError(f"fixed.{clash[0]}", clash[0], "either fixed.s0 or modes/s0_lo/s0_hi/s0_family",
                             "conflicts with fixed.s0:")
         fixed["modes"] = len(fixed["s0"])
 
@@ -335,7 +335,7 @@ def _where(name, axes_raw) -> str:
 def _check_combinations(spec: SweepSpec, axes_raw, fixed_raw) -> None:
     """Cross-key checks over every combination of the rule axes (cheap: rules only)."""
     if spec.n_points > MAX_POINTS:
-        raise SpecError("axes", spec.n_points, f"at most {MAX_POINTS} points", "too many points:")
+        raise InputError("axes", spec.n_points, f"at most {MAX_POINTS} points", "too many points:")
     names = ("metric", "variant", "beta", "alpha", "eps", "normalize")
     grids = [spec.values_of(n) for n in names]
     for combo in np.ndindex(*[len(g) for g in grids]):
@@ -346,31 +346,31 @@ def _check_combinations(spec: SweepSpec, axes_raw, fixed_raw) -> None:
             raise e.at(_where(spec_key(e.flag), axes_raw)) from None
     metrics = set(spec.values_of("metric"))
     if spec.run["closure"] is not None and "cosine" not in metrics:
-        raise SpecError("run.closure", spec.run["closure"], "only with metric = cosine", "invalid value")
+        raise InputError("run.closure", spec.run["closure"], "only with metric = cosine", "invalid value")
     if spec.run["recruit_stride"] is not None and spec.run["recruit_stride"] > spec.run["steps"]:
-        raise SpecError("run.recruit_stride", spec.run["recruit_stride"],
+        raise InputError("run.recruit_stride", spec.run["recruit_stride"],
                         f"an integer in [1, run.steps = {spec.run['steps']}]")
     if "s0" not in spec.fixed:
         for lo in spec.values_of("s0_lo"):
             for hi in spec.values_of("s0_hi"):
                 if lo > hi:
-                    raise SpecError(_where("s0_hi", axes_raw), hi, f"a real >= s0_lo ({lo:g})")
+                    raise InputError(_where("s0_hi", axes_raw), hi, f"a real >= s0_lo ({lo:g})")
     stride = spec.keep["stride"]
     if spec.keep["trajectories"]:
         if stride > spec.run["steps"]:
-            raise SpecError("keep.stride", stride, f"an integer in [1, run.steps = {spec.run['steps']}]")
+            raise InputError("keep.stride", stride, f"an integer in [1, run.steps = {spec.run['steps']}]")
         n_save = spec.run["steps"] // stride + 1
         nbytes = spec.n_points * spec.max_modes * n_save * 8 * 2
         if nbytes > MAX_BYTES:
-            raise SpecError("keep.stride", stride, f"a stride keeping the trajectories under {MAX_BYTES // 2**30} GiB "
+            raise InputError("keep.stride", stride, f"a stride keeping the trajectories under {MAX_BYTES // 2**30} GiB "
                             f"(now {nbytes / 2**30:.1f} GiB)")
 
 
 def load_spec(path) -> SweepSpec:
-    """Read and check a spec file; an unreadable file is a SpecError naming it."""
+    """Read and check a spec file; an unreadable file is an InputError naming it."""
     path = Path(path)
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as e:
-        raise SpecError("SPEC", str(path), "a readable TOML file", f"cannot read ({e.__class__.__name__})") from None
+        raise InputError("SPEC", str(path), "a readable TOML file", f"cannot read ({e.__class__.__name__})") from None
     return parse_spec(text, source=str(path))
