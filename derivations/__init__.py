@@ -1,13 +1,15 @@
 """isodyn.derivations - the symbolic layer: rules, losses, gradients, mode equations (SPEC §3-4).
 
 The only place a formula is written by hand.  Returns plain sympy objects; knows
-nothing about numba, files or numerics.  ``Rule`` is imported eagerly; everything
+nothing about numba, files or numerics.  ``Rule`` and ``InputError`` (the one error type for bad
+input, with the checkers of :mod:`.checks`) are imported eagerly; everything
 else (and sympy itself) is imported on first use, so code that only loads cached
 kernels never pays for sympy.
 """
 
 from importlib import import_module
 
+from .checks import InputError
 from .rules import BETA_VARIANTS, METRICS, VARIANTS, Rule, RuleError
 
 _LAZY = {
@@ -38,7 +40,7 @@ _LAZY = {
     "render": "render",
 }
 
-__all__ = ["BETA_VARIANTS", "METRICS", "VARIANTS", "Rule", "RuleError", *_LAZY]
+__all__ = ["BETA_VARIANTS", "METRICS", "VARIANTS", "InputError", "Rule", "RuleError", *_LAZY]
 
 
 def __getattr__(name):

@@ -97,11 +97,22 @@ class _Doc:
 
 
 def derivation(rule: Rule, closure: str = "exact", fmt: str = "markdown") -> str:
-    """The full derivation of ``rule`` as Markdown or LaTeX text."""
+    """The full derivation of ``rule`` as Markdown or LaTeX text: the loss and its gradients (SPEC §3), the
+    expected mode map and its ODE (SPEC §4), fixed points and stability, weak-mode asymptotics."""
     if fmt not in ("markdown", "latex"):
         raise ValueError(f"format must be markdown or latex, got {fmt!r}")
     d = _Doc(fmt)
-    g = gradients(rule)
+    use_exact = rule.metric == "cosine" and closure == "exact"
+    _header(d, rule)
+    _gradients(d, rule)
+    _mode_map(d, rule, closure, use_exact)
+    _continuous_time(d, rule, closure)
+    _fixed_points(d, rule, use_exact)
+    _weak_mode_asymptotics(d, rule)
+    return d.text()
+
+
+def _header(d: _Doc, rule: Rule) -> None:
     d.h(f"isodyn derivation: {rule.name}", 1)
     d.p(
         f"Metric **{rule.metric}**, variant **{rule.variant}**"
@@ -114,6 +125,11 @@ def derivation(rule: Rule, closure: str = "exact", fmt: str = "markdown") -> str
         + ". Overlines mark stop-gradient (frozen) quantities; "
         + r"$\langle x, W_P^c y\rangle = \sum_k \lambda_k^c x_k y_k$."
     )
+
+
+def _gradients(d: _Doc, rule: Rule) -> None:
+    """Sections 1-3: the per-sample loss, its gradients, and their eigenbasis components."""
+    g = gradients(rule)
     d.h("1. Per-sample loss (SPEC §3)")
     d.math(_eq(r"\ell", _tex(per_sample_loss(rule))))
     d.h("2. Gradients (derived by the chain rule through the invariants)")
@@ -123,6 +139,10 @@ def derivation(rule: Rule, closure: str = "exact", fmt: str = "markdown") -> str
         _eq(r"g_m = \partial\ell/\partial z_{1,m}", _tex(g.online_m)),
         _eq(r"h_m = \partial\ell/\partial z_{2,m}", _tex(g.target_m)),
     )
+
+
+def _mode_map(d: _Doc, rule: Rule, closure: str, use_exact: bool) -> None:
+    """Section 4: the expected mode drift G_m (closed form or a closure) and one step of the expected map."""
     d.h("4. Expected mode map of the linear network (SPEC §4)")
     d.p(
         r"With $z_{1,k} = S_k a_k$, $z_{2,k} = S_{t,k} b_k$, $(a_k, b_k)$ Gaussian with covariance "
@@ -130,7 +150,6 @@ def derivation(rule: Rule, closure: str = "exact", fmt: str = "markdown") -> str
         r"$G_m = -\mathbb{E}[g_m a_m] - \mathbb{E}[h_m b_m]$."
         + ("" if rule.has_target_network else r" Here the target branch is the online network: $S_t = S$.")
     )
-    use_exact = rule.metric == "cosine" and closure == "exact"
     if rule.metric == "euclidean":
         md = mode_drift(rule)
         d.math(_eq("G_m", _tex(md.drift)))
@@ -144,6 +163,10 @@ def derivation(rule: Rule, closure: str = "exact", fmt: str = "markdown") -> str
     emap = analysis.expected_map(rule, closure)
     d.p(r"One step of expected gradient descent (learning rate $\eta$, weight decay $\gamma$, EMA $\tau$):")
     d.math(*[_eq(sp.latex(k) + "'", sp.latex(v)) for k, v in emap.items()])
+
+
+def _continuous_time(d: _Doc, rule: Rule, closure: str) -> None:
+    """Section 5: the ODE, t = eta step."""
     d.h("5. Continuous-time limit", 2)
     d.p(r"$t = \eta\,\mathrm{step}$, $\kappa = (1-\tau)/\eta$:")
     d.math(
@@ -152,6 +175,10 @@ def derivation(rule: Rule, closure: str = "exact", fmt: str = "markdown") -> str
             for k, v in analysis.ode(rule, closure).items()
         ]
     )
+
+
+def _fixed_points(d: _Doc, rule: Rule, use_exact: bool) -> None:
+    """Section 6: fixed points, their Jacobians and stability conditions."""
     d.h("6. Fixed points and stability")
     if use_exact:
         d.p(
@@ -181,6 +208,10 @@ def derivation(rule: Rule, closure: str = "exact", fmt: str = "markdown") -> str
                 + ",\\; ".join(sp.latex(e) for e in fp.eigenvalues)
                 + r"\right\}"
             )
+
+
+def _weak_mode_asymptotics(d: _Doc, rule: Rule) -> None:
+    """Section 7: the learning-rate multiplier, as lambda_m -> 0 (or why the rule has none)."""
     d.h("7. Weak-mode asymptotics (learning-rate multiplier)")
     try:
         a = analysis.weak_mode_asymptotics(rule)
@@ -195,7 +226,6 @@ def derivation(rule: Rule, closure: str = "exact", fmt: str = "markdown") -> str
         )
     except ValueError as e:
         d.p(str(e))
-    return d.text()
 
 
 def _modek(expr):

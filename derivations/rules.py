@@ -6,8 +6,9 @@ downstream (derivations, generated kernels, simulators, the CLI) takes one.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
+
+from .checks import PARAMETERS, Choice, Flag, InputError
 
 METRICS = ("euclidean", "cosine")
 VARIANTS = ("standard", "iso", "no-stopgrad", "wrong-stopgrad", "no-predictor")
@@ -15,29 +16,11 @@ VARIANTS = ("standard", "iso", "no-stopgrad", "wrong-stopgrad", "no-predictor")
 BETA_VARIANTS = ("standard", "iso", "no-stopgrad")
 
 
-class RuleError(ValueError):
-    """A rule option is unknown or out of range.
+#: kept for one release: the rule's error is the one input error of the package
+RuleError = InputError
 
-    ``flag`` names the command-line flag, ``accepted`` what it accepts.
-    """
-
-    def __init__(self, flag: str, value, accepted: str):
-        self.flag, self.value, self.accepted = flag, value, accepted
-        super().__init__(f"{flag}: invalid value {value!r}; accepted: {accepted}")
-
-
-def _finite(flag: str, value, accepted: str, *, lo=None, lo_open=False, hi=None, hi_open=False):
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise RuleError(flag, value, accepted) from None
-    if not math.isfinite(x):
-        raise RuleError(flag, value, accepted)
-    if lo is not None and (x < lo or (lo_open and x == lo)):
-        raise RuleError(flag, value, accepted)
-    if hi is not None and (x > hi or (hi_open and x == hi)):
-        raise RuleError(flag, value, accepted)
-    return x
+_METRIC, _VARIANT = Choice(METRICS), Choice(VARIANTS)
+_NORMALIZE = Flag()
 
 
 @dataclass(frozen=True)
@@ -60,21 +43,16 @@ class Rule:
     normalize: bool = False
 
     def __post_init__(self):
-        if self.metric not in METRICS:
-            raise RuleError("--metric", self.metric, "{" + ",".join(METRICS) + "}")
-        if self.variant not in VARIANTS:
-            raise RuleError("--variant", self.variant, "{" + ",".join(VARIANTS) + "}")
+        """Check every option (:mod:`.checks`; errors name the keyword: ``metric``, ``beta``, ...)."""
+        _METRIC("metric", self.metric)
+        _VARIANT("variant", self.variant)
         if self.beta is not None:
             if self.variant not in BETA_VARIANTS:
-                raise RuleError(
-                    "--beta",
-                    self.beta,
-                    "a finite real, only with --variant " + "/".join(BETA_VARIANTS),
-                )
-            object.__setattr__(self, "beta", _finite("--beta", self.beta, "a finite real"))
-        object.__setattr__(self, "alpha", _finite("--alpha", self.alpha, "a real >= 0", lo=0.0))
-        object.__setattr__(self, "eps", _finite("--eps", self.eps, "a real >= 0", lo=0.0))
-        object.__setattr__(self, "normalize", bool(self.normalize))
+                raise InputError("beta", self.beta, "a finite real, only with variant " + "/".join(BETA_VARIANTS))
+            object.__setattr__(self, "beta", PARAMETERS["beta"]("beta", self.beta))
+        object.__setattr__(self, "alpha", PARAMETERS["alpha"]("alpha", self.alpha))
+        object.__setattr__(self, "eps", PARAMETERS["eps"]("eps", self.eps))
+        object.__setattr__(self, "normalize", _NORMALIZE("normalize", self.normalize))
 
     # --- derived properties -------------------------------------------------
     @property

@@ -1,18 +1,29 @@
-"""Collapse, divergence, convergence and recruitment measures of mode trajectories (issue 3, SPEC §6).
+"""Outcome thresholds and measures of mode trajectories and of sampled training, in one place (SPEC §6).
 
-All functions take NumPy arrays with any leading batch shape ``...``; ``s`` and ``lam`` are saved
-eigenvalue frames (..., T, M), ``s0`` the initial eigenvalues (..., M).  ``simulate_batch`` applies
-them to every run, and the sweep (dynamics/sweep_points.py) takes its measures from there:
+The mode equations (``simulate_batch``, and through it the sweep) and sampled training (``network.trainer``)
+decide dead / collapsed / diverged / recruited by the same definitions, and the figures take theirs from here:
 
-* dead mode: s_m <= DEAD * max_k s_k(0); ``collapsed``: every mode dead; ``n_dead`` the number
-  (dimensional collapse: some but not all modes dead);
-* diverged: a non-finite amplitude or s_m > BOUND * max(1, max_k s_k(0)) (detected inside the
-  compiled loop, which stops there and records the step);
-* converged: not diverged, and every live mode's relative rate |dS_m/dt| / |S_m| < CONV at the end;
+* dead mode: s_m <= DEAD * max_k s_k(0) at the end; ``collapsed``: every mode dead (the JSON field
+  ``collapsed`` of ``isodyn simulate`` and ``isodyn train``); ``n_dead`` the number (dimensional collapse:
+  some but not all modes dead);
+* vanished mode (sampled training's dimensional collapse): s_m <= VANISHED * max_k s_k at the same time.
+  Sampled training has a noise floor: the sampling noise of the strong modes refills the weak directions at
+  a level ~ eta^2 / n of the strongest (about 1e-4 at n = 1,000), so a weak mode of a sampled run that the
+  mode equations kill stalls far above DEAD (made for the noise-free mode equations); three decades below
+  the strongest mode is within reach.  Figures judge dimensional collapse of sampled runs by it;
+* diverged: a non-finite value or s_m > BOUND * max(1, max_k s_k(0)) (the mode equations detect it inside
+  the compiled loop, sampled training after each step; both stop there and record the step);
+* converged: not diverged, some mode alive, and every live mode's relative rate |dS_m/dt| / |S_m| < CONV
+  at the end (a point with every mode dead is collapsed, not converged);
+* outcome: one of OUTCOMES per point (:func:`outcome`; the sweep's ``outcome`` variable and the
+  robustness figure); ``intact``: not diverged and no mode dead;
 * recruitment step of a mode: the first saved step whose s_m is within RECRUIT (1%) of the mode's
   final value; none (-1) for dead modes and for diverged points;
 * effective rank: the participation ratio (sum s)^2 / sum s^2 at the end;
 * isotropy: min lambda / max lambda at the end.
+
+All functions take NumPy arrays with any leading batch shape ``...``; ``s`` and ``lam`` are saved
+eigenvalue frames (..., T, M), ``s0`` the initial eigenvalues (..., M).
 """
 
 from __future__ import annotations
@@ -20,14 +31,26 @@ from __future__ import annotations
 import numpy as np
 
 DEAD = 1e-8
+VANISHED = 1e-3
 BOUND = 1e8
 CONV = 1e-4
 RECRUIT = 0.01
+
+#: outcome codes (index = code): the sweep's ``outcome`` variable, the robustness figure, figures/style colours
+OUTCOMES = ("converged", "collapsed", "diverged", "other", "partial")
+OUTCOME_TEXT = ("0 converged, 1 collapsed, 2 diverged, 3 other, "
+                "4 partial (converged with some modes dead: dimensional collapse)")
 
 
 def divergence_bound(s0, bound: float = BOUND):
     """s above which a point counts as diverged: BOUND * max(1, max_k s_k(0)); shape (...)."""
     return bound * np.maximum(1.0, np.max(s0, axis=-1))
+
+
+def beyond_bound(s, bound) -> bool:
+    """Has a state left the bound: some s_m non-finite or above ``bound`` (sampled training, each step)."""
+    s = np.asarray(s, dtype=float)
+    return not (np.all(np.isfinite(s)) and np.all(s <= bound))
 
 
 def dead_modes(s_final, s0, dead: float = DEAD):
@@ -43,6 +66,12 @@ def collapsed(s_final, s0, dead: float = DEAD):
 def n_dead(s_final, s0, dead: float = DEAD):
     """(...) int: how many modes died (dimensional collapse when 0 < n_dead < M)."""
     return np.sum(dead_modes(s_final, s0, dead), axis=-1)
+
+
+def vanished(s, level: float = VANISHED):
+    """(..., M) bool: modes at or below ``level`` times the largest mode of the same state s (..., M)."""
+    s = np.asarray(s, dtype=float)
+    return s <= level * s.max(axis=-1, keepdims=True)
 
 
 def effective_rank(s):
@@ -79,9 +108,30 @@ def recruit_steps(s, step, s_final=None, dead=None, tol: float = RECRUIT):
 
 
 def converged(rate, alive, diverged, conv: float = CONV):
-    """(...) bool: not diverged and every live mode's relative rate |dS/dt| / |S| below conv.
+    """(...) bool: not diverged, some mode alive, and every live mode's relative rate |dS/dt| / |S| below conv.
 
-    rate (..., M): |dS_m/dt| / |S_m| at the end (from the right-hand side at the final state).
+    rate (..., M): |dS_m/dt| / |S_m| at the end (from the right-hand side at the final state); alive (..., M).
     """
-    ok = np.all(np.where(alive, rate < conv, True), axis=-1)
+    alive = np.asarray(alive, dtype=bool)
+    ok = np.all(np.where(alive, rate < conv, True), axis=-1) & np.any(alive, axis=-1)
     return np.logical_and(ok, np.logical_not(diverged))
+
+
+def intact(diverged, n_dead):
+    """(...) bool: neither diverged nor any mode dead (converged or still moving with every mode alive)."""
+    return np.logical_not(diverged) & (np.asarray(n_dead) == 0)
+
+
+def outcome(diverged, collapsed, converged, n_dead) -> np.ndarray:
+    """(...) int8 index into OUTCOMES, by precedence: diverged; else collapsed (every mode dead); else partial
+    (converged with some mode dead: dimensional collapse); else converged; else other (still moving)."""
+    diverged = np.asarray(diverged, dtype=bool)
+    collapsed = np.asarray(collapsed, dtype=bool) & ~diverged
+    conv = np.asarray(converged, dtype=bool) & ~collapsed & ~diverged
+    partial = conv & (np.asarray(n_dead) > 0)
+    out = np.full(diverged.shape, OUTCOMES.index("other"), dtype=np.int8)
+    out[conv & ~partial] = OUTCOMES.index("converged")
+    out[partial] = OUTCOMES.index("partial")
+    out[collapsed] = OUTCOMES.index("collapsed")
+    out[diverged] = OUTCOMES.index("diverged")
+    return out

@@ -2,8 +2,8 @@
 
 Used by fig_eigenvalue_dynamics, fig_probe_trajectories and fig_fixed_points.  Nothing here computes
 dynamics: runs go through the public API (``dynamics.network.train`` for sampled training,
-``dynamics.simulate.simulate`` for the mode equations); the thresholds that decide dead modes and
-isotropy come from :mod:`dynamics.measures`.
+``dynamics.simulate.simulate`` for the mode equations); the thresholds that decide dead and vanished
+modes (``ms.DEAD``, ``ms.VANISHED``: sampled training's noise floor) come from :mod:`dynamics.measures`.
 
 Sizes (``sizes(quick)``): the full run keeps the paper's settings where they fit the time budget of
 ``isodyn reproduce`` (< 10 min for every figure on a 2-core machine) and says where it does not; the
@@ -41,11 +41,6 @@ METRIC_LABELS = {"euclidean": "Euclidean", "cosine": "cosine"}
 
 #: isotropy (lambda_min / lambda_max) an end state needs to count as isotropic
 ISOTROPIC = 0.95
-#: a mode of a sampled run has vanished (dimensional collapse) when s_m <= VANISHED * max_k s_k at the end.
-#: Sampled training has a noise floor: the sampling noise of the strong modes refills the weak directions at
-#: a level ~ eta^2 / n of the strongest (about 1e-4 at n = 1,000), so the 1e-8 of dynamics.measures (made for
-#: the noise-free mode equations) is out of reach; three decades below the strongest mode is not.
-VANISHED = 1e-3
 #: |lambda - 1| an end state of the Euclidean rules needs to count as converged to lambda = 1
 #: (the 1% band of dynamics.measures.RECRUIT)
 LAMBDA_TOL = ms.RECRUIT
@@ -204,9 +199,3 @@ def fmt(x: float, digits: int = 3) -> str:
 
 def fmt_list(xs, digits: int = 3) -> str:
     return "[" + ", ".join(fmt(x, digits) for x in xs) + "]"
-
-
-def vanished(s) -> np.ndarray:
-    """(..., M) bool: modes of eigenvalues s (..., M) at or below VANISHED times the largest."""
-    s = np.asarray(s, dtype=float)
-    return s <= VANISHED * s.max(axis=-1, keepdims=True)

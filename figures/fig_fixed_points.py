@@ -19,6 +19,8 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
 
+from isodyn.dynamics import claims as C
+
 from . import _paper as P
 from .base import ClaimResult, Context, FigureResult, verdict_from
 from .fig_probe_trajectories import seeds_for
@@ -49,10 +51,7 @@ def _train_seed(ctx: Context, metric: str, start: str) -> int:
 
 def _tail(run) -> tuple[np.ndarray, float]:
     """(mean s over the last TAIL of the run (M,), relative std of the mean eigenvalue there)."""
-    i = run.last_index
-    s = run.s[max(0, int(i * (1 - TAIL))): i + 1]
-    scale = s.mean(axis=1)
-    return s.mean(axis=0), float(scale.std() / scale.mean())
+    return C.tail_statistics(run.s[: run.last_index + 1], TAIL)
 
 
 def _claims(runs: dict, net: str, figname: str):
@@ -63,7 +62,7 @@ def _claims(runs: dict, net: str, figname: str):
         dev = float(np.max(np.abs(s_end - 1)))
         ok = (not run.diverged) and dev <= P.LAMBDA_TOL
         parts.append(f"Euclidean from {start}: s = λ {P.fmt_list(run.s[0])} → {P.fmt_list(s_end, 4)}")
-        nums[f"euclidean/{start}/s_end"] = s_end.tolist()
+        nums[f"euclidean/{start}/s_final"] = s_end.tolist()
         passed += bool(ok)
         checks += 1
     scales, flucts = [], []
@@ -76,12 +75,11 @@ def _claims(runs: dict, net: str, figname: str):
         flucts.append(fluct)
         parts.append(f"cosine from {start}: s = λ {P.fmt_list(run.s[0])} → {P.fmt_list(s_end, 4)} "
                      f"(min/max = {iso:.3f})")
-        nums[f"cosine/{start}/s_end"] = s_end.tolist()
+        nums[f"cosine/{start}/s_final"] = s_end.tolist()
         nums[f"cosine/{start}/isotropy"] = iso
         passed += bool(ok)
         checks += 1
-    srt = np.sort(scales)
-    sep = float(np.min(srt[1:] / srt[:-1]))
+    sep = C.min_neighbour_ratio(scales)
     ok = sep >= DISTINCT
     parts.append(f"cosine end scales {P.fmt_list(scales)} (mean s over the last {TAIL:.0%} of the steps), smallest "
                  f"ratio of neighbours {sep:.2f}, the scales' own relative fluctuation ≤ {P.fmt(max(flucts), 2)}")

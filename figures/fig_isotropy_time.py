@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from isodyn.dynamics import claims as C
 from isodyn.dynamics import measures as ms
 
 from .base import ClaimResult, Context, FigureResult, verdict_from
@@ -24,9 +25,7 @@ M = 10
 
 def time_to_isotropy(tr) -> np.ndarray:
     """(B,) first saved step with min lambda / max lambda >= ISO (NaN if never)."""
-    hit = ms.isotropy(tr.lam) >= ISO
-    first = np.argmax(hit, axis=-1)
-    return np.where(hit.any(-1), np.asarray(tr.step)[first], np.nan).astype(float)
+    return C.first_step_at(ms.isotropy(tr.lam), tr.step, ISO)
 
 
 def run(metric, variant, s_lo, steps, closure="mean-field", stride=None):
@@ -66,7 +65,7 @@ def make(ctx: Context) -> FigureResult:
                     ax.plot(s_lo[:1], te, "s", mfc="none", color=RULE_COLORS[variant], ms=7,
                             label=f"{variant}, exact closure")
                     numbers[f"{metric}/{variant}"]["exact_closure_at_widest"] = float(te[0])
-            faster = np.isfinite(res["iso"]) & (~np.isfinite(res["standard"]) | (res["iso"] < res["standard"]))
+            faster = C.sooner(res["iso"], res["standard"])
             checks.append(bool(np.all(faster)))
             sp = res["standard"] / res["iso"]
             lines.append(f"{metric}: iso sooner at {int(faster.sum())}/{faster.size} spreads; speed-up "

@@ -18,6 +18,8 @@ from functools import partial
 import numpy as np
 from matplotlib.lines import Line2D
 
+from isodyn.dynamics import claims as C
+
 from . import _paper as P
 from .base import ClaimResult, Context, FigureResult, verdict_from
 from .style import RULE_COLORS, plt, save, style
@@ -32,11 +34,8 @@ MAX_POINTS = 300
 
 
 def _cloud(Z) -> tuple[float, float]:
-    """(RMS norm, sigma_2^2 / sigma_1^2) of a (K, 2) cloud of representations."""
-    Z = np.asarray(Z, dtype=float)
-    rms = float(np.sqrt(np.mean(np.sum(Z * Z, axis=1))))
-    sv = np.linalg.svd(Z, compute_uv=False)
-    return rms, float((sv[-1] / sv[0]) ** 2) if sv[0] > 0 else 0.0
+    """(RMS norm, sigma_2^2 / sigma_1^2) of a (K, 2) cloud of representations (dynamics.claims.cloud_shape)."""
+    return C.cloud_shape(Z)
 
 
 def seeds_for(ctx: Context) -> dict:
@@ -49,8 +48,7 @@ def seeds_for(ctx: Context) -> dict:
 
 def _ratio(run) -> tuple[float, float]:
     """s_min / s_max of W W^T (the predictor's eigenvalues' source) at the start and the end."""
-    s0, s1 = run.s[0], run.s[run.last_index]
-    return float(s0.min() / s0.max()), float(s1.min() / s1.max())
+    return P.isotropy(run.s[0]), P.isotropy(run.s[run.last_index])
 
 
 def _claims(runs: dict, net: str, figname: str) -> tuple[list[ClaimResult], dict]:
@@ -68,7 +66,7 @@ def _claims(runs: dict, net: str, figname: str) -> tuple[list[ClaimResult], dict
     for metric in P.METRICS:
         for variant in ("standard", "iso"):
             r0, r1, q0, q1, run = stats[(metric, variant)]
-            ok = (not run.diverged) and r1 >= KEPT * r0 and q1 > P.VANISHED
+            ok = (not run.diverged) and r1 >= KEPT * r0 and q1 > P.ms.VANISHED
             parts.append(f"{metric} {variant}: RMS norm {P.fmt(r0)} → {P.fmt(r1)}, s_min/s_max {P.fmt(q0)} → "
                          f"{P.fmt(q1)}")
             checks += 1
@@ -79,7 +77,7 @@ def _claims(runs: dict, net: str, figname: str) -> tuple[list[ClaimResult], dict
         + "; ".join(parts) + ".",
         verdict_from(passed, checks),
         f"standard and iso, both metrics: not diverged, RMS norm of the probes' representations at the end ≥ "
-        f"{KEPT:g}× its start and s_min/s_max > {P.VANISHED:g} (both modes kept); {passed}/{checks} passed",
+        f"{KEPT:g}× its start and s_min/s_max > {P.ms.VANISHED:g} (both modes kept); {passed}/{checks} passed",
         figname)
     parts, passed, checks = [], 0, 0
     r0, r1, q0, q1, run = stats[("euclidean", "no-stopgrad")]
@@ -94,7 +92,7 @@ def _claims(runs: dict, net: str, figname: str) -> tuple[list[ClaimResult], dict
     passed += bool(ok)
     checks += 1
     r0, r1, q0, q1, run = stats[("cosine", "wrong-stopgrad")]
-    ok = (not run.diverged) and q1 <= P.VANISHED
+    ok = (not run.diverged) and q1 <= P.ms.VANISHED
     parts.append(f"cosine wrong-stopgrad: s_min/s_max {P.fmt(q0)} → {P.fmt(q1)}")
     passed += bool(ok)
     checks += 1
@@ -108,7 +106,7 @@ def _claims(runs: dict, net: str, figname: str) -> tuple[list[ClaimResult], dict
         f"Euclidean no-stopgrad: RMS norm of the probes' representations at the end ≤ {SHRUNK:g}× its start; "
         f"Euclidean wrong-stopgrad: the run diverges or the RMS norm falls ≤ {SHRUNK:g}× its start (which of the two "
         f"depends on whether a mode starts above the divergence threshold); cosine wrong-stopgrad: the weaker mode "
-        f"vanishes, s_min/s_max ≤ {P.VANISHED:g} (eigenvalues of W Wᵀ: for ReLU the probe cloud stays "
+        f"vanishes, s_min/s_max ≤ {P.ms.VANISHED:g} (eigenvalues of W Wᵀ: for ReLU the probe cloud stays "
         f"two-dimensional even when W has rank one, so the cloud's shape does not measure it). Cosine no-stopgrad is "
         f"not judged here: with M = 2, 'all but a few modes vanish' does not constrain anything (the 15→10 figure "
         f"judges it); {passed}/{checks} passed",

@@ -5,12 +5,15 @@ one at s = lambda_0, integrated with the expected-GD map (``simulate_batch`` ove
 with the mean-field closure, the paper-level picture the asymptotics are derived from).  Recruitment
 time = the first step within 1 % of the mode's final value (``measures['recruit_steps']``) times
 eta (ODE time).  Theory lines: ``derivations.analysis.weak_mode_asymptotics(rule).leading``
-(via :func:`dynamics.theory.recruitment_leading`).
+(via :func:`dynamics.theory.recruitment_leading`).  The slopes are :mod:`dynamics.claims`' (loglog_slope,
+log_slope); the windows they are judged by are this figure's criteria.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from isodyn.dynamics import claims as C
 
 from .base import ClaimResult, Context, FigureResult, verdict_from
 from .style import RULE_COLORS, plt, save, style
@@ -42,11 +45,6 @@ def run(metric: str, variant: str, lam0: np.ndarray):
     return rec * LR, theory, tr
 
 
-def slope(x, y) -> float:
-    ok = np.isfinite(x) & np.isfinite(y)
-    return float(np.polyfit(x[ok], y[ok], 1)[0])
-
-
 def make(ctx: Context) -> FigureResult:
     from isodyn.derivations import Rule
     from isodyn.dynamics.modes.theory import recruitment_leading
@@ -65,7 +63,7 @@ def make(ctx: Context) -> FigureResult:
                 c = RULE_COLORS[variant]
                 ax.plot(fine, th, color=c, lw=1.0, ls="--")
                 ax.plot(lam0, t, "o", color=c, ms=4, label=f"{variant} (simulated)")
-                ll = slope(np.log(lam0), np.log(t))
+                ll = C.loglog_slope(lam0, t)
                 key = f"{metric}/{variant}"
                 numbers[key] = {"lambda0": lam0.tolist(), "t_recruit": t.tolist(), "t_theory": theory.tolist(),
                                 "loglog_slope": ll}
@@ -74,8 +72,8 @@ def make(ctx: Context) -> FigureResult:
                     lines.append(f"{metric} standard: log-log slope {ll:.2f}")
                 else:
                     # T against ln(1/lambda_0): slope vs the theory's 1/(2 C alpha)
-                    d_sim = slope(np.log(1 / lam0), t)
-                    d_th = slope(np.log(1 / lam0), theory)
+                    d_sim = C.log_slope(lam0, t)
+                    d_th = C.log_slope(lam0, theory)
                     numbers[key].update(log_slope=d_sim, log_slope_theory=d_th)
                     ok = abs(ll) <= ISO_SLOPE_MAX and abs(d_sim / d_th - 1) <= ISO_LOG_SLOPE_REL
                     lines.append(f"{metric} iso: log-log slope {ll:.2f}; dT/dln(1/lambda0) = {d_sim:.3f} "

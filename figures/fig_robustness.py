@@ -3,13 +3,17 @@ standard vs IsoLoss, both metrics; claim 6.
 
 Each panel is one ``simulate_batch`` call of the expected-GD map over the (eta, gamma) grid (M = 10
 modes log-spaced over scale * [1e-3, 1], sigma1 = 0, sigma2 = 0.1; cosine with the mean-field
-closure).  Outcome per point from the simulator's measures: diverged, collapsed (every mode dead),
-converged (every live mode at rest), else other (still moving at the end, or a partial collapse).
+closure).  Outcome per point: :func:`dynamics.measures.outcome`, the sweep's classifier (diverged;
+collapsed: every mode dead; partial: converged with some mode dead; converged: every live mode at rest;
+other: still moving at the end).  The claim counts the *intact* points (:func:`dynamics.measures.intact`:
+not diverged and no mode dead, whether converged or still moving).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from isodyn.dynamics import measures as ms
 
 from .base import ClaimResult, Context, FigureResult, verdict_from
 from .phase_diagram import cell_edges
@@ -19,21 +23,17 @@ COLORS = {**OUTCOME_COLORS, "partial": OKABE_ITO[5]}
 
 NAME = "robustness"
 TITLE = "Robustness map: learning rate x weight decay (EMA off/on, initial scale)"
-OUTCOMES = ("converged", "collapsed", "diverged", "partial", "other")
+OUTCOMES = ms.OUTCOMES
 EMA = 0.9
 SCALES = (0.1, 10.0)
 M = 10
 
 
-def outcome(tr) -> np.ndarray:
-    """(B,) index into OUTCOMES from the measures of a batch."""
+def outcome(tr) -> tuple[np.ndarray, np.ndarray]:
+    """((B,) index into OUTCOMES, (B,) intact) from the measures of a batch (dynamics.measures)."""
     m = tr.measures
-    out = np.full(np.shape(m["diverged"]), 4)
-    out[np.asarray(m["converged"], bool)] = 0
-    out[np.asarray(m["n_dead"]) > 0] = 3
-    out[np.asarray(m["collapsed"], bool)] = 1
-    out[np.asarray(m["diverged"], bool)] = 2
-    return out
+    return (ms.outcome(m["diverged"], m["collapsed"], m["converged"], m["n_dead"]),
+            ms.intact(m["diverged"], m["n_dead"]))
 
 
 def run(metric, variant, ema, scale, lr, wd, steps):
@@ -46,7 +46,8 @@ def run(metric, variant, ema, scale, lr, wd, steps):
     s0 = log_spaced(M, 1e-3 * scale, scale)
     tr = simulate_batch(rule, s0, lr=Lr.ravel(), weight_decay=Wd.ravel(), ema=ema, steps=steps, stride=steps,
                         closure="mean-field")
-    return outcome(tr).reshape(Lr.shape)
+    out, intact = outcome(tr)
+    return out.reshape(Lr.shape), intact.reshape(Lr.shape)
 
 
 def make(ctx: Context) -> FigureResult:
@@ -68,10 +69,10 @@ def make(ctx: Context) -> FigureResult:
         for i, (metric, ema) in enumerate(rows):
             for j, (variant, scale) in enumerate(cols):
                 ctx.progress(f"robustness: {metric} {variant} EMA={ema:g} scale={scale:g}")
-                out = run(metric, variant, ema, scale, lr, wd, steps)
+                out, intact = run(metric, variant, ema, scale, lr, wd, steps)
                 key = f"{metric}/{variant}/ema={ema:g}/scale={scale:g}"
-                frac[key] = float(np.mean(out == 0))
-                alive[key] = float(np.mean((out == 0) | (out == 4)))
+                frac[key] = float(np.mean(out == OUTCOMES.index("converged")))
+                alive[key] = float(np.mean(intact))
                 numbers[key] = {o: float(np.mean(out == k)) for k, o in enumerate(OUTCOMES)}
                 ax = axes[i, j]
                 ax.pcolormesh(cell_edges(lr, log=True), cell_edges(wd, log=True), out.T, cmap=cmap, norm=norm,
@@ -109,7 +110,7 @@ def make(ctx: Context) -> FigureResult:
     caption = (f"Outcome of the expected-GD map after {steps} steps over learning rate x weight decay, M = {M} modes "
                r"log-spaced over scale $\times [10^{-3}, 1]$, $\sigma_1 = 0$, $\sigma_2 = 0.1$; rows: metric and "
                "EMA (tau = 0.9), columns: loss and initial scale; cosine with the mean-field closure. Converged: "
-               "every live mode at rest; collapsed: every mode dead; partial: some modes dead; other: still moving "
-               "(intact = converged or other).")
+               "every live mode at rest; collapsed: every mode dead; partial: converged with some modes dead; "
+               "other: still moving at the end (intact = no mode dead and not diverged).")
     return FigureResult(NAME, TITLE, files, caption, numbers, [claim])
 

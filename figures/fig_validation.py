@@ -100,10 +100,7 @@ def make(ctx: Context) -> FigureResult:
     files = plot_validation(results, ctx.figdir / NAME)
     eu = [r for r in results if r.case.metric == "euclidean"]
     co = [r for r in results if r.case.metric == "cosine"]
-    mf = sorted((r.case.M, r.mf_rel) for r in co if r.mf_rel is not None)
-    by_M = {}
-    for M, e in mf:
-        by_M[M] = max(by_M.get(M, 0.0), e)
+    by_M = V.mean_field_error_by_M(co)
     checks = {
         "euclidean": all(r.status == "pass" for r in eu),
         "cosine": all(r.status in ("pass", "explained") for r in co),
@@ -114,8 +111,7 @@ def make(ctx: Context) -> FigureResult:
         "explained": sum(r.status == "explained" for r in results),
         "max_ratio_euclidean": max(r.ratio for r in eu), "max_ratio_cosine": max(r.ratio for r in co),
         "mean_field_rel_error_by_M": by_M,
-        "mean_field_ratio_by_M": {M: max(r.mf_max_dev / r.tol for r in co if r.case.M == M and r.mf_max_dev is not None)
-                                  for M in by_M},
+        "mean_field_ratio_by_M": V.mean_field_ratio_by_M(co),
         "rule": V.RULE_TEXT,
     }
     expl = [r.case.label for r in co if r.status == "explained"]

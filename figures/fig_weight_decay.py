@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from isodyn.dynamics import claims as C
+
 from .base import ClaimResult, Context, FigureResult, verdict_from
 from .style import RULE_COLORS, plt, save, style
 
@@ -51,9 +53,7 @@ def make(ctx: Context) -> FigureResult:
         for ax, variant in zip(axes, ("standard", "iso")):
             ctx.progress(f"weight decay: {variant}")
             alive, gc, L, G = run(variant, lam0, gamma, steps)
-            theory_alive = G < gc[:, None]
-            clear = np.abs(G / gc[:, None] - 1) > MARGIN
-            agree = float(np.mean(alive[clear] == theory_alive[clear]))
+            agree = C.threshold_agreement(alive, G, gc[:, None], MARGIN)
             area[variant] = float(alive.mean())
             checks.append(agree >= AGREE)
             numbers[variant] = {"agreement": agree, "alive_fraction": area[variant], "t_end": steps * LR}

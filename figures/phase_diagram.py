@@ -75,7 +75,7 @@ def _point_params(panel, attrs: dict, xname: str, i: int) -> dict:
 
 def _theory_curve(panel, attrs, along: str):
     """gamma_c of the weakest and strongest initial mode along axis ``along`` (None: no boundary)."""
-    from isodyn.derivations import Rule, RuleError
+    from isodyn.derivations import InputError, Rule
     from isodyn.dynamics.modes.survival import survival_threshold
 
     n = panel.sizes.get(along, 1)
@@ -88,7 +88,7 @@ def _theory_curve(panel, attrs, along: str):
             rule = Rule(str(p.get("metric", "euclidean")), str(p.get("variant", "standard")), beta=beta,
                         alpha=float(p.get("alpha", 1.0)), eps=float(p.get("eps", 0.0)),
                         normalize=bool(int(p.get("normalize", 0))))
-        except RuleError:
+        except InputError:
             return None
         s0 = panel["s0"].isel({along: i}) if along in panel["s0"].dims else panel["s0"]
         s0 = np.asarray(s0.values, dtype=np.float64)
@@ -140,8 +140,13 @@ def phase_diagram(ds, x: str, y: str, color: str = "outcome", facet: str | None 
     """Figure with one panel per ``facet`` value: ``color`` over the (``x``, ``y``) plane.
 
     ``ds`` must have exactly the dims x, y (and facet, and mode for per-mode measures);
-    ``mode`` picks the mode of a per-mode measure (0 = weakest initial mode).
+    ``mode`` picks the mode of a per-mode measure (0 = weakest initial mode).  Datasets and ``color`` names
+    from before the variables were renamed (``recruit_step``, ``diverge_step``) are read under the new names.
     """
+    from isodyn.dynamics.sweep.points import RENAMED, current_names
+
+    ds = current_names(ds)
+    color = RENAMED.get(color, color)
     da = ds[color]
     if "mode" in da.dims:
         da = da.isel(mode=mode)

@@ -12,6 +12,7 @@ The public API (SPEC.md sections in brackets)::
     isodyn.run_sweep(isodyn.load_spec("spec.toml"), "out.nc")      # parameter-space sweeps
     isodyn.reproduce("isodyn-output", quick=True)                  # every figure and the report (§5-6)
     isodyn.derivation(rule)                                        # the derivation as Markdown / LaTeX
+    except isodyn.InputError as e: e.flag, e.value, e.accepted     # every bad input (rules, simulate, specs)
 
 Names are loaded on first use, so ``import isodyn`` is cheap; the subpackages are
 ``isodyn.derivations`` (sympy; the only place a formula is written), ``isodyn.dynamics`` (code
@@ -30,6 +31,7 @@ except PackageNotFoundError:  # a source tree that was never installed
 #: public name -> module that defines it
 _API = {
     "Rule": "isodyn.derivations.rules",
+    "InputError": "isodyn.derivations.checks",
     "derivation": "isodyn.derivations.render",
     "simulate": "isodyn.dynamics.modes.simulation",
     "simulate_batch": "isodyn.dynamics.modes.simulation",

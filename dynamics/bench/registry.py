@@ -101,8 +101,8 @@ def rows_dopri5(quick: bool = False) -> list[dict]:
         base.append((time.perf_counter() - t0) / sub)
         S_b = np.array([x[0] for x in res])
         nfev_b += [x[1] for x in res]
-        nfev_o += list(tr.nrhs[idx])
-        agree.append(float(np.max(np.abs(tr.s_last[idx] - S_b**2) / S_b**2)))
+        nfev_o += list(tr.rhs_evaluations[idx])
+        agree.append(float(np.max(np.abs(tr.s_final[idx] - S_b**2) / S_b**2)))
     ratios = [b / o for b, o in zip(base, ours)]
     return [{
         "name": f"dopri5 batched, {B} points euclidean/standard M=10, rtol 1e-8",
@@ -159,7 +159,7 @@ def rows_map(quick: bool = False) -> list[dict]:
         db, S_np = _timed(lambda: _numpy_map(k, s0, alpha, lr, np_steps, sigma2))
         base.append(B * np_steps * M / db)
     check = simulate_batch(rule, s0[:50], steps=np_steps, **{**kw, "alpha": alpha[:50], "stride": np_steps})
-    diff = float(np.max(np.abs(check.s_last - S_np[:50] ** 2) / S_np[:50] ** 2))
+    diff = float(np.max(np.abs(check.s_final - S_np[:50] ** 2) / S_np[:50] ** 2))
     ratios = [o / b for o, b in zip(ours, base)]
     return [{
         "name": f"map batched, {B} points x {steps} steps euclidean/standard M=10",

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from importlib import import_module
+
+from isodyn.derivations.checks import PARAMETERS, InputError, Integer, Real, cli_flag
 
 # modules dynamics.cmd_<name> ("-" -> "_"); a new subcommand appends its name here
 SUBCOMMANDS = ("derive", "train", "sweep", "plot-sweep", "simulate", "bench", "validate", "reproduce")
@@ -28,52 +29,62 @@ class _Parser(argparse.ArgumentParser):
 
 
 # --- typed flag values ------------------------------------------------------------------
+# argparse types made of the checkers of isodyn.derivations.checks (one implementation of the range
+# logic for the library, the command line and sweep specs); argparse prefixes "argument --flag: ".
 
 
-def real(accepted: str = "a finite real", lo=None, lo_open=False, hi=None, hi_open=False):
-    """argparse type: a finite float in a range; the error names what is accepted."""
-
+def _argparse_type(check, name: str):
     def parse(text):
         try:
-            x = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid value {text!r}; accepted: {accepted}") from None
-        bad = not math.isfinite(x)
-        bad |= lo is not None and (x < lo or (lo_open and x == lo))
-        bad |= hi is not None and (x > hi or (hi_open and x == hi))
-        if bad:
-            raise argparse.ArgumentTypeError(f"invalid value {text!r}; accepted: {accepted}")
-        return x
+            return check(text)
+        except InputError as e:
+            raise argparse.ArgumentTypeError(e.detail) from None
 
+    parse.__name__ = name
     return parse
 
 
-def integer(accepted: str = "an integer >= 1", lo: int = 1, hi: int | None = None):
-    def parse(text):
-        try:
-            x = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid value {text!r}; accepted: {accepted}") from None
-        if x < lo or (hi is not None and x > hi):
-            raise argparse.ArgumentTypeError(f"invalid value {text!r}; accepted: {accepted}")
-        return x
+def real(accepted: str | None = None, lo=None, lo_open=False, hi=None, hi_open=False):
+    """argparse type: a finite float in a range (:class:`~isodyn.derivations.checks.Real`); the error names
+    what is accepted (default: the range in words)."""
+    r = Real(accepted, lo, lo_open, hi, hi_open)
+    return _argparse_type(lambda text: r.parse("", text), "real")
 
-    return parse
+
+def integer(accepted: str | None = None, lo: int = 1, hi: int | None = None):
+    """argparse type: an integer in [lo, hi] (:class:`~isodyn.derivations.checks.Integer`)."""
+    i = Integer(accepted, lo, hi)
+    return _argparse_type(lambda text: i.parse("", text), "integer")
 
 
 def real_list(accepted: str = "comma-separated positive reals", lo=0.0, lo_open=True, n: int | None = None):
-    one = real(accepted, lo=lo, lo_open=lo_open)
+    """argparse type: comma-separated reals, each checked by one :class:`~isodyn.derivations.checks.Real`
+    (default > 0), exactly ``n`` of them when given; the error shows the whole text."""
+    one = Real(accepted, lo=lo, lo_open=lo_open)
 
-    def parse(text):
-        parts = [p for p in text.split(",")]
-        if not parts or any(not p.strip() for p in parts) or (n is not None and len(parts) != n):
-            raise argparse.ArgumentTypeError(f"invalid value {text!r}; accepted: {accepted}")
+    def check(text):
+        parts = [p.strip() for p in text.split(",")]
+        if any(not p for p in parts) or (n is not None and len(parts) != n):
+            raise InputError("", text, accepted)
         try:
-            return [one(p.strip()) for p in parts]
-        except argparse.ArgumentTypeError:
-            raise argparse.ArgumentTypeError(f"invalid value {text!r}; accepted: {accepted}") from None
+            return [one.parse("", p) for p in parts]
+        except InputError:
+            raise InputError("", text, accepted) from None
 
-    return parse
+    return _argparse_type(check, "real_list")
+
+
+def parameter(name: str):
+    """argparse type of the model parameter ``name`` (library keyword), in its domain from
+    :data:`~isodyn.derivations.checks.PARAMETERS` (the one table the library and sweep specs check too)."""
+    r = PARAMETERS[name]
+    return _argparse_type(lambda text: r.parse("", text), "real")
+
+
+def usage_error(e: InputError) -> UsageError:
+    """A library :class:`InputError` (flag = the keyword name) as the command line's one line, naming the
+    flag as spelled on the command line (:func:`~isodyn.derivations.checks.cli_flag`)."""
+    return UsageError(f"argument {cli_flag(e.flag)}: {e.detail}")
 
 
 # --- shared flag groups -------------------------------------------------------------------
@@ -87,34 +98,34 @@ def add_rule_flags(p):
     g.add_argument("--variant", choices=VARIANTS, default="standard")
     g.add_argument(
         "--beta",
-        type=real("a finite real"),
+        type=parameter("beta"),
         default=None,
         help="IsoLoss-family exponent: online gradient W_P^beta dl/dp (overrides the variant's)",
     )
-    g.add_argument("--alpha", type=real("a real >= 0", lo=0.0), default=1.0, help="predictor exponent")
-    g.add_argument("--eps", type=real("a real >= 0", lo=0.0), default=0.0, help="predictor offset")
+    g.add_argument("--alpha", type=parameter("alpha"), default=1.0, help="predictor exponent")
+    g.add_argument("--eps", type=parameter("eps"), default=0.0, help="predictor offset")
     g.add_argument("--normalize", action="store_true", help="lambda = (s / max s + eps)^alpha")
 
 
 def add_training_flags(p, steps: int = 1500, lr: float | None = None):
     g = p.add_argument_group("training")
-    g.add_argument("--sigma-online", type=real("a real >= 0", lo=0.0), default=0.0, help="sigma1")
-    g.add_argument("--sigma-target", type=real("a real >= 0", lo=0.0), default=0.1, help="sigma2")
-    g.add_argument("--weight-decay", type=real("a real >= 0", lo=0.0), default=0.0, help="gamma")
+    g.add_argument("--sigma-online", type=parameter("sigma1"), default=0.0, help="sigma1")
+    g.add_argument("--sigma-target", type=parameter("sigma2"), default=0.1, help="sigma2")
+    g.add_argument("--weight-decay", type=parameter("weight_decay"), default=0.0, help="gamma")
     g.add_argument(
         "--ema",
-        type=real("a real in [0, 1)", lo=0.0, hi=1.0, hi_open=True),
+        type=parameter("ema"),
         default=0.0,
         help="target EMA momentum tau (0 = no EMA)",
     )
     g.add_argument(
         "--lr",
-        type=real("a real > 0", lo=0.0, lo_open=True),
+        type=parameter("lr"),
         default=lr,
         help="learning rate eta (default: the paper's for the rule)",
     )
-    g.add_argument("--steps", type=integer("an integer >= 1"), default=steps)
-    g.add_argument("--seed", type=integer("an integer >= 0", lo=0), default=0)
+    g.add_argument("--steps", type=integer(), default=steps)
+    g.add_argument("--seed", type=integer(lo=0), default=0)
 
 
 def add_output_flags(p):
@@ -124,7 +135,7 @@ def add_output_flags(p):
 
 
 def rule_from_args(args):
-    from isodyn.derivations import Rule, RuleError
+    from isodyn.derivations import Rule
 
     try:
         return Rule(
@@ -135,8 +146,8 @@ def rule_from_args(args):
             eps=args.eps,
             normalize=args.normalize,
         )
-    except RuleError as e:
-        raise UsageError(f"argument {e.flag}: invalid value {e.value!r}; accepted: {e.accepted}") from None
+    except InputError as e:
+        raise usage_error(e) from None
 
 
 def format_values(v) -> str:

@@ -28,7 +28,7 @@ def add_parser(sub):
     p.add_argument("--facet", default=None, metavar="AXIS", help="one panel per value of this axis")
     p.add_argument("--sel", action="append", default=[], metavar="AXIS=VALUE",
                    help="fix another axis at (the nearest) value; repeatable")
-    p.add_argument("--mode", type=integer("an integer >= 0", lo=0), default=0,
+    p.add_argument("--mode", type=integer(lo=0), default=0,
                    help="mode of a per-mode measure (0 = weakest initial mode)")
     p.add_argument("--no-theory", action="store_true", help="do not overlay theory boundaries")
     p.add_argument("--out", default=None, help="figure path (.png or .pdf; default FILE_COLOR_X_Y.png)")
@@ -73,6 +73,10 @@ def run(args) -> int:
     except (OSError, ValueError) as e:
         raise UsageError(f"argument FILE: cannot read {args.file!r} ({e.__class__.__name__}); accepted: a .nc "
                          "dataset written by isodyn sweep") from None
+    from isodyn.dynamics.sweep.points import RENAMED, current_names
+
+    ds = current_names(ds)  # a file written before this release: its variables under the current names
+    args.color = RENAMED.get(args.color, args.color)  # ... and the old names accepted for --color
     if "outcome" not in ds:
         raise UsageError(f"argument FILE: {args.file!r} is not a sweep dataset (no 'outcome'); accepted: a .nc "
                          "dataset written by isodyn sweep")

@@ -33,8 +33,8 @@ def add_parser(sub):
     p.add_argument("--quick", action="store_true", help="fewer samples and steps (the report says so)")
     p.add_argument("--only", type=_names, default=None, metavar="NAMES",
                    help="comma-separated figure names (default: all)")
-    p.add_argument("--seed", type=integer("an integer >= 0", lo=0), default=0, help="base seed (default 0)")
-    p.add_argument("--jobs", type=integer("an integer >= 1", lo=1), default=None,
+    p.add_argument("--seed", type=integer(lo=0), default=0, help="base seed (default 0)")
+    p.add_argument("--jobs", type=integer(lo=1), default=None,
                    help="figures made at a time in worker processes (default: the number of CPUs)")
 
 

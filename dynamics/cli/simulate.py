@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from isodyn.derivations.checks import InputError
 from isodyn.dynamics.cli.common import (
     UsageError,
     add_output_flags,
@@ -19,15 +20,12 @@ from isodyn.dynamics.cli.common import (
     emit_json,
     format_values,
     integer,
+    parameter,
     real,
     real_list,
     rule_from_args,
+    usage_error,
 )
-
-FLAGS = {"lr": "--lr", "sigma1": "--sigma-online", "sigma2": "--sigma-target", "weight_decay": "--weight-decay",
-         "ema": "--ema", "rho": "--rho", "alpha": "--alpha", "eps": "--eps", "beta": "--beta", "s0": "--s0",
-         "steps": "--steps", "stride": "--stride", "substeps": "--substeps", "rtol": "--rtol",
-         "exact_tol": "--exact-tol", "scheme": "--scheme", "closure": "--closure"}
 
 
 def add_parser(sub):
@@ -38,10 +36,10 @@ def add_parser(sub):
     g = p.add_argument_group("modes")
     g.add_argument("--s0", type=real_list("comma-separated positive finite reals"), default=None,
                    help="initial eigenvalues s_m, e.g. 0.01,0.1,1")
-    g.add_argument("--modes", type=integer("an integer >= 1"), default=None, help="M log-spaced modes")
+    g.add_argument("--modes", type=integer(), default=None, help="M log-spaced modes")
     g.add_argument("--s0-range", type=real_list("two positive reals lo,hi with lo <= hi", n=2), default=None,
                    help="lo,hi of the log-spaced initial eigenvalues (default 0.001,1)")
-    g.add_argument("--rho", type=real("a real in [0, 1)", lo=0.0, hi=1.0, hi_open=True), default=0.0,
+    g.add_argument("--rho", type=parameter("rho"), default=0.0,
                    help="predictor lag: C <- rho C + (1 - rho) s (0: lambda from the current s)")
     g = p.add_argument_group("integration")
     g.add_argument("--scheme", choices=("map", "rk4", "dopri5"), default="map")
@@ -49,12 +47,12 @@ def add_parser(sub):
                    help="cosine metric only (default exact)")
     g.add_argument("--exact-tol", type=real("a real in [1e-13, 1e-3]", lo=1e-13, hi=1e-3), default=None,
                    help="relative accuracy of the exact closure's quadrature (cosine only; default 1e-9)")
-    g.add_argument("--stride", type=integer("an integer >= 1"), default=1, help="save every stride-th step")
-    g.add_argument("--substeps", type=integer("an integer >= 1"), default=1, help="rk4 steps per training step")
-    g.add_argument("--rtol", type=real("a real in (0, 1)", lo=0.0, lo_open=True, hi=1.0, hi_open=True),
+    g.add_argument("--stride", type=integer(), default=1, help="save every stride-th step")
+    g.add_argument("--substeps", type=integer(), default=1, help="rk4 steps per training step")
+    g.add_argument("--rtol", type=real(lo=0.0, lo_open=True, hi=1.0, hi_open=True),
                    default=1e-8, help="dopri5 relative tolerance")
-    g.add_argument("--atol", type=real("a real >= 0", lo=0.0), default=1e-12, help="dopri5 absolute tolerance")
-    g.add_argument("--map-resync", type=integer("an integer >= 1"), default=None,
+    g.add_argument("--atol", type=real(lo=0.0), default=1e-12, help="dopri5 absolute tolerance")
+    g.add_argument("--map-resync", type=integer(), default=None,
                    help="map: predictor eigenvalues in full every N steps, by <= 1-ulp ratio updates in between "
                         "(default 32; 1: in full every step)")
     add_output_flags(p)
@@ -75,7 +73,7 @@ def initial_spectrum(args):
 
 
 def run(args) -> int:
-    from isodyn.dynamics.modes.simulation import ParameterError, simulate
+    from isodyn.dynamics.modes.simulation import simulate
 
     rule = rule_from_args(args)
     if rule.metric != "cosine":
@@ -98,9 +96,8 @@ def run(args) -> int:
         kw["map_resync"] = args.map_resync
     try:
         tr = simulate(rule, s0, **kw)
-    except ParameterError as e:
-        flag = FLAGS.get(e.flag, "--" + e.flag.replace("_", "-"))
-        raise UsageError(f"argument {flag}: invalid value {e.value!r}; accepted: {e.accepted}") from None
+    except InputError as e:  # the library names the keyword; the command line its flag
+        raise usage_error(e) from None
     summ = tr.summary()
     summ["parameters"]["seed"] = args.seed
     if args.out is not None:

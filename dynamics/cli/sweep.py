@@ -31,7 +31,7 @@ def add_parser(sub):
         help="run chunks as Dask tasks: tcp://HOST:PORT of a running scheduler, or local:N for a "
         "LocalCluster of N worker processes (needs the 'dist' extra)",
     )
-    p.add_argument("--scheduler-timeout", type=real("a real > 0", lo=0.0, lo_open=True), default=10.0,
+    p.add_argument("--scheduler-timeout", type=real(lo=0.0, lo_open=True), default=10.0,
                    help="seconds to wait for the scheduler (default 10)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted sweep from OUT.parts/")
     p.add_argument("--chunk-size", type=integer("an integer in [1, 10**6]", hi=10**6), default=None,
@@ -42,15 +42,16 @@ def add_parser(sub):
 
 
 def run(args) -> int:
+    from isodyn.derivations.checks import InputError
     from isodyn.dynamics.cli.common import UsageError, emit_json
     from isodyn.dynamics.sweep.executors import SchedulerError, executor_for
     from isodyn.dynamics.sweep.run import run_sweep
-    from isodyn.dynamics.sweep.spec import SpecError, load_spec
+    from isodyn.dynamics.sweep.spec import load_spec
     from isodyn.dynamics.sweep.store import StoreError
 
     try:
         spec = load_spec(args.spec)
-    except SpecError as e:
+    except InputError as e:
         raise UsageError(f"{args.spec}: {e}") from None
     out = Path(args.out)
     if out.suffix != ".nc":

@@ -19,6 +19,7 @@ from isodyn.dynamics.cli.common import (
     emit_json,
     format_values,
     integer,
+    parameter,
     real,
     rule_from_args,
 )
@@ -32,14 +33,14 @@ def add_parser(sub):
     add_training_flags(p, steps=1500, lr=None)
     g = p.add_argument_group("network")
     g.add_argument("--net", choices=("linear", "relu"), default="linear")
-    g.add_argument("--in-dim", type=integer("an integer >= 1"), default=15, help="N")
-    g.add_argument("--out-dim", type=integer("an integer >= 1"), default=10, help="M (<= N)")
+    g.add_argument("--in-dim", type=integer(), default=15, help="N")
+    g.add_argument("--out-dim", type=integer(), default=10, help="M (<= N)")
     g.add_argument("--w0", default=None, help="initial online weights, an (M, N) .npy file")
-    g.add_argument("--init-scale", type=real("a real > 0", lo=0.0, lo_open=True), default=0.25,
+    g.add_argument("--init-scale", type=real(lo=0.0, lo_open=True), default=0.25,
                    help="W0 entries N(0, c^2) when --w0 is not given (default 1/4, SPEC §5)")
-    g.add_argument("--samples", type=integer("an integer >= 1"), default=50_000, help="fresh inputs a step")
+    g.add_argument("--samples", type=integer(), default=50_000, help="fresh inputs a step")
     g.add_argument("--predictor-source", choices=("weights", "representations"), default="weights")
-    g.add_argument("--rho", type=real("a real in [0, 1)", lo=0.0, hi=1.0, hi_open=True), default=0.3,
+    g.add_argument("--rho", type=parameter("rho"), default=0.3,
                    help="running-correlation rate for --predictor-source representations")
     g.add_argument("--sampler", choices=("inputs", "moments"), default="inputs",
                    help="moments: draw the views' second moments (Wishart); linear Euclidean rules only")

@@ -34,13 +34,14 @@ def _csv(choices, flag):
 def _modes(text):
     import argparse
 
+    from isodyn.derivations.checks import InputError, Integer
+
+    one = Integer(lo=1, hi=200)
     try:
-        vals = tuple(dict.fromkeys(int(p) for p in text.split(",")))
-    except ValueError:
-        vals = ()
-    if not vals or any(v < 1 or v > 200 for v in vals):
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}; accepted: comma-separated integers in [1, 200]")
-    return vals
+        return tuple(dict.fromkeys(one.parse("--modes", p) for p in text.split(",")))
+    except InputError:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}; accepted: comma-separated integers in "
+                                         f"[{one.lo}, {one.hi}]") from None
 
 
 def add_parser(sub):
@@ -55,11 +56,11 @@ def add_parser(sub):
     p.add_argument("--modes", type=_modes, default=MODES, help="comma-separated M (default 2,5,10,50)")
     p.add_argument("--settings", type=_csv(("plain", "ema", "sigma1"), "--settings"),
                    default=("plain", "ema", "sigma1"), help="plain, ema (tau = 0.9), sigma1 (= 0.3)")
-    p.add_argument("--seeds", type=integer("an integer in [3, 64]", lo=3, hi=64), default=4,
+    p.add_argument("--seeds", type=integer(lo=3, hi=64), default=4,
                    help="K repeated seeds per case (the sampling error comes from their spread)")
-    p.add_argument("--seed", type=integer("an integer >= 0", lo=0), default=0, help="base seed")
+    p.add_argument("--seed", type=integer(lo=0), default=0, help="base seed")
     p.add_argument("--quick", action="store_true", help="fewer steps and samples (a smoke test)")
-    p.add_argument("--jobs", type=integer("an integer in [1, 64]", lo=1, hi=64), default=None,
+    p.add_argument("--jobs", type=integer(lo=1, hi=64), default=None,
                    help="worker processes (default: min(2, CPUs))")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout, nothing else there")
     p.add_argument("--out", default=None, help="save the table (.md/.txt Markdown, .json JSON), atomically")

@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 
+from isodyn.derivations.checks import PARAMETERS, Choice, InputError, Integer, Real
 from isodyn.dynamics import measures as ms
 from isodyn.dynamics.modes import integrators as I
 from isodyn.dynamics.modes.exact import DEFAULT_TOL, ExactGrid, closure_error_compiled
@@ -36,35 +37,27 @@ from isodyn.dynamics.paper import paper_lr
 CLOSURES = ("exact", "mean-field")
 CHECK_POINTS = 8  # states per batch on which the exact closure's accuracy is checked
 
+#: kept for one release: simulate's error is the one input error of the package (flag = the keyword name)
+ParameterError = InputError
 
-class ParameterError(ValueError):
-    """A simulation parameter is out of range; ``flag`` names it, ``accepted`` what is allowed."""
-
-    def __init__(self, flag: str, value, accepted: str):
-        self.flag, self.value, self.accepted = flag, value, accepted
-        super().__init__(f"{flag}: invalid value {value!r}; accepted: {accepted}")
-
-
-def _check(flag, value, accepted, ok):
-    v = np.asarray(value, dtype=float)
-    if not np.all(np.isfinite(v)) or not np.all(ok(v)):
-        bad = v[~(np.isfinite(v) & ok(v))] if v.ndim else v
-        raise ParameterError(flag, float(np.ravel(bad)[0]) if np.size(bad) else value, accepted)
-    return v
+#: per-point parameters (scalars or arrays over points) and their checks: the model's domains
+#: (derivations.checks.PARAMETERS) and the divergence bound
+_POSITIVE = Real(lo=0.0, lo_open=True)
+POINT_CHECKS = {**PARAMETERS, "s_bound": _POSITIVE}
+_ARRAY_PARAMS = ("lr", "sigma1", "sigma2", "weight_decay", "ema", "rho", "alpha", "eps", "beta", "s_bound")
+_COUNT = Integer(lo=1)
+_S0 = Real("positive finite eigenvalues", lo=0.0, lo_open=True)
 
 
 def simulate(rule, s0, **kw) -> Trajectory:
     """One point: s0 (M,) initial eigenvalues; keyword arguments as :func:`simulate_batch` (scalars)."""
     s0 = np.asarray(s0, dtype=float)
     if s0.ndim != 1:
-        raise ParameterError("s0", s0.shape, "a 1-d array of M > 0 eigenvalues")
+        raise InputError("s0", s0.shape, "a 1-d array of M > 0 eigenvalues")
     for k, v in kw.items():
         if k in _ARRAY_PARAMS and np.ndim(v) != 0:
-            raise ParameterError(k, v, "a scalar (use simulate_batch for arrays)")
+            raise InputError(k, v, "a scalar (use simulate_batch for arrays)")
     return simulate_batch(rule, s0[None, :], **kw).point(0)
-
-
-_ARRAY_PARAMS = ("lr", "sigma1", "sigma2", "weight_decay", "ema", "rho", "alpha", "eps", "beta", "s_bound")
 
 
 def simulate_batch(rule, s0, *, lr=None, steps: int = 1500, sigma1=0.0, sigma2=0.1, weight_decay=0.0, ema=0.0,
@@ -95,116 +88,156 @@ def simulate_batch(rule, s0, *, lr=None, steps: int = 1500, sigma1=0.0, sigma2=0
                   per point as ``measures['closure_error']`` (NaN where the point did not end ok)
     map_resync    the map: lambda = b^alpha in full every map_resync steps, by ratio updates (<= 1 ulp
                   each) in between (dynamics.integrators._map_fast); 1: in full every step
+
+    Bad input raises :class:`~isodyn.derivations.checks.InputError` naming the keyword, before any work.
     """
     t_start = time.perf_counter()
-    if scheme not in I.SCHEMES:
-        raise ParameterError("scheme", scheme, "{" + ",".join(I.SCHEMES) + "}")
-    if closure not in CLOSURES:
-        raise ParameterError("closure", closure, "{" + ",".join(CLOSURES) + "}")
-    if int(steps) != steps or steps < 1:
-        raise ParameterError("steps", steps, "an integer >= 1")
-    if int(stride) != stride or stride < 1:
-        raise ParameterError("stride", stride, "an integer >= 1")
-    if int(substeps) != substeps or substeps < 1:
-        raise ParameterError("substeps", substeps, "an integer >= 1")
-    if not (rtol > 0 and atol >= 0):
-        raise ParameterError("rtol", rtol, "rtol > 0 and atol >= 0")
-    if int(map_resync) != map_resync or map_resync < 1:
-        raise ParameterError("map_resync", map_resync, "an integer >= 1")
-    s0 = np.atleast_2d(np.asarray(s0, dtype=float))
-    _check("s0", s0, "positive finite eigenvalues", lambda v: v > 0)
-    lr = paper_lr(rule) if lr is None else lr
-    cols = {
-        "lr": _check("lr", lr, "a real > 0", lambda v: v > 0),
-        "sigma1": _check("sigma1", sigma1, "a real >= 0", lambda v: v >= 0),
-        "sigma2": _check("sigma2", sigma2, "a real >= 0", lambda v: v >= 0),
-        "weight_decay": _check("weight_decay", weight_decay, "a real >= 0", lambda v: v >= 0),
-        "ema": _check("ema", ema, "a real in [0, 1)", lambda v: (v >= 0) & (v < 1)),
-        "alpha": _check("alpha", rule.alpha if alpha is None else alpha, "a real >= 0", lambda v: v >= 0),
-        "eps": _check("eps", rule.eps if eps is None else eps, "a real >= 0", lambda v: v >= 0),
-        "normalize": np.asarray(float(rule.normalize)),
-        "beta": _check("beta", (rule.beta if rule.beta is not None else 0.0) if beta is None else beta,
-                       "a finite real", lambda v: v == v),
-        "rho": _check("rho", rho, "a real in [0, 1)", lambda v: (v >= 0) & (v < 1)),
-    }
+    _check_options(scheme, closure, steps, stride, substeps, rtol, atol, map_resync, exact_tol)
+    given = dict(lr=paper_lr(rule) if lr is None else lr, sigma1=sigma1, sigma2=sigma2, weight_decay=weight_decay,
+                 ema=ema, alpha=rule.alpha if alpha is None else alpha, eps=rule.eps if eps is None else eps,
+                 beta=(rule.beta if rule.beta is not None else 0.0) if beta is None else beta, rho=rho)
+    s0, cols = _point_columns(rule, s0, given, s_bound)
+    P = _parameter_matrix(cols, s0.shape[0])
+    kw = dict(stride=stride, substeps=substeps, exact=rule.metric == "cosine" and closure == "exact", grid=grid,
+              rtol=rtol, atol=atol, max_steps=max_steps, dense=dense, threads=threads, map_resync=int(map_resync))
+    raw, extra, closure_error = _integrate(rule, I.SCHEMES[scheme], s0, P, steps, kw, exact_tol, fixed_grid)
+
+    mod = I.compiled(rule)
+    s_final = np.empty(s0.shape)
+    lam_final = np.empty(s0.shape)
+    mod.save_all(raw.Y, P, s_final, lam_final)
+    status, event, last, nrhs = raw.info.T
+    step = I.frame_steps(steps, stride)
+    measures = _measures(raw, status, step, s0, s_final, lam_final)
+    if closure_error is not None:
+        measures["closure_error"] = closure_error
+    params = _parameter_record(rule, cols, s0.shape[0], scheme, steps, stride, substeps, map_resync, rtol, atol,
+                               dense)
+    closure_name = closure if rule.metric == "cosine" else "closed-form"
+    return Trajectory(rule, scheme, closure_name, params, step, raw.s, raw.lam, s0, s_final, lam_final, status,
+                      event, last, measures, nrhs, time.perf_counter() - t_start, True, extra)
+
+
+def _check_options(scheme, closure, steps, stride, substeps, rtol, atol, map_resync, exact_tol) -> None:
+    """The run options of :func:`simulate_batch` (scalars); InputError naming the keyword."""
+    Choice(tuple(I.SCHEMES))("scheme", scheme)
+    Choice(CLOSURES)("closure", closure)
+    for name, v in (("steps", steps), ("stride", stride), ("substeps", substeps), ("map_resync", map_resync)):
+        _COUNT(name, v)
+    _POSITIVE("rtol", rtol)
+    Real(lo=0.0)("atol", atol)
+    _POSITIVE("exact_tol", exact_tol)
+
+
+def _point_columns(rule, s0, given: dict, s_bound) -> tuple[np.ndarray, dict]:
+    """(s0 (B, M), name -> checked float array, scalar or (B,)) of the per-point parameters: each checked by
+    POINT_CHECKS, the rule's constraints (ema = 0 without a target network), one common length B."""
+    s0 = _S0.array("s0", np.atleast_2d(np.asarray(s0, dtype=float)))
+    cols = {name: POINT_CHECKS[name].array(name, v) for name, v in given.items()}
+    cols = {**{k: cols[k] for k in ("lr", "sigma1", "sigma2", "weight_decay", "ema", "alpha", "eps")},
+            "normalize": np.asarray(float(rule.normalize)), "beta": cols["beta"], "rho": cols["rho"]}
     if not rule.has_target_network and np.any(cols["ema"] > 0):
-        raise ParameterError("ema", float(np.max(cols["ema"])),
-                             f"0 for --variant {rule.variant} (no target network: W_t = W)")
+        raise InputError("ema", float(np.max(cols["ema"])),
+                         f"0 for variant {rule.variant} (no target network: W_t = W)")
     lengths = {v.shape[0] for v in cols.values() if v.ndim == 1} | {s0.shape[0]}
     if any(v.ndim > 1 for v in cols.values()) or s0.ndim != 2 or len(lengths - {1}) > 1:
-        raise ParameterError("s0", s0.shape, "parameter arrays of one length B and s0 of shape (B, M) or (M,)")
+        raise InputError("s0", s0.shape, "parameter arrays of one length B and s0 of shape (B, M) or (M,)")
     B = max(lengths)
     s0 = np.broadcast_to(s0, (B, s0.shape[1])).copy()
     bound = ms.divergence_bound(s0) if s_bound is None else s_bound
-    cols["s_bound"] = _check("s_bound", bound, "a real > 0", lambda v: v > 0)
+    cols["s_bound"] = POINT_CHECKS["s_bound"].array("s_bound", bound)
+    return s0, cols
+
+
+def _parameter_matrix(cols: dict, B: int) -> np.ndarray:
+    """(B, NPAR) parameter columns of the compiled loops (integrators.PIDX)."""
     P = np.empty((B, I.NPAR))
     for name, v in cols.items():
         try:
             P[:, I.PIDX[name]] = np.broadcast_to(v, (B,))
         except ValueError:
-            raise ParameterError(name, np.shape(v), f"a scalar or an array of length {B}") from None
+            raise InputError(name, np.shape(v), f"a scalar or an array of length {B}") from None
+    return P
 
-    sch = I.SCHEMES[scheme]
-    exact = rule.metric == "cosine" and closure == "exact"
-    closure_name = closure if rule.metric == "cosine" else "closed-form"
+
+def _integrate(rule, sch, s0, P, steps, kw, exact_tol, fixed_grid):
+    """One compiled run (:func:`integrators.run`), with the exact closure's accuracy control around it.
+
+    Returns (raw, extra, closure_error): ``extra`` the run facts (run_seconds; closure error, tolerance and
+    grid for the exact closure), ``closure_error`` (B,) per point with ``fixed_grid``, else None.
+    """
+    B = s0.shape[0]
     extra: dict = {}
+    if not kw["exact"]:
+        t_run = time.perf_counter()
+        raw = I.run(rule, sch, s0, P, steps, **kw)
+        extra["run_seconds"] = time.perf_counter() - t_run
+        return raw, extra, None
+    if fixed_grid:
+        return _integrate_fixed_grid(rule, sch, s0, P, steps, kw, exact_tol)
     check = np.unique(np.linspace(0, B - 1, min(B, CHECK_POINTS)).astype(int))
-    if exact and fixed_grid:
-        if grid is None:
-            raise ParameterError("grid", None, "an ExactGrid when fixed_grid is set")
-        check = np.arange(B)
-        mod0 = I.compiled(rule)
-        err0_pt = np.array([_state_error(rule, grid, mod0.initial_state(s0[i], P[i]), P[i]) for i in check])
-    elif exact:
-        grid = grid or ExactGrid()
-        grid, err0 = _calibrate(rule, grid, s0, P, check, exact_tol)
-    kw = dict(stride=stride, substeps=substeps, exact=exact, grid=grid, rtol=rtol, atol=atol,
-              max_steps=max_steps, dense=dense, threads=threads, map_resync=int(map_resync))
+    grid, err0 = _calibrate(rule, kw["grid"] or ExactGrid(), s0, P, check, exact_tol)
+    kw = dict(kw, grid=grid)
+    for _ in range(3):
+        t_run = time.perf_counter()
+        raw = I.run(rule, sch, s0, P, steps, **kw)
+        run_seconds = time.perf_counter() - t_run
+        ok = [i for i in check if raw.info[i, 0] == I.OK]
+        err1 = max([_state_error(rule, grid, raw.Y[i], P[i]) for i in ok], default=0.0)
+        if err1 <= exact_tol:
+            break
+        grid = grid.finer()
+        kw["grid"] = grid
+    else:  # three refinements did not reach exact_tol: run on the last one, report the error before it
+        t_run = time.perf_counter()
+        raw = I.run(rule, sch, s0, P, steps, **kw)
+        run_seconds = time.perf_counter() - t_run
+        sys.stderr.write(f"isodyn: warning: exact closure error {err1:.1e} above {exact_tol:.1e}\n")
+    extra.update(closure_rel_error=max(err0, err1), closure_tol=exact_tol, closure_grid=grid.as_dict(),
+                 run_seconds=run_seconds)
+    return raw, extra, None
+
+
+def _integrate_fixed_grid(rule, sch, s0, P, steps, kw, exact_tol):
+    """The exact closure on ``kw['grid']`` as given; its accuracy checked at the initial and final state of every
+    point (``fixed_grid`` of :func:`simulate_batch`)."""
+    grid = kw["grid"]
+    if grid is None:
+        raise InputError("grid", None, "an ExactGrid when fixed_grid is set")
+    B = s0.shape[0]
+    mod0 = I.compiled(rule)
+    err0_pt = np.array([_state_error(rule, grid, mod0.initial_state(s0[i], P[i]), P[i]) for i in range(B)])
     t_run = time.perf_counter()
     raw = I.run(rule, sch, s0, P, steps, **kw)
-    if exact and fixed_grid:
-        err_pt = np.full(B, np.nan)
-        for i in range(B):
-            if raw.info[i, 0] == I.OK:
-                err_pt[i] = max(err0_pt[i], _state_error(rule, grid, raw.Y[i], P[i]))
-        extra.update(closure_rel_error=float(np.nanmax(err_pt)) if np.any(np.isfinite(err_pt)) else float("nan"),
-                     closure_tol=exact_tol, closure_grid=grid.as_dict())
-    elif exact:
-        for _ in range(3):
-            ok = [i for i in check if raw.info[i, 0] == I.OK]
-            err1 = max([_state_error(rule, grid, raw.Y[i], P[i]) for i in ok], default=0.0)
-            if err1 <= exact_tol:
-                break
-            grid = grid.finer()
-            kw["grid"] = grid
-            t_run = time.perf_counter()
-            raw = I.run(rule, sch, s0, P, steps, **kw)
-        else:
-            sys.stderr.write(f"isodyn: warning: exact closure error {err1:.1e} above {exact_tol:.1e}\n")
-        extra.update(closure_rel_error=max(err0, err1), closure_tol=exact_tol, closure_grid=grid.as_dict())
     run_seconds = time.perf_counter() - t_run
+    err_pt = np.full(B, np.nan)
+    for i in range(B):
+        if raw.info[i, 0] == I.OK:
+            err_pt[i] = max(err0_pt[i], _state_error(rule, grid, raw.Y[i], P[i]))
+    extra = dict(closure_rel_error=float(np.nanmax(err_pt)) if np.any(np.isfinite(err_pt)) else float("nan"),
+                 closure_tol=exact_tol, closure_grid=grid.as_dict(), run_seconds=run_seconds)
+    return raw, extra, err_pt
 
-    mod = I.compiled(rule)
-    s_last = np.empty(s0.shape)
-    lam_last = np.empty(s0.shape)
-    mod.save_all(raw.Y, P, s_last, lam_last)
-    status, event, last, nrhs = raw.info.T
+
+def _measures(raw, status, step, s0, s_final, lam_final) -> dict:
+    """The measures of :mod:`dynamics.measures` of every point (names as in the JSON summary)."""
     diverged = status == I.DIVERGED
-    dead = ms.dead_modes(s_last, s0)
-    step = I.frame_steps(steps, stride)
-    measures = {
+    dead = ms.dead_modes(s_final, s0)
+    return {
         "diverged": diverged,
         "dead": dead,
         "n_dead": dead.sum(-1),
         "collapsed": np.all(dead, axis=-1),
         "converged": ms.converged(raw.rate, ~dead, diverged | (status != I.OK)),
         "rate": raw.rate,
-        "recruit_steps": ms.recruit_steps(raw.s, step, s_final=s_last, dead=dead | diverged[:, None]),
-        "effective_rank": ms.effective_rank(s_last),
-        "isotropy": ms.isotropy(lam_last),
+        "recruit_steps": ms.recruit_steps(raw.s, step, s_final=s_final, dead=dead | diverged[:, None]),
+        "effective_rank": ms.effective_rank(s_final),
+        "isotropy": ms.isotropy(lam_final),
     }
-    if exact and fixed_grid:
-        measures["closure_error"] = err_pt
+
+
+def _parameter_record(rule, cols, B, scheme, steps, stride, substeps, map_resync, rtol, atol, dense) -> dict:
+    """Every parameter of the run as the Trajectory keeps it (scalars, or (B,) arrays where they vary)."""
     params = {k: (v.item() if v.ndim == 0 else np.broadcast_to(v, (B,)).copy()) for k, v in cols.items()}
     params["normalize"] = bool(rule.normalize)
     params.update(steps=int(steps), stride=int(stride))
@@ -214,9 +247,7 @@ def simulate_batch(rule, s0, *, lr=None, steps: int = 1500, sigma1=0.0, sigma2=0
         params["map_resync"] = int(map_resync)
     if scheme == "dopri5":
         params.update(rtol=float(rtol), atol=float(atol), dense=bool(dense))
-    extra["run_seconds"] = run_seconds
-    return Trajectory(rule, scheme, closure_name, params, step, raw.s, raw.lam, s0, s_last, lam_last, status,
-                      event, last, measures, nrhs, time.perf_counter() - t_start, True, extra)
+    return params
 
 
 def _state(rule, Y, p):
@@ -244,7 +275,7 @@ def _calibrate(rule, grid, s0, P, idx, tol):
         if err <= tol:
             return grid, err
         grid = grid.finer()
-    raise ParameterError("exact_tol", tol, f"a tolerance the quadrature reaches (best {err:.1e})")
+    raise InputError("exact_tol", tol, f"a tolerance the quadrature reaches (best {err:.1e})")
 
 
 def log_spaced(M: int, lo: float, hi: float) -> np.ndarray:

@@ -29,12 +29,15 @@ class Trajectory:
     step        (T,) saved training steps; time = lr * step (ODE time)
     s, lam      (..., T, M) eigenvalues s_m and predictor eigenvalues lambda_m (NaN after divergence)
     s0          (..., M) initial eigenvalues
-    s_last, lam_last   (..., M) last finite state's eigenvalues (the end state unless diverged)
+    s_final, lam_final   (..., M) last finite state's eigenvalues (the end state unless diverged)
     status      (...) int, integrators.STATUS codes; diverged_step (...) int (-1: none)
-    last_step   (...) last step with a finite state within the bound
+    final_step  (...) last step with a finite state within the bound
     measures    name -> array (...) or (..., M): collapsed, n_dead, dead, diverged, converged, rate,
                 recruit_steps, effective_rank, isotropy
-    nrhs        (...) right-hand-side (drift) evaluations
+    rhs_evaluations   (...) right-hand-side (drift) evaluations
+
+    Names are the JSON summary's (ARCHITECTURE.md), in Python, .nc and .npz alike; ``s_last``, ``lam_last``,
+    ``last_step`` and ``nrhs`` (the names before) stay readable as properties for one release.
     seconds     wall time of the compiled integration
     extra       closure accuracy (grid, achieved relative error) and other run facts
     """
@@ -47,13 +50,13 @@ class Trajectory:
     s: np.ndarray
     lam: np.ndarray
     s0: np.ndarray
-    s_last: np.ndarray
-    lam_last: np.ndarray
+    s_final: np.ndarray
+    lam_final: np.ndarray
     status: np.ndarray
     diverged_step: np.ndarray
-    last_step: np.ndarray
+    final_step: np.ndarray
     measures: dict
-    nrhs: np.ndarray
+    rhs_evaluations: np.ndarray
     seconds: float
     batched: bool = False
     extra: dict = field(default_factory=dict)
@@ -68,6 +71,27 @@ class Trajectory:
     def steps(self) -> int:
         return int(self.step[-1])
 
+    # --- the names before this release (readable for one release) ----------------------------
+    @property
+    def s_last(self) -> np.ndarray:
+        """Old name of :attr:`s_final`."""
+        return self.s_final
+
+    @property
+    def lam_last(self) -> np.ndarray:
+        """Old name of :attr:`lam_final`."""
+        return self.lam_final
+
+    @property
+    def last_step(self) -> np.ndarray:
+        """Old name of :attr:`final_step`."""
+        return self.final_step
+
+    @property
+    def nrhs(self) -> np.ndarray:
+        """Old name of :attr:`rhs_evaluations`."""
+        return self.rhs_evaluations
+
     def point(self, i: int) -> Trajectory:
         """Point i of a batch as a one-point Trajectory."""
         if not self.batched:
@@ -79,8 +103,8 @@ class Trajectory:
 
         params = {k: (pick(v).item() if np.ndim(pick(v)) == 0 else pick(v)) for k, v in self.params.items()}
         return Trajectory(self.rule, self.scheme, self.closure, params, self.step, self.s[i], self.lam[i],
-                          self.s0[i], self.s_last[i], self.lam_last[i], self.status[i], self.diverged_step[i],
-                          self.last_step[i], {k: v[i] for k, v in self.measures.items()}, self.nrhs[i],
+                          self.s0[i], self.s_final[i], self.lam_final[i], self.status[i], self.diverged_step[i],
+                          self.final_step[i], {k: v[i] for k, v in self.measures.items()}, self.rhs_evaluations[i],
                           self.seconds, False, dict(self.extra))
 
     # --- labelled arrays and files -----------------------------------------------------------
@@ -103,12 +127,12 @@ class Trajectory:
                 "s": (pd + ("step", "mode"), self.s),
                 "lam": (pd + ("step", "mode"), self.lam),
                 "s0": (pd + ("mode",), self.s0),
-                "s_last": (pd + ("mode",), self.s_last),
-                "lam_last": (pd + ("mode",), self.lam_last),
+                "s_final": (pd + ("mode",), self.s_final),
+                "lam_final": (pd + ("mode",), self.lam_final),
                 "status": (pd, np.asarray(self.status, dtype=np.int32)),
                 "diverged_step": (pd, np.asarray(self.diverged_step, dtype=np.int32)),
-                "last_step": (pd, np.asarray(self.last_step, dtype=np.int32)),
-                "nrhs": (pd, np.asarray(self.nrhs, dtype=np.int32)),
+                "final_step": (pd, np.asarray(self.final_step, dtype=np.int32)),
+                "rhs_evaluations": (pd, np.asarray(self.rhs_evaluations, dtype=np.int32)),
             },
             coords={"step": np.asarray(self.step, dtype=np.int32), "mode": np.arange(self.s.shape[-1])},
         )
@@ -143,9 +167,9 @@ class Trajectory:
             atomic_write(path, bytes(data))
         elif path.suffix == ".npz":
             buf = io.BytesIO()
-            arrays = {"step": self.step, "s": self.s, "lam": self.lam, "s0": self.s0, "s_last": self.s_last,
-                      "lam_last": self.lam_last, "status": self.status, "diverged_step": self.diverged_step,
-                      "last_step": self.last_step, "nrhs": self.nrhs}
+            arrays = {"step": self.step, "s": self.s, "lam": self.lam, "s0": self.s0, "s_final": self.s_final,
+                      "lam_final": self.lam_final, "status": self.status, "diverged_step": self.diverged_step,
+                      "final_step": self.final_step, "rhs_evaluations": self.rhs_evaluations}
             arrays.update({"measure_" + k: np.asarray(v) for k, v in self.measures.items()})
             arrays["parameters"] = np.array(json.dumps({**self.parameter_set(), **self.extra}))
             np.savez(buf, **arrays)
@@ -168,8 +192,8 @@ class Trajectory:
         rec = [None if int(r) < 0 else int(r) for r in np.asarray(m["recruit_steps"])]
         div = bool(m["diverged"])
         out = {
-            "s_final": sorted(float(x) for x in self.s_last),
-            "lam_final": sorted(float(x) for x in self.lam_last),
+            "s_final": sorted(float(x) for x in self.s_final),
+            "lam_final": sorted(float(x) for x in self.lam_final),
             "steps": self.steps,
             "collapsed": bool(m["collapsed"]),
             "diverged": div,
@@ -177,15 +201,15 @@ class Trajectory:
             "recruit_steps": rec,
             "seconds": float(self.seconds),
             "s0": [float(x) for x in self.s0],
-            "s_final_by_mode": [float(x) for x in self.s_last],
-            "final_step": int(self.last_step),
+            "s_final_by_mode": [float(x) for x in self.s_final],
+            "final_step": int(self.final_step),
             "n_dead": int(m["n_dead"]),
             "dead_modes": [int(i) for i in np.flatnonzero(m["dead"])],
             "converged": bool(m["converged"]),
             "effective_rank": float(m["effective_rank"]),
             "isotropy": float(m["isotropy"]),
             "status": _status_name(int(self.status)),
-            "rhs_evaluations": int(self.nrhs),
+            "rhs_evaluations": int(self.rhs_evaluations),
             "parameters": self.parameter_set(),
         }
         out.update(self.extra)

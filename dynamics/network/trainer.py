@@ -5,9 +5,9 @@ z1 = f(W x1), z2 = f(W_t x2), f = identity or ReLU.  Each step:
 
 1. the predictor W_P = U diag(lambda) U^T from the correlation C the predictor uses:
    'weights'          C = (1 + sigma1^2) W W^T (linear; exact for Gaussian inputs) or W W^T (ReLU,
-                      as the paper's toy figures do);
-   'representations'  C <- rho C + (1 - rho) Z1^T Z1 / n (the first batch starts it);
-   s = eigenvalues of C and lambda from the generated ``kernels(rule).eigenvalues`` (SPEC §2);
+                      as the paper's toy figures do): U, S_m^2 from W W^T, s_m = (1 + sigma1^2) S_m^2;
+   'representations'  C <- rho C + (1 - rho) Z1^T Z1 / n (the first batch starts it): U, s from C;
+   s and lambda from the generated ``kernels(rule).eigenvalues`` (derivations/, SPEC §2; no formula here);
 2. per-sample gradients in the predictor eigenbasis from the generated kernels
    (``invariants`` / ``grad_online`` / ``grad_target``; nothing is typed here);
 3. dL/dW = mean_i g_i x1_i^T (g through f' for ReLU) [+ mean_i h_i x2_i^T for rules whose target
@@ -29,6 +29,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from isodyn.derivations import Rule
+from isodyn.derivations.checks import PARAMETERS, Choice, InputError, Integer
+from isodyn.dynamics import measures as ms
 from isodyn.dynamics.codegen import kernels
 from isodyn.dynamics.network.backends import Backend, resolve
 from isodyn.dynamics.network.samplers import InputsSampler, MomentsSampler
@@ -37,7 +39,6 @@ NETS = ("linear", "relu")
 SOURCES = ("weights", "representations")
 SAMPLERS = ("inputs", "moments")
 DTYPES = ("float64", "float32")
-DIVERGED_S = 1e12  # an eigenvalue above this (or a non-finite weight) ends a run as diverged
 
 
 @dataclass(frozen=True)
@@ -60,16 +61,19 @@ class NetworkConfig:
     dtype: str = "float64"
 
     def __post_init__(self):
+        """Check every field (derivations.checks: InputError naming the field)."""
         for name, val, ok in (("net", self.net, NETS), ("predictor_source", self.predictor_source, SOURCES),
                               ("sampler", self.sampler, SAMPLERS), ("dtype", self.dtype, DTYPES)):
-            if val not in ok:
-                raise ValueError(f"{name}={val!r}; accepted: {ok}")
-        if not 1 <= self.out_dim <= self.in_dim:
-            raise ValueError("need 1 <= out_dim <= in_dim")
+            Choice(ok)(name, val)
+        for name in ("in_dim", "samples"):
+            Integer(lo=1)(name, getattr(self, name))
+        Integer(accepted="an integer in [1, in_dim]", lo=1, hi=self.in_dim)("out_dim", self.out_dim)
+        for name in ("sigma1", "sigma2", "lr", "weight_decay", "ema", "rho"):
+            PARAMETERS[name](name, getattr(self, name))
         if self.ema and not self.rule.has_target_network:
-            raise ValueError(f"--ema must be 0 for {self.rule.variant} (W_t = W)")
+            raise InputError("ema", self.ema, f"0 for variant {self.rule.variant} (no target network: W_t = W)")
         if self.sampler == "moments" and (self.net != "linear" or self.rule.metric != "euclidean"):
-            raise ValueError("the moments sampler needs --net linear and --metric euclidean")
+            raise InputError("sampler", self.sampler, "moments only with net linear and metric euclidean")
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -84,6 +88,8 @@ class NetworkRun:
     s, lam      (steps + 1, M) eigenvalues of the predictor's correlation and of the predictor
     probes      (steps + 1, K, M) representations f(W p) of the probe inputs, or None
     W, Wt       final weights (M, N), NumPy
+    diverged_step   the first state index beyond the divergence bound of dynamics.measures or non-finite
+                (None: the run did not diverge); the histories hold NaN after it
     """
 
     config: NetworkConfig
@@ -103,8 +109,9 @@ class NetworkRun:
 
     @property
     def last_index(self) -> int:
-        """Index of the last finite state (the end unless the run diverged)."""
-        return int(self.diverged_step) if self.diverged else int(self.steps)
+        """Index of the last state within the divergence bound (the end unless the run diverged; then the state
+        before ``diverged_step``, the first one beyond the bound or non-finite), as ``simulate`` keeps it."""
+        return max(int(self.diverged_step) - 1, 0) if self.diverged else int(self.steps)
 
 
 class NetworkTrainer:
@@ -149,26 +156,29 @@ class NetworkTrainer:
 
     # --- predictor ------------------------------------------------------------------------
 
-    def predictor(self, C) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(s, lambda, U) for a symmetric correlation-like matrix C (host, float64, ascending)."""
-        evals, U = np.linalg.eigh((C + C.T) / 2)
+    def predictor(self, G, sigma1: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(s, lambda, U), ascending, from a symmetric Gram-like matrix G (host, float64): U and S_m^2 are G's
+        eigenvectors and eigenvalues; s_m = (1 + sigma1^2) S_m^2 and lambda_m come from the generated
+        ``kernels(rule).eigenvalues`` (derivations.modes.correlation_eigenvalue, predictor_eigenvalue; SPEC §2).
+        sigma1 = 0 for a G that is already the correlation (the running estimate of the representations)."""
+        evals, U = np.linalg.eigh((G + G.T) / 2)
         S = np.sqrt(np.clip(evals, 0.0, None))
         s, lam = np.empty_like(S), np.empty_like(S)
         r = self.rule
-        self.k.eigenvalues(S, 0.0, r.alpha, r.eps, r.normalize, s, lam)
+        self.k.eigenvalues(S, sigma1, r.alpha, r.eps, r.normalize, s, lam)
         return s, lam, U
 
-    def weights_correlation(self) -> np.ndarray:
-        """C of the 'weights' source (host, float64)."""
+    def weights_source(self) -> tuple[np.ndarray, float]:
+        """(W W^T (host, float64), sigma1) of the 'weights' source: its correlation is (1 + sigma1^2) W W^T for a
+        linear network with Gaussian inputs (SPEC §2), W W^T (sigma1 = 0) for ReLU, as the paper's toy figures."""
         Wh = self.bk.asnumpy(self.W).astype(np.float64)
-        scale = 1.0 if self.relu else 1.0 + self.cfg.sigma1**2
-        return scale * (Wh @ Wh.T)
+        return Wh @ Wh.T, (0.0 if self.relu else float(self.cfg.sigma1))
 
-    def current_correlation(self) -> np.ndarray:
-        """The correlation the next predictor uses (the running one once it exists)."""
+    def current_source(self) -> tuple[np.ndarray, float]:
+        """(G, sigma1) the next predictor uses (:meth:`predictor`): the running correlation once it exists."""
         if self.cfg.predictor_source == "representations" and self.C is not None:
-            return self.C
-        return self.weights_correlation()
+            return self.C, 0.0
+        return self.weights_source()
 
     def _update_running(self, batch_corr: np.ndarray) -> np.ndarray:
         rho = self.cfg.rho
@@ -188,10 +198,10 @@ class NetworkTrainer:
         z1 = xp.maximum(batch.u1, 0) if self.relu else batch.u1
         z2 = xp.maximum(batch.u2, 0) if self.relu else batch.u2
         if self.cfg.predictor_source == "representations":
-            C = self._update_running(self.bk.asnumpy(z1.T @ z1).astype(np.float64) / n)
+            source = self._update_running(self.bk.asnumpy(z1.T @ z1).astype(np.float64) / n), 0.0
         else:
-            C = self.weights_correlation()
-        s, lam, U = self.predictor(C)
+            source = self.weights_source()
+        s, lam, U = self.predictor(*source)
         Ud, lamd = xp.asarray(U, dtype=self.dtype), xp.asarray(lam, dtype=self.dtype)
         Z1, Z2 = z1 @ Ud, z2 @ Ud
         Q = self.k.invariants(xp, Z1, Z2, lamd, self.beta)
@@ -238,10 +248,10 @@ class NetworkTrainer:
     def _moments_gradient(self, m):
         W, Wt = self.W.astype(np.float64), self.Wt.astype(np.float64)
         if self.cfg.predictor_source == "representations":
-            C = self._update_running(W @ m.C11 @ W.T)
+            source = self._update_running(W @ m.C11 @ W.T), 0.0
         else:
-            C = self.weights_correlation()
-        s, lam, U = self.predictor(C)
+            source = self.weights_source()
+        s, lam, U = self.predictor(*source)
         grad = 0
         if self.rule.online_gradient:
             Ga, Gb = self._coefficients("grad_online", lam)
@@ -274,24 +284,32 @@ class NetworkTrainer:
         return self.bk.asnumpy(self.xp.maximum(u, 0) if self.relu else u).astype(np.float64)
 
     def final_eigenvalues(self):
-        s, lam, _ = self.predictor(self.current_correlation())
+        s, lam, _ = self.predictor(*self.current_source())
         return s, lam
 
     def _loop(self, steps, s_hist, lam_hist, p_hist, progress):
+        """Run the steps; (diverged step or None, steps done, divergence bound).  The bound is
+        dynamics.measures.divergence_bound of the first step's eigenvalues (the mode equations' rule)."""
+        bound = None
         for t in range(steps):
             if p_hist is not None:
                 p_hist[t] = self.probe_representations()
             with np.errstate(all="ignore"):
                 s, lam = self.step()
             s_hist[t], lam_hist[t] = s, lam
+            if bound is None:
+                bound = ms.divergence_bound(s)
             if progress is not None:
                 progress(1)
-            if not (np.all(np.isfinite(s)) and s.max() <= DIVERGED_S) or not _finite(self.bk, self.W):
-                return t, t + 1
-        return None, steps
+            if ms.beyond_bound(s, bound):  # state t is beyond the bound
+                return t, t + 1, bound
+            if not _finite(self.bk, self.W):  # state t + 1 is not finite
+                return t + 1, t + 1, bound
+        return None, steps, bound
 
     def run(self, steps: int, progress=None) -> NetworkRun:
-        """Train ``steps`` steps (stops early, diverged, when s or W stop being finite / exceed DIVERGED_S).
+        """Train ``steps`` steps; stops early, diverged, when W stops being finite or s leaves the bound of
+        :mod:`dynamics.measures` (non-finite, or above BOUND * max(1, max s at step 0)).
 
         progress: None or a callable(k) told after each step (the CLI passes a tqdm update).
         """
@@ -304,13 +322,15 @@ class NetworkTrainer:
         # thin (n x M) products: one BLAS thread is much faster than contended threads
         limit = threadpool_limits(self.blas_threads, user_api="blas") if self.bk.name == "numpy" else nullcontext()
         with limit:
-            diverged_step, done = self._loop(steps, s_hist, lam_hist, p_hist, progress)
+            diverged_step, done, bound = self._loop(steps, s_hist, lam_hist, p_hist, progress)
         if diverged_step is None:
             with np.errstate(all="ignore"):
                 s_hist[steps], lam_hist[steps] = self.final_eigenvalues()
             if p_hist is not None:
                 p_hist[steps] = self.probe_representations()
-            if not (np.all(np.isfinite(s_hist[steps])) and s_hist[steps].max() <= DIVERGED_S):
+            if bound is None:  # no step taken
+                bound = ms.divergence_bound(s_hist[steps])
+            if ms.beyond_bound(s_hist[steps], bound):
                 diverged_step = steps
         if self.bk.name == "cupy":
             self.xp.cuda.Stream.null.synchronize()
@@ -322,6 +342,20 @@ class NetworkTrainer:
 
 def _finite(bk, W) -> bool:
     return bool(bk.xp.isfinite(W).all())
+
+
+def correlation_eigenvalues(rule: Rule, S, sigma1: float) -> np.ndarray:
+    """s_m = (1 + sigma1^2) S_m^2 of amplitudes S (..., M) (singular values of W), computed by the generated
+    ``kernels(rule).eigenvalues`` from derivations.modes.correlation_eigenvalue (SPEC §2); NaN stays NaN.  (The
+    kernel's predictor eigenvalues, computed alongside with alpha = 1, are not used.)"""
+    k = kernels(rule)
+    S = np.asarray(S, dtype=np.float64)
+    rows = np.ascontiguousarray(S.reshape(-1, S.shape[-1]))
+    out = np.empty_like(rows)
+    lam = np.empty(rows.shape[1])
+    for i in range(rows.shape[0]):
+        k.eigenvalues(rows[i], float(sigma1), 1.0, 0.0, False, out[i], lam)
+    return out.reshape(S.shape)
 
 
 def init_weights(out_dim: int, in_dim: int, scale: float, seed: int) -> np.ndarray:
@@ -338,36 +372,28 @@ def train(config: NetworkConfig, W0=None, init_scale: float = 0.25, steps: int =
     return NetworkTrainer(config, W0, seed, backend, probes, grad_impl).run(steps, progress)
 
 
-def is_collapsed(s_final: np.ndarray, s0: np.ndarray) -> bool:
-    """Some mode lost (almost) all its variance: min s_final < 1e-6 * max(s0)."""
-    return bool(np.nanmin(s_final) < 1e-6 * max(float(np.nanmax(s0)), 1e-300))
-
-
-def recruit_steps(s: np.ndarray) -> list:
-    """Per mode (ascending), the first step within 1% of its final value (None if never)."""
-    final = s[-1]
-    out = []
-    for m in range(s.shape[1]):
-        ok = np.abs(s[:, m] - final[m]) <= 0.01 * abs(final[m])
-        out.append(int(np.argmax(ok)) if np.isfinite(final[m]) and final[m] > 0 and ok.any() else None)
-    return out
-
-
 def summary(run: NetworkRun, extra_params: dict | None = None) -> dict:
-    """The JSON summary of ARCHITECTURE.md (s_final and lam_final ascending)."""
+    """The JSON summary of ARCHITECTURE.md (s_final and lam_final ascending).
+
+    collapsed, n_dead and recruit_steps by :mod:`dynamics.measures`, as ``isodyn simulate`` has them: a mode is
+    dead when its final s_m <= DEAD * max s at step 0, collapsed = every mode dead; recruit_steps per mode
+    (ascending eigenvalues), the first step within 1% of its final value, None if never, dead or diverged.
+    """
     last = run.last_index
-    s_last, lam_last = run.s[last], run.lam[last]
-    order = np.argsort(s_last)
-    finite = np.all(np.isfinite(s_last))
-    valid = run.s[: last + 1]
+    s_final, lam_final = run.s[last], run.lam[last]
+    order = np.argsort(s_final)
+    finite = bool(np.all(np.isfinite(s_final)))
+    dead = ms.dead_modes(s_final, run.s[0]) if finite else np.zeros(s_final.shape, dtype=bool)
+    rec = ms.recruit_steps(run.s[: last + 1], np.arange(last + 1), dead=dead | run.diverged | (not finite))
     return {
-        "s_final": [_num(x) for x in s_last[order]],
-        "lam_final": [_num(x) for x in np.sort(lam_last)],
+        "s_final": [_num(x) for x in s_final[order]],
+        "lam_final": [_num(x) for x in np.sort(lam_final)],
         "steps": int(run.steps),
-        "collapsed": bool(finite and is_collapsed(s_last, run.s[0])),
+        "collapsed": bool(finite and np.all(dead)),
+        "n_dead": int(dead.sum()),
         "diverged": bool(run.diverged),
         "diverged_step": run.diverged_step,
-        "recruit_steps": recruit_steps(valid) if (finite and not run.diverged) else [None] * valid.shape[1],
+        "recruit_steps": [None if r < 0 else int(r) for r in rec],
         "seconds": round(run.seconds, 4),
         "backend": run.backend,
         "grad_impl": run.grad_impl,

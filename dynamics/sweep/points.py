@@ -18,8 +18,9 @@ Differences from simulate_batch's own conventions, kept from the sweep's dataset
 
 * a diverged point has NaN final spectrum, effective rank and isotropy, ``collapsed = 0``,
   ``n_dead = 0``, ``converged = 0`` (simulate_batch reports its last finite state);
-* ``converged`` requires a live mode (simulate_batch calls a fully collapsed point converged too);
 * ``ema`` is ignored (0) for rules without a target network (W_t = W), as the rule says.
+
+The outcome of a point is :func:`dynamics.measures.outcome` (codes :data:`dynamics.measures.OUTCOMES`).
 
 Recruitment steps have the resolution of the saved frames, ``frame_stride(spec)`` steps (dataset
 attribute ``recruit_resolution``; 1 = every step).
@@ -29,12 +30,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from isodyn.dynamics import measures as ms
 from isodyn.dynamics.modes.exact import ExactGrid
 from isodyn.dynamics.modes.simulation import simulate_batch
 from isodyn.dynamics.sweep.plan import frame_stride, saved_steps
 
-#: outcome codes of the ``outcome`` variable (figures/style.OUTCOME_COLORS names them)
-OUTCOMES = ("converged", "collapsed", "diverged", "other", "partial")
+#: outcome codes of the ``outcome`` variable (dynamics.measures; figures/style.OUTCOME_COLORS names them)
+OUTCOMES = ms.OUTCOMES
+
+#: result variables renamed in this release (old -> new: the JSON summary's names); datasets written before are
+#: read under the new names (:func:`current_names`: plot-sweep, figures.phase_diagram) for one release
+RENAMED = {"recruit_step": "recruit_steps", "diverge_step": "diverged_step"}
 
 _GRIDS: dict = {}  # (spec digest, structural key) -> ExactGrid
 GRID_SAMPLE = 8  # points of a structural group on which its exact-closure grid is calibrated
@@ -96,23 +102,28 @@ def group_grid(spec, index0: int) -> ExactGrid:
     return grid
 
 
+def current_names(ds):
+    """A sweep Dataset whose variables carry the current names (RENAMED: a file written before this release)."""
+    old = {k: v for k, v in RENAMED.items() if k in ds.variables and v not in ds.variables}
+    return ds.rename(old) if old else ds
+
+
 def variables(spec) -> dict:
     """name -> (trailing dims, dtype, fill, long name) of every result variable."""
     out = {
         "s0": (("mode",), np.float64, np.nan, "initial eigenvalues s_m (ascending)"),
         "s_final": (("mode",), np.float64, np.nan, "final eigenvalues s_m = (1+sigma1^2) S_m^2 (ascending)"),
         "lam_final": (("mode",), np.float64, np.nan, "final predictor eigenvalues lambda_m"),
-        "recruit_step": (("mode",), np.int32, -1, "first saved step (every recruit_resolution steps) within 1% of the "
+        "recruit_steps": (("mode",), np.int32, -1, "first saved step (every recruit_resolution steps) within 1% of the "
                          "mode's final value (-1: never, dead or diverged)"),
         "collapsed": ((), np.int8, -1, "every mode below the collapse threshold (1/0)"),
         "n_dead": ((), np.int32, -1, "modes that died (dimensional collapse)"),
         "diverged": ((), np.int8, -1, "non-finite or beyond the bound (1/0)"),
-        "diverge_step": ((), np.int32, -1, "step of divergence (-1: none)"),
+        "diverged_step": ((), np.int32, -1, "step of divergence (-1: none)"),
         "converged": ((), np.int8, -1, "reached a fixed point (1/0)"),
         "effective_rank": ((), np.float64, np.nan, "participation ratio (sum s)^2 / sum s^2 at the end"),
         "isotropy": ((), np.float64, np.nan, "min/max predictor eigenvalue at the end"),
-        "outcome": ((), np.int8, -1, "0 converged, 1 collapsed, 2 diverged, 3 other, "
-                    "4 partial (converged with some modes dead: dimensional collapse)"),
+        "outcome": ((), np.int8, -1, ms.OUTCOME_TEXT),
     }
     if "cosine" in spec.values_of("metric") and (spec.run["closure"] or "exact") == "exact":
         out["closure_error"] = ((), np.float64, np.nan, "exact closure: relative quadrature error at the initial "
@@ -137,20 +148,14 @@ def run_points(spec, index: np.ndarray, threads: int | None = None) -> dict:
     m = tr.measures
     div = np.asarray(m["diverged"], dtype=bool)
     live = ~div[:, None]
-    s_fin = np.where(live, tr.s_last, np.nan)
-    lam_fin = np.where(live, tr.lam_last, np.nan)
+    s_fin = np.where(live, tr.s_final, np.nan)
+    lam_fin = np.where(live, tr.lam_final, np.nan)
     collapsed = np.asarray(m["collapsed"]) & ~div
     n_dead = np.where(div, 0, m["n_dead"])
-    converged = np.asarray(m["converged"]) & ~collapsed & ~div
+    converged = np.asarray(m["converged"]) & ~div
     eff_rank = np.where(div, np.nan, m["effective_rank"])
     isotropy = np.where(div, np.nan, m["isotropy"])
-
-    outcome = np.full(n, OUTCOMES.index("other"), dtype=np.int8)
-    partial = converged & (n_dead > 0)
-    outcome[converged & ~partial] = OUTCOMES.index("converged")
-    outcome[partial] = OUTCOMES.index("partial")
-    outcome[collapsed] = OUTCOMES.index("collapsed")
-    outcome[div] = OUTCOMES.index("diverged")
+    outcome = ms.outcome(div, collapsed, converged, n_dead)
 
     spec_vars = variables(spec)
 
@@ -164,11 +169,11 @@ def run_points(spec, index: np.ndarray, threads: int | None = None) -> dict:
         "s0": pad(s0, "s0"),
         "s_final": pad(s_fin, "s_final"),
         "lam_final": pad(lam_fin, "lam_final"),
-        "recruit_step": pad(m["recruit_steps"], "recruit_step"),
+        "recruit_steps": pad(m["recruit_steps"], "recruit_steps"),
         "collapsed": collapsed.astype(np.int8),
         "n_dead": n_dead.astype(np.int32),
         "diverged": div.astype(np.int8),
-        "diverge_step": np.asarray(tr.diverged_step, dtype=np.int32),
+        "diverged_step": np.asarray(tr.diverged_step, dtype=np.int32),
         "converged": converged.astype(np.int8),
         "effective_rank": eff_rank.astype(np.float64),
         "isotropy": isotropy.astype(np.float64),

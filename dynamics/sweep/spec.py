@@ -32,7 +32,9 @@ Parameters (``[fixed]`` or ``[axes]``): the rule (``metric``, ``variant``, ``bet
 ``seed`` and the point's index, so results do not depend on chunking or worker), or a fixed
 explicit ``s0 = [..]``).  ``lr`` defaults to the paper's learning rate of each rule (SPEC §5).
 
-Every problem raises :class:`SpecError` naming the key (``axes.lr``) and what it accepts.
+Every problem raises :class:`~isodyn.derivations.checks.InputError` (``SpecError`` is the same class) naming
+the key (``axes.lr``) and what it accepts; the values are checked by the checkers of
+:mod:`isodyn.derivations.checks`.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
-from isodyn.derivations import METRICS, VARIANTS, Rule, RuleError
+from isodyn.derivations import METRICS, VARIANTS, Rule
+from isodyn.derivations.checks import PARAMETERS, Choice, Flag, InputError, Integer, Real, spec_key
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -61,111 +64,47 @@ MAX_POINTS = 100_000_000
 MAX_BYTES = 8 * 2**30  # merged dataset size limit (trajectories)
 
 
-class SpecError(ValueError):
-    """A spec key is unknown, missing or out of range; ``key`` is dotted (``axes.lr``)."""
+#: kept for one release: a spec's error is the one input error of the package, ``flag`` the dotted key
+#: (``axes.lr[0]``; readable as ``.key`` too)
+SpecError = InputError
 
-    def __init__(self, key: str, value, accepted: str, what: str = "invalid value"):
-        self.key, self.value, self.accepted = key, value, accepted
-        text = repr(value)
-        if len(text) > 60:
-            text = text[:57] + "..."
-        super().__init__(f"{key}: {what} {text}; accepted: {accepted}")
-
-
-# --- value checkers -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Real:
-    accepted: str
-    lo: float | None = None
-    lo_open: bool = False
-    hi: float | None = None
-    hi_open: bool = False
-
-    def __call__(self, key, v):
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise SpecError(key, v, self.accepted)
-        x = float(v)
-        bad = not math.isfinite(x)
-        bad |= self.lo is not None and (x < self.lo or (self.lo_open and x == self.lo))
-        bad |= self.hi is not None and (x > self.hi or (self.hi_open and x == self.hi))
-        if bad:
-            raise SpecError(key, v, self.accepted)
-        return x
-
-
-@dataclass(frozen=True)
-class _Int:
-    accepted: str
-    lo: int = 1
-    hi: int | None = None
-
-    def __call__(self, key, v):
-        if isinstance(v, bool) or not isinstance(v, int) or v < self.lo or (self.hi is not None and v > self.hi):
-            raise SpecError(key, v, self.accepted)
-        return int(v)
-
-
-@dataclass(frozen=True)
-class _Choice:
-    choices: tuple
-
-    @property
-    def accepted(self):
-        return "one of " + ", ".join(self.choices)
-
-    def __call__(self, key, v):
-        if not isinstance(v, str) or v not in self.choices:
-            raise SpecError(key, v, self.accepted)
-        return v
-
-
-class _Bool:
-    accepted = "true or false"
-
-    def __call__(self, key, v):
-        if not isinstance(v, bool):
-            raise SpecError(key, v, self.accepted)
-        return v
-
-
-#: parameters that may be fixed or swept, with their checker and default (None: derived)
+#: parameters that may be fixed or swept (spec keys, derivations.checks.spec_key), with their checker (the model's
+#: domains from derivations.checks.PARAMETERS) and default (None: derived)
 PARAMS = {
-    "metric": (_Choice(METRICS), "euclidean"),
-    "variant": (_Choice(VARIANTS), "standard"),
-    "beta": (_Real("a finite real (IsoLoss family; variants standard, iso, no-stopgrad)"), None),
-    "alpha": (_Real("a real >= 0", lo=0.0), 1.0),
-    "eps": (_Real("a real >= 0", lo=0.0), 0.0),
-    "normalize": (_Bool(), False),
-    "lr": (_Real("a real > 0", lo=0.0, lo_open=True), None),
-    "weight_decay": (_Real("a real >= 0", lo=0.0), 0.0),
-    "ema": (_Real("a real in [0, 1)", lo=0.0, hi=1.0, hi_open=True), 0.0),
-    "rho": (_Real("a real in [0, 1)", lo=0.0, hi=1.0, hi_open=True), 0.0),
-    "sigma_online": (_Real("a real >= 0", lo=0.0), 0.0),
-    "sigma_target": (_Real("a real >= 0", lo=0.0), 0.1),
-    "modes": (_Int("an integer in [1, 4096]", lo=1, hi=4096), 10),
-    "s0_lo": (_Real("a real > 0", lo=0.0, lo_open=True), 1e-3),
-    "s0_hi": (_Real("a real > 0", lo=0.0, lo_open=True), 1.0),
-    "s0_family": (_Choice(S0_FAMILIES), "logspace"),
-    "seed": (_Int("an integer >= 0", lo=0), 0),
+    "metric": (Choice(METRICS), "euclidean"),
+    "variant": (Choice(VARIANTS), "standard"),
+    "beta": (PARAMETERS["beta"], None),  # IsoLoss family: variants standard, iso, no-stopgrad (the rule checks)
+    "alpha": (PARAMETERS["alpha"], 1.0),
+    "eps": (PARAMETERS["eps"], 0.0),
+    "normalize": (Flag(), False),
+    "lr": (PARAMETERS["lr"], None),
+    "weight_decay": (PARAMETERS["weight_decay"], 0.0),
+    "ema": (PARAMETERS["ema"], 0.0),
+    "rho": (PARAMETERS["rho"], 0.0),
+    "sigma_online": (PARAMETERS["sigma1"], 0.0),
+    "sigma_target": (PARAMETERS["sigma2"], 0.1),
+    "modes": (Integer(lo=1, hi=4096), 10),
+    "s0_lo": (Real(lo=0.0, lo_open=True), 1e-3),
+    "s0_hi": (Real(lo=0.0, lo_open=True), 1.0),
+    "s0_family": (Choice(S0_FAMILIES), "logspace"),
+    "seed": (Integer(lo=0), 0),
 }
 #: parameters fixing the compiled call's structure: points of one chunk share them
 STRUCTURAL = ("metric", "variant", "beta_family", "modes", "normalize")
 RUN = {
-    "scheme": (_Choice(SCHEMES), "map"),
-    "steps": (_Int("an integer in [1, 10**9]", lo=1, hi=10**9), 1500),
-    "closure": (_Choice(CLOSURES), None),
-    "chunk_size": (_Int("an integer in [1, 10**6]", lo=1, hi=10**6), None),
-    "recruit_stride": (_Int("an integer in [1, run.steps]", lo=1), None),
-    "substeps": (_Int("an integer >= 1 (rk4)", lo=1), 1),
-    "rtol": (_Real("a real > 0 (dopri5)", lo=0.0, lo_open=True), 1e-8),
-    "atol": (_Real("a real >= 0 (dopri5)", lo=0.0), 1e-12),
-    "exact_tol": (_Real("a real in (0, 1e-2] (exact closure)", lo=0.0, lo_open=True, hi=1e-2), 1e-8),
+    "scheme": (Choice(SCHEMES), "map"),
+    "steps": (Integer("an integer in [1, 10**9]", lo=1, hi=10**9), 1500),
+    "closure": (Choice(CLOSURES), None),
+    "chunk_size": (Integer("an integer in [1, 10**6]", lo=1, hi=10**6), None),
+    "recruit_stride": (Integer("an integer in [1, run.steps]", lo=1), None),
+    "substeps": (Integer("an integer >= 1 (rk4)", lo=1), 1),
+    "rtol": (Real("a real > 0 (dopri5)", lo=0.0, lo_open=True), 1e-8),
+    "atol": (Real("a real >= 0 (dopri5)", lo=0.0), 1e-12),
+    "exact_tol": (Real("a real in (0, 1e-2] (exact closure)", lo=0.0, lo_open=True, hi=1e-2), 1e-8),
 }
 KEEP = {
-    "trajectories": (_Bool(), False),
-    "stride": (_Int("an integer >= 1", lo=1), 1),
+    "trajectories": (Flag(), False),
+    "stride": (Integer(lo=1), 1),
 }
 TABLES = ("run", "fixed", "axes", "keep")
 _AXIS_FORMS = (
@@ -302,52 +241,52 @@ class SweepSpec:
 def _axis_values(key: str, raw, check) -> tuple:
     if isinstance(raw, dict):
         if len(raw) != 1 or next(iter(raw)) not in ("linspace", "logspace"):
-            raise SpecError(key, raw, _AXIS_FORMS)
+            raise InputError(key, raw, _AXIS_FORMS)
         kind, args = next(iter(raw.items()))
         if not (isinstance(args, list) and len(args) == 3):
-            raise SpecError(key, raw, _AXIS_FORMS)
+            raise InputError(key, raw, _AXIS_FORMS)
         start, stop, num = args
         for x in (start, stop):
             if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
-                raise SpecError(key, raw, _AXIS_FORMS)
+                raise InputError(key, raw, _AXIS_FORMS)
         if isinstance(num, bool) or not isinstance(num, int) or num < 1:
-            raise SpecError(key, raw, _AXIS_FORMS, "empty or malformed axis")
+            raise InputError(key, raw, _AXIS_FORMS, "empty or malformed axis")
         if kind == "logspace":
             if start <= 0 or stop <= 0:
-                raise SpecError(key, raw, _AXIS_FORMS)
+                raise InputError(key, raw, _AXIS_FORMS)
             vals = np.geomspace(start, stop, num)
         else:
             vals = np.linspace(start, stop, num)
         raw = [float(v) for v in vals]
     if not isinstance(raw, list):
-        raise SpecError(key, raw, _AXIS_FORMS)
+        raise InputError(key, raw, _AXIS_FORMS)
     if not raw:
-        raise SpecError(key, raw, _AXIS_FORMS, "empty axis")
+        raise InputError(key, raw, _AXIS_FORMS, "empty axis")
     vals = tuple(check(f"{key}[{i}]", v) for i, v in enumerate(raw))
     if len(set(vals)) != len(vals):
-        raise SpecError(key, raw, _AXIS_FORMS, "repeated values in")
+        raise InputError(key, raw, _AXIS_FORMS, "repeated values in")
     return vals
 
 
 def _table(doc: dict, name: str, vocab: dict) -> dict:
     t = doc.get(name, {})
     if not isinstance(t, dict):
-        raise SpecError(name, t, "a table [" + name + "]")
+        raise InputError(name, t, "a table [" + name + "]")
     for k in t:
         if k not in vocab:
-            raise SpecError(f"{name}.{k}", k, f"keys of [{name}]: " + ", ".join(vocab), "unknown key")
+            raise InputError(f"{name}.{k}", k, f"keys of [{name}]: " + ", ".join(vocab), "unknown key")
     return t
 
 
 def parse_spec(text: str, source: str = "<spec>") -> SweepSpec:
-    """Parse and check a TOML spec; raises SpecError (or a TOML error as SpecError)."""
+    """Parse and check a TOML spec; raises InputError (a TOML error too)."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise SpecError("toml", str(e).splitlines()[0], "a valid TOML document", "not TOML:") from None
+        raise InputError("toml", str(e).splitlines()[0], "a valid TOML document", "not TOML:") from None
     for k in doc:
         if k not in TABLES:
-            raise SpecError(k, k, "tables " + ", ".join(f"[{t}]" for t in TABLES), "unknown key")
+            raise InputError(k, k, "tables " + ", ".join(f"[{t}]" for t in TABLES), "unknown key")
 
     run_raw = _table(doc, "run", RUN)
     keep_raw = _table(doc, "keep", KEEP)
@@ -360,10 +299,10 @@ def parse_spec(text: str, source: str = "<spec>") -> SweepSpec:
     axes = []
     for k, raw in axes_raw.items():
         if k in fixed_raw:
-            raise SpecError(f"axes.{k}", k, "a parameter either in [fixed] or in [axes], not both", "repeated key")
+            raise InputError(f"axes.{k}", k, "a parameter either in [fixed] or in [axes], not both", "repeated key")
         axes.append(Axis(k, _axis_values(f"axes.{k}", raw, PARAMS[k][0])))
     if not axes:
-        raise SpecError("axes", {}, "at least one parameter axis in [axes], e.g. lr = [0.01, 0.1]", "no axes in")
+        raise InputError("axes", {}, "at least one parameter axis in [axes], e.g. lr = [0.01, 0.1]", "no axes in")
 
     fixed = {}
     for k, (chk, default) in PARAMS.items():
@@ -375,12 +314,12 @@ def parse_spec(text: str, source: str = "<spec>") -> SweepSpec:
         s0 = fixed_raw["s0"]
         acc = "a non-empty list of reals > 0 (the initial eigenvalues s_m)"
         if not isinstance(s0, list) or not s0:
-            raise SpecError("fixed.s0", s0, acc)
+            raise InputError("fixed.s0", s0, acc)
         chk = PARAMS["s0_lo"][0]
         fixed["s0"] = [chk(f"fixed.s0[{i}]", v) for i, v in enumerate(s0)]
         clash = [k for k in ("modes", "s0_lo", "s0_hi", "s0_family") if k in fixed_raw or k in axes_raw]
         if clash:
-            raise SpecError(f"fixed.{clash[0]}", clash[0], "either fixed.s0 or modes/s0_lo/s0_hi/s0_family",
+            raise InputError(f"fixed.{clash[0]}", clash[0], "either fixed.s0 or modes/s0_lo/s0_hi/s0_family",
                             "conflicts with fixed.s0:")
         fixed["modes"] = len(fixed["s0"])
 
@@ -396,43 +335,42 @@ def _where(name, axes_raw) -> str:
 def _check_combinations(spec: SweepSpec, axes_raw, fixed_raw) -> None:
     """Cross-key checks over every combination of the rule axes (cheap: rules only)."""
     if spec.n_points > MAX_POINTS:
-        raise SpecError("axes", spec.n_points, f"at most {MAX_POINTS} points", "too many points:")
+        raise InputError("axes", spec.n_points, f"at most {MAX_POINTS} points", "too many points:")
     names = ("metric", "variant", "beta", "alpha", "eps", "normalize")
     grids = [spec.values_of(n) for n in names]
     for combo in np.ndindex(*[len(g) for g in grids]):
         p = {n: g[i] for n, g, i in zip(names, grids, combo)}
         try:
             Rule(p["metric"], p["variant"], beta=p["beta"], alpha=p["alpha"], eps=p["eps"], normalize=p["normalize"])
-        except RuleError as e:
-            key = _where(e.flag.lstrip("-").replace("-", "_"), axes_raw)
-            raise SpecError(key, e.value, e.accepted.replace("--", "")) from None
+        except InputError as e:  # the rule names its keyword; the spec its key
+            raise e.at(_where(spec_key(e.flag), axes_raw)) from None
     metrics = set(spec.values_of("metric"))
     if spec.run["closure"] is not None and "cosine" not in metrics:
-        raise SpecError("run.closure", spec.run["closure"], "only with metric = cosine", "invalid value")
+        raise InputError("run.closure", spec.run["closure"], "only with metric = cosine", "invalid value")
     if spec.run["recruit_stride"] is not None and spec.run["recruit_stride"] > spec.run["steps"]:
-        raise SpecError("run.recruit_stride", spec.run["recruit_stride"],
+        raise InputError("run.recruit_stride", spec.run["recruit_stride"],
                         f"an integer in [1, run.steps = {spec.run['steps']}]")
     if "s0" not in spec.fixed:
         for lo in spec.values_of("s0_lo"):
             for hi in spec.values_of("s0_hi"):
                 if lo > hi:
-                    raise SpecError(_where("s0_hi", axes_raw), hi, f"a real >= s0_lo ({lo:g})")
+                    raise InputError(_where("s0_hi", axes_raw), hi, f"a real >= s0_lo ({lo:g})")
     stride = spec.keep["stride"]
     if spec.keep["trajectories"]:
         if stride > spec.run["steps"]:
-            raise SpecError("keep.stride", stride, f"an integer in [1, run.steps = {spec.run['steps']}]")
+            raise InputError("keep.stride", stride, f"an integer in [1, run.steps = {spec.run['steps']}]")
         n_save = spec.run["steps"] // stride + 1
         nbytes = spec.n_points * spec.max_modes * n_save * 8 * 2
         if nbytes > MAX_BYTES:
-            raise SpecError("keep.stride", stride, f"a stride keeping the trajectories under {MAX_BYTES // 2**30} GiB "
+            raise InputError("keep.stride", stride, f"a stride keeping the trajectories under {MAX_BYTES // 2**30} GiB "
                             f"(now {nbytes / 2**30:.1f} GiB)")
 
 
 def load_spec(path) -> SweepSpec:
-    """Read and check a spec file; an unreadable file is a SpecError naming it."""
+    """Read and check a spec file; an unreadable file is an InputError naming it."""
     path = Path(path)
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as e:
-        raise SpecError("SPEC", str(path), "a readable TOML file", f"cannot read ({e.__class__.__name__})") from None
+        raise InputError("SPEC", str(path), "a readable TOML file", f"cannot read ({e.__class__.__name__})") from None
     return parse_spec(text, source=str(path))

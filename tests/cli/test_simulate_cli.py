@@ -130,3 +130,27 @@ def test_map_resync_flag(capsys):
     assert full["parameters"]["map_resync"] == 1 and ratio["parameters"]["map_resync"] == 32
     a, b = np.array(full["s_final"]), np.array(ratio["s_final"])
     assert np.max(np.abs(a - b) / a) < 1e-12
+
+
+def test_one_name_per_quantity_in_json_files_and_python(capsys, tmp_path):
+    """s_final, lam_final, final_step, rhs_evaluations, diverged_step, recruit_steps: the JSON summary's names in
+    the Trajectory, the .nc and the .npz; the names before (s_last, lam_last, last_step, nrhs) stay readable as
+    properties."""
+    import xarray as xr
+
+    from isodyn.derivations import Rule
+    from isodyn.dynamics.modes.simulation import simulate
+
+    nc, npz = tmp_path / "r.nc", tmp_path / "r.npz"
+    d = {p: sim(capsys, "--s0", "0.1,1", "--steps", "40", "--out", str(p)) for p in (nc, npz)}[nc]
+    ds = xr.open_dataset(nc, engine="scipy")
+    z = np.load(npz)
+    for name in ("s_final", "lam_final", "final_step", "rhs_evaluations", "diverged_step", "recruit_steps"):
+        assert name in ds and (name in z or "measure_" + name in z), name
+    for old in ("s_last", "lam_last", "last_step", "nrhs"):
+        assert old not in ds and old not in z
+    np.testing.assert_array_equal(ds["s_final"].values, d["s_final_by_mode"])
+    assert int(ds["final_step"]) == d["final_step"] and int(ds["rhs_evaluations"]) == d["rhs_evaluations"]
+    tr = simulate(Rule(), [0.1, 1.0], steps=40)
+    assert tr.s_last is tr.s_final and tr.lam_last is tr.lam_final
+    assert tr.last_step is tr.final_step and tr.nrhs is tr.rhs_evaluations

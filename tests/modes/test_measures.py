@@ -48,7 +48,7 @@ def test_known_divergence_step():
         S, k = S + lr * (S**2 - 1 - s2**2) * S, k + 1
     assert tr.measures["diverged"] and tr.diverged_step == k
     assert np.all(np.isnan(tr.s[k:])) and np.all(np.isfinite(tr.s[:k]))
-    assert tr.last_step == k - 1 and np.all(np.isfinite(tr.s_last))
+    assert tr.final_step == k - 1 and np.all(np.isfinite(tr.s_final))
     summary = tr.summary()
     assert summary["diverged"] is True and summary["diverged_step"] == k
 
@@ -75,3 +75,33 @@ def test_convergence_measure():
     assert tr.measures["converged"]
     tr = simulate(Rule("euclidean", "iso"), [0.1, 0.5], lr=0.1, steps=20)
     assert not tr.measures["converged"]
+
+
+def test_converged_needs_a_live_mode():
+    """A point whose every mode died is collapsed, not converged (the sweep and the figures used to patch this)."""
+    rate = np.array([[0.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    alive = np.array([[False, False], [True, False], [True, True]])
+    np.testing.assert_array_equal(ms.converged(rate, alive, np.zeros(3, bool)), [False, True, True])
+    tr = simulate(Rule("euclidean", "no-stopgrad"), [0.01, 0.05], lr=0.1, steps=1000, stride=10)
+    assert tr.measures["collapsed"] and not tr.measures["converged"]
+
+
+def test_outcome_classifier_precedence():
+    """diverged > collapsed > partial (converged, some dead) > converged > other (still moving, dead or not)."""
+    div = np.array([1, 0, 0, 0, 0, 0], bool)
+    col = np.array([1, 1, 0, 0, 0, 0], bool)
+    conv = np.array([1, 0, 1, 1, 0, 0], bool)
+    n_dead = np.array([3, 3, 1, 0, 0, 2])
+    names = [ms.OUTCOMES[k] for k in ms.outcome(div, col, conv, n_dead)]
+    assert names == ["diverged", "collapsed", "partial", "converged", "other", "other"]
+    np.testing.assert_array_equal(ms.intact(div, n_dead), [False, False, False, True, True, False])
+
+
+def test_vanished_and_bound():
+    s = np.array([[1e-4, 2e-3, 1.0], [1.0, 1.0, 1.0]])
+    np.testing.assert_array_equal(ms.vanished(s), [[True, False, False], [False, False, False]])
+    assert ms.VANISHED > ms.DEAD  # sampled training's noise floor keeps weak modes far above DEAD
+    b = ms.divergence_bound(np.array([0.5, 2.0]))
+    assert b == ms.BOUND * 2.0 and ms.divergence_bound(np.array([0.1])) == ms.BOUND
+    assert not ms.beyond_bound([1.0, b], b) and ms.beyond_bound([1.0, b * 1.01], b)
+    assert ms.beyond_bound([np.nan, 1.0], b) and ms.beyond_bound([np.inf], b)

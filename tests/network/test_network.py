@@ -168,3 +168,75 @@ def test_train_json_and_files(tmp_path, capsys):
         else:
             z = np.load(out)
             assert z["s"].shape == (31, 2) and json.loads(str(z["summary_json"]))["steps"] == 30
+
+
+def _run_with(s_hist, diverged_step=None):
+    """A NetworkRun holding the eigenvalue history s_hist (steps + 1, M)."""
+    from isodyn.dynamics.network.trainer import NetworkRun
+
+    steps, M = s_hist.shape[0] - 1, s_hist.shape[1]
+    W = np.zeros((M, M + 1))
+    return NetworkRun(NetworkConfig(Rule(), in_dim=M + 1, out_dim=M), 0, s_hist, s_hist.copy(), None, W, W, steps,
+                      diverged_step is not None, diverged_step, 0.0, "numpy", "xp")
+
+
+def test_train_summary_uses_the_mode_equations_measures():
+    """collapsed = every mode dead (s <= DEAD * max s0), as in `isodyn simulate`; recruit_steps from
+    dynamics.measures: null for dead modes and diverged runs, else the first step within 1% of the final value."""
+    from isodyn.dynamics import measures as ms
+    from isodyn.dynamics.network.trainer import summary
+
+    t = np.arange(6.0)[:, None]
+    s = np.hstack([1e-3 * np.exp(-10 * t), np.minimum(1.0, 0.5 + 0.2 * t)])  # mode 0 dies, mode 1 saturates
+    d = summary(_run_with(s))
+    assert d["collapsed"] is False and d["n_dead"] == 1
+    assert d["recruit_steps"] == [None, 3]
+    one_dead = s.copy()
+    one_dead[:, 1] = 1e-2  # a live mode that never moved: recruited at step 0
+    assert summary(_run_with(one_dead))["recruit_steps"] == [None, 0]
+    all_dead = s * np.exp(-10 * t)
+    d = summary(_run_with(all_dead))
+    assert d["collapsed"] is bool(ms.collapsed(all_dead[-1], all_dead[0])) is True and d["n_dead"] == 2
+    some_below_1e6 = np.hstack([np.full((6, 1), 1e-7), np.ones((6, 1))])  # the old "collapsed": some mode < 1e-6
+    assert summary(_run_with(some_below_1e6))["collapsed"] is False
+    div = s.copy()
+    div[4:] = np.nan
+    div[3, 1] = 1e12
+    d = summary(_run_with(div, diverged_step=3))
+    assert d["diverged"] and d["recruit_steps"] == [None, None] and d["s_final"] == sorted(s[2].tolist())
+
+
+def test_divergence_bound_of_sampled_training_is_the_mode_equations():
+    """Euclidean wrong-stopgrad with a strong mode: the run stops at the first state beyond
+    measures.divergence_bound(s at step 0) and reports the state before it."""
+    from isodyn.dynamics import measures as ms
+
+    rule = Rule("euclidean", "wrong-stopgrad")
+    cfg = NetworkConfig(rule, in_dim=4, out_dim=2, samples=5000, lr=0.01, sampler="moments")
+    W0 = np.diag([0.3, 1.6])[:, :2] @ np.eye(2, 4)
+    r = train(cfg, W0=W0, steps=4000, seed=1)
+    assert r.diverged
+    k = r.diverged_step
+    bound = ms.divergence_bound(r.s[0])
+    assert r.s[k].max() > bound and np.all(r.s[: k] <= bound) and r.last_index == k - 1
+
+
+def test_weights_source_scale_is_the_generated_kernel():
+    """The 'weights' source: s = (1 + sigma1^2) eig(W W^T) for linear networks (SPEC §2), eig(W W^T) for ReLU,
+    through kernels(rule).eigenvalues (the formula of derivations.modes.correlation_eigenvalue); so is
+    correlation_eigenvalues, which keeps NaN."""
+    from isodyn.dynamics.network.trainer import correlation_eigenvalues
+
+    W0 = init_weights(3, 6, 0.5, 1)
+    gram = np.linalg.eigvalsh(W0 @ W0.T)
+    for net, factor in (("linear", 1 + 0.7**2), ("relu", 1.0)):
+        cfg = NetworkConfig(Rule(), net=net, in_dim=6, out_dim=3, sigma1=0.7, samples=10)
+        tr = NetworkTrainer(cfg, W0)
+        s, lam, U = tr.predictor(*tr.weights_source())
+        np.testing.assert_allclose(s, factor * gram, rtol=1e-12)
+        np.testing.assert_allclose(lam, s, rtol=1e-15)  # alpha = 1, eps = 0
+        np.testing.assert_allclose(np.abs(U.T @ np.linalg.eigh(W0 @ W0.T)[1]), np.eye(3), atol=1e-10)
+    S = np.array([[0.5, 1.0, np.nan], [2.0, 0.0, 1e-3]])
+    got = correlation_eigenvalues(Rule("cosine", "iso"), S, 0.3)
+    np.testing.assert_allclose(got, 1.09 * S**2, rtol=1e-14)
+    assert np.isnan(got[0, 2]) and got.shape == S.shape

@@ -101,3 +101,22 @@ def test_plot_sweep_asks_for_sel_on_extra_axes(tmp_path, capsys):
     assert "--sel lr=VALUE" in capsys.readouterr().err
     assert main(["plot-sweep", str(path), "--x", "weight_decay", "--y", "variant", "--sel", "lr=0.1",
                  "--out", str(tmp_path / "a.png")]) == 0
+
+
+def test_files_with_the_old_variable_names_are_read(swept, tmp_path, capsys):
+    """recruit_step / diverge_step (before this release) are read as recruit_steps / diverged_step, and plot-sweep
+    accepts either name for --color."""
+    from isodyn.dynamics.sweep.points import RENAMED, current_names
+
+    new = xr.load_dataset(swept)
+    assert set(RENAMED.values()) <= set(new.data_vars) and not set(RENAMED) & set(new.data_vars)
+    old_path = tmp_path / "old.nc"
+    new.rename({v: k for k, v in RENAMED.items()}).to_netcdf(old_path)
+    back = current_names(xr.load_dataset(old_path))
+    for v in RENAMED.values():
+        np.testing.assert_array_equal(back[v].values, new[v].values)
+    for color in ("recruit_step", "recruit_steps", "diverged_step"):
+        out = tmp_path / f"{color}.png"
+        assert main(["plot-sweep", str(old_path), "--x", "weight_decay", "--y", "variant", "--color", color,
+                     "--out", str(out)]) == 0, capsys.readouterr().err
+        assert out.read_bytes()[:4] == b"\x89PNG"

@@ -46,7 +46,7 @@ weight_decay = [0.0, 0.3]
     kw = {"substeps": 2} if scheme == "rk4" else {"rtol": 1e-9}
     for i in range(spec.n_points):
         tr = _alone(spec, ds, i, **kw)
-        np.testing.assert_array_equal(s_fin[i], tr.s_last)  # batched == one at a time, bit for bit
+        np.testing.assert_array_equal(s_fin[i], tr.s_final)  # batched == one at a time, bit for bit
     assert ds.attrs["run_scheme"] == scheme
 
 
@@ -73,7 +73,7 @@ lr = [0.05, 0.2]
     p = spec.point(flat)
     tr = simulate(spec.rule(p), spec.initial_spectrum(flat, p), lr=p["lr"], steps=120, sigma2=p["sigma_target"],
                   closure="mean-field")
-    assert not np.allclose(a["s_final"].values.reshape(spec.n_points, -1)[flat], tr.s_last, rtol=1e-6)
+    assert not np.allclose(a["s_final"].values.reshape(spec.n_points, -1)[flat], tr.s_final, rtol=1e-6)
 
 
 def test_recruitment_resolution(tmp_path):
@@ -91,7 +91,7 @@ variant = ["standard", "iso"]
     coarse = parse_spec(base.format(rs="recruit_stride = 50"))
     a, b = _run(fine, tmp_path / "a.nc"), _run(coarse, tmp_path / "b.nc")
     assert a.attrs["recruit_resolution"] == 1 and b.attrs["recruit_resolution"] == 50
-    ra, rb = a["recruit_step"].values, b["recruit_step"].values
+    ra, rb = a["recruit_steps"].values, b["recruit_steps"].values
     live = ra >= 0
     assert live.sum() >= 4
     # per-step recruitment from simulate(stride=1) of each point alone

@@ -1,0 +1,74 @@
+"""The statistics that decide the report's claims (dynamics/claims.py), on cases with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from isodyn.dynamics import claims as C
+
+
+def test_noise_or_drift_tells_the_two_apart():
+    """Random-walk log-changes (sd ~ sqrt(T/n)) pass; a deterministic drift (~ T) and a mixture dominated by it
+    do not; the predictions and the window are those of the docstring."""
+    rng = np.random.default_rng(0)
+    K, M, T, n = 200, 10, 4000, 50_000
+    walk_a = rng.standard_normal((K, M)) * math.sqrt(T / n)
+    walk_b = rng.standard_normal((K, M)) * math.sqrt((T / 4) / (n / 16))
+    t = C.noise_or_drift(walk_a, walk_b)
+    assert (t.noise, t.drift) == (2.0, 0.25)
+    assert t.lo == pytest.approx(2 / math.sqrt(8)) and t.hi == pytest.approx(2 * math.sqrt(8))
+    assert t.passed and abs(t.ratio - 2) < 0.2
+    rate = rng.uniform(-1, 1, M) * 1e-4  # a drift: ln s moves by rate * T
+    d = C.noise_or_drift(np.tile(rate * T, (K, 1)), np.tile(rate * T / 4, (K, 1)))
+    assert d.ratio == pytest.approx(0.25) and not d.passed
+    assert C.noise_or_drift(np.zeros(3), np.ones(3)).ratio == math.inf
+
+
+def test_rms_and_changes():
+    s0 = np.array([1.0, 2.0])
+    assert np.allclose(C.log_change(s0, s0 * math.e), 1.0)
+    assert C.rms([[3.0, -4.0]]) == pytest.approx(math.sqrt(12.5))
+    assert C.max_relative_change(s0, [1.0, 2.2]) == pytest.approx(0.1)
+
+
+def test_recruitment_slopes():
+    lam0 = np.geomspace(1e-3, 1e-1, 7)
+    assert C.loglog_slope(lam0, 3.0 / lam0) == pytest.approx(-1.0)
+    t_log = 0.5 * np.log(1 / lam0) + 2.0
+    assert C.log_slope(lam0, t_log) == pytest.approx(0.5)
+    assert abs(C.loglog_slope(lam0, t_log)) < 0.35  # a logarithmic law is flat on a log-log plot
+    t = 3.0 / lam0
+    t[2] = np.nan  # a mode never recruited is left out of the fit, not fitted as 0
+    assert C.loglog_slope(lam0, t) == pytest.approx(-1.0)
+    assert C.fit_slope([0, 1, 2, np.inf], [1, 3, 5, 0]) == pytest.approx(2.0)
+
+
+def test_first_step_and_sooner():
+    step = np.array([0, 10, 20, 30])
+    x = np.array([[0.1, 0.5, 0.95, 0.97], [0.1, 0.2, 0.3, 0.4], [0.9, 0.1, 0.1, 0.1]])
+    np.testing.assert_array_equal(C.first_step_at(x, step, 0.9), [20, np.nan, 0])
+    np.testing.assert_array_equal(C.sooner([10, 30, np.nan, 5], [20, 20, 10, np.nan]), [True, False, False, True])
+
+
+def test_threshold_agreement():
+    gamma = np.array([[0.05, 0.5, 0.98, 1.5], [0.05, 0.5, 0.98, 1.5]])
+    gc = np.array([[1.0], [1.0]])
+    alive = np.array([[1, 1, 0, 0], [1, 0, 1, 0]], bool)  # theory: alive below gamma_c = 1
+    assert C.threshold_agreement(alive, gamma, gc, 0.1) == pytest.approx(5 / 6)  # 0.98: too close to call
+    assert C.threshold_agreement(alive, gamma, gc, 0.01) == pytest.approx(6 / 8)
+
+
+def test_end_state_statistics():
+    s = np.vstack([np.full((50, 2), 5.0), np.tile([[1.0, 3.0], [1.0, 1.0]], (25, 1))])  # frames 0..99
+    mean, fluct = C.tail_statistics(s, 0.1)  # frames 89..99: 5 of [1, 3], 6 of [1, 1]
+    np.testing.assert_allclose(mean, [1.0, 21 / 11])
+    scale = np.array([2.0] * 5 + [1.0] * 6)
+    assert fluct == pytest.approx(scale.std() / scale.mean())
+    assert C.min_neighbour_ratio([4.0, 1.0, 2.2]) == pytest.approx(1.8181818)
+    Z = np.array([[3.0, 0.0], [-3.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    size, ratio = C.cloud_shape(Z)
+    assert size == pytest.approx(math.sqrt(5.0)) and ratio == pytest.approx(1 / 9)
+    assert C.cloud_shape(np.zeros((3, 2))) == (0.0, 0.0)
