@@ -255,4 +255,6 @@ PARAMETERS = {
     "rho": Real(lo=0.0, hi=1.0, hi_open=True),  # predictor lag / running-correlation rate
     "sigma1": Real(lo=0.0),  # online view noise
     "sigma2": Real(lo=0.0),  # target view noise
+    "predictor_lr_ratio": Real(lo=0.0, lo_open=True),  # alpha_p: a trained predictor's learning-rate ratio
+    "predictor_weight_decay": Real(lo=0.0),  # gamma_p: a trained predictor's weight decay
 }

@@ -263,7 +263,7 @@ def _exact_closure(key: tuple, quantity: str = "encoder") -> ExactClosure:
     integrand, St_ = _integrand(rule, quantity)
     cp = 2 if rule.has_predictor else 0
     norm_p, norm_z = invariant("z1", "z1", cp), invariant("z2", "z2", 0)
-    terms = tuple(_split_term(x, norm_p, norm_z) for x in sp.Add.make_args(integrand))
+    terms = tuple(_split_term(x, norm_p, norm_z) for x in sp.Add.make_args(integrand) if x != 0)
     lam_ = lam if rule.has_predictor else sp.Integer(1)
     A_, B_ = lam_**cp * S**2, St_**2
     det, K = tilted()

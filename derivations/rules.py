@@ -14,12 +14,15 @@ METRICS = ("euclidean", "cosine")
 VARIANTS = ("standard", "iso", "no-stopgrad", "wrong-stopgrad", "no-predictor")
 # variants whose online branch carries the predictor multiplier W_P^beta
 BETA_VARIANTS = ("standard", "iso", "no-stopgrad")
+#: how the predictor is set: from the representation's correlation (DirectPred, the paper) or trained by gradient
+#: descent (BYOL; SPEC §7)
+PREDICTORS = ("closed-form", "trainable")
 
 
 #: kept for one release: the rule's error is the one input error of the package
 RuleError = InputError
 
-_METRIC, _VARIANT = Choice(METRICS), Choice(VARIANTS)
+_METRIC, _VARIANT, _PREDICTOR = Choice(METRICS), Choice(VARIANTS), Choice(PREDICTORS)
 _NORMALIZE = Flag()
 
 
@@ -33,6 +36,10 @@ class Rule:
                None means the variant's own (standard 1, iso 0, no-stopgrad 1).
     alpha, eps, normalize   predictor lambda_m = (s_m + eps)^alpha, or
                (s_m / max s + eps)^alpha when normalize (SPEC §2).
+    predictor  'closed-form' (lambda from the correlation, as above) | 'trainable' (W_P learned by gradient
+               descent; its eigenvalues lambda_m are a state of the mode equations, SPEC §7; alpha, eps and
+               normalize then set only its default start).  Not part of the structural key: both kinds run
+               on the same generated code.
     """
 
     metric: str = "euclidean"
@@ -41,6 +48,7 @@ class Rule:
     alpha: float = 1.0
     eps: float = 0.0
     normalize: bool = False
+    predictor: str = "closed-form"
 
     def __post_init__(self):
         """Check every option (:mod:`.checks`; errors name the keyword: ``metric``, ``beta``, ...)."""
@@ -53,6 +61,14 @@ class Rule:
         object.__setattr__(self, "alpha", PARAMETERS["alpha"]("alpha", self.alpha))
         object.__setattr__(self, "eps", PARAMETERS["eps"]("eps", self.eps))
         object.__setattr__(self, "normalize", _NORMALIZE("normalize", self.normalize))
+        _PREDICTOR("predictor", self.predictor)
+        if self.predictor == "trainable" and not self.has_predictor:
+            raise InputError("predictor", self.predictor, f"closed-form for variant {self.variant} (no predictor)")
+
+    @property
+    def trainable(self) -> bool:
+        """Is the predictor trained by gradient descent (SPEC §7)?"""
+        return self.predictor == "trainable"
 
     # --- derived properties -------------------------------------------------
     @property
@@ -102,6 +118,8 @@ class Rule:
         s = f"{self.metric}/{self.variant}"
         if self.beta is not None:
             s += f"/beta={self.beta:g}"
+        if self.trainable:
+            s += "/trainable"
         return s
 
     def with_(self, **kw) -> Rule:
@@ -116,4 +134,5 @@ class Rule:
             "alpha": self.alpha,
             "eps": self.eps,
             "normalize": self.normalize,
+            "predictor": self.predictor,
         }

@@ -91,11 +91,14 @@ def usage_error(e: InputError) -> UsageError:
 
 
 def add_rule_flags(p):
-    from isodyn.derivations import METRICS, VARIANTS
+    from isodyn.derivations import METRICS, PREDICTORS, VARIANTS
 
     g = p.add_argument_group("rule")
     g.add_argument("--metric", choices=METRICS, default="euclidean")
     g.add_argument("--variant", choices=VARIANTS, default="standard")
+    g.add_argument("--predictor", choices=PREDICTORS, default="closed-form",
+                   help="closed-form (lambda from the correlation, DirectPred) or trainable (W_P learned by "
+                        "gradient descent, BYOL; SPEC §7)")
     g.add_argument(
         "--beta",
         type=parameter("beta"),
@@ -126,6 +129,10 @@ def add_training_flags(p, steps: int = 1500, lr: float | None = None):
     )
     g.add_argument("--steps", type=integer(), default=steps)
     g.add_argument("--seed", type=integer(lo=0), default=0)
+    g.add_argument("--predictor-lr-ratio", type=parameter("predictor_lr_ratio"), default=None,
+                   help="alpha_p: a trained predictor's learning rate / lr (default 1; --predictor trainable)")
+    g.add_argument("--predictor-weight-decay", type=parameter("predictor_weight_decay"), default=None,
+                   help="gamma_p: a trained predictor's weight decay (default: --weight-decay; --predictor trainable)")
 
 
 def add_output_flags(p):
@@ -145,9 +152,17 @@ def rule_from_args(args):
             alpha=args.alpha,
             eps=args.eps,
             normalize=args.normalize,
+            predictor=args.predictor,
         )
     except InputError as e:
         raise usage_error(e) from None
+
+
+def predictor_options(args) -> dict:
+    """The trained predictor's keyword arguments the user gave (the library refuses them for the closed-form
+    predictor, naming the keyword)."""
+    return {k: v for k, v in (("predictor_lr_ratio", args.predictor_lr_ratio),
+                              ("predictor_weight_decay", args.predictor_weight_decay)) if v is not None}
 
 
 def format_values(v) -> str:

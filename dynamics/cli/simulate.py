@@ -21,6 +21,7 @@ from isodyn.dynamics.cli.common import (
     format_values,
     integer,
     parameter,
+    predictor_options,
     real,
     real_list,
     rule_from_args,
@@ -41,6 +42,9 @@ def add_parser(sub):
                    help="lo,hi of the log-spaced initial eigenvalues (default 0.001,1)")
     g.add_argument("--rho", type=parameter("rho"), default=0.0,
                    help="predictor lag: C <- rho C + (1 - rho) s (0: lambda from the current s)")
+    g.add_argument("--lam0", type=real_list("comma-separated finite reals >= 0, one per mode", lo=0.0, lo_open=False),
+                   default=None, help="a trained predictor's initial eigenvalues (default: the closed-form "
+                                      "predictor's at s0; --predictor trainable)")
     g = p.add_argument_group("integration")
     g.add_argument("--scheme", choices=("map", "rk4", "dopri5"), default="map")
     g.add_argument("--closure", choices=("exact", "mean-field"), default=None,
@@ -88,6 +92,9 @@ def run(args) -> int:
               sigma2=args.sigma_target, weight_decay=args.weight_decay, ema=args.ema, rho=args.rho,
               scheme=args.scheme, closure=args.closure or "exact", stride=args.stride, substeps=args.substeps,
               rtol=args.rtol, atol=args.atol)
+    kw.update(predictor_options(args))
+    if args.lam0 is not None:
+        kw["lam0"] = args.lam0
     if args.exact_tol is not None:
         kw["exact_tol"] = args.exact_tol
     if args.map_resync is not None:

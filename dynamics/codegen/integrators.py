@@ -21,7 +21,7 @@ from .templating import render
 #: columns of the parameter array P (B, NPAR) of every driver, in this order; the generated module names
 #: them as upper-case constants (LR, SIGMA1, ...)
 PARAM_NAMES = ("lr", "sigma1", "sigma2", "weight_decay", "ema", "alpha", "eps", "normalize", "beta", "rho",
-               "s_bound")
+               "s_bound", "trainable", "predictor_lr_ratio", "predictor_weight_decay")
 #: status codes set inside the compiled loops (exceptions happen only at the Python boundary)
 STATUS_CODES = {"OK": 0, "DIVERGED": 1, "STEP_UNDERFLOW": 2, "MAX_STEPS": 3}
 
@@ -39,10 +39,11 @@ def _uses(lines, name: str) -> bool:
 class StateRow:
     """One per-mode state of the integrators: row ``const`` of a state Y (NROWS, M).
 
-    active    when the row evolves: "True", or the driver's flag ("ema", "lag"); an inactive row keeps its
-              initial value (the ODE's right-hand side would be zero there)
+    active    when the row evolves: "True", or the driver's flag ("ema", "lag", "trainable"); an inactive row
+              keeps its initial value (the ODE's right-hand side would be zero there)
     framed    the saved frames (s and lambda) need it
-    ode       names -> the row's dY/dt (printed from derivations.analysis), in the driver's variables
+    ode       names (S, St, C, L, G, H, s) -> the row's dY/dt (printed from derivations.analysis), in the driver's
+              variables
     prelude   names -> lines the row's dY/dt needs first (rates, s of the current state)
     """
 
@@ -58,25 +59,32 @@ class StateRow:
         return "ROW_" + self.name.upper()
 
 
-def state_rows(k) -> tuple[StateRow, ...]:
+def state_rows(k, trainable: bool = True) -> tuple[StateRow, ...]:
     """The state table for kernel module ``k``: S (online amplitudes), S_t (the EMA target's), C (the lagging
-    predictor's running estimate of s).  A new per-mode state is one more row here (with its map update in
+    predictor's running estimate of s), L (a trained predictor's eigenvalues; only where the rule has a
+    predictor, ``trainable``).  A new per-mode state is one more row here (with its map update in
     integrator_map.py.j2)."""
     ode_s, ode_st = k.ODE_STEP  # derivations.analysis.ode_step
-    return (
+    rows = (
         StateRow("S", "S_m, online amplitudes", "True", True,
-                 ode=lambda S, St, C, G, s: _names(ode_s, S=S, G=G, gamma="p[WEIGHT_DECAY]"),
+                 ode=lambda S, St, C, L, G, H, s: _names(ode_s, S=S, G=G, gamma="p[WEIGHT_DECAY]"),
                  prelude=lambda S, p, s, aux: []),
         StateRow("St", "S_t,m, target amplitudes (with an EMA target: tau > 0; else S_t = S)", "ema", False,
-                 ode=lambda S, St, C, G, s: _names(ode_st, S=S, St=St, kappa="kap"),
+                 ode=lambda S, St, C, L, G, H, s: _names(ode_st, S=S, St=St, kappa="kap"),
                  prelude=lambda S, p, s, aux: ["kap = " + _names(k.KAPPA, tau=f"{p}[EMA]", eta=f"{p}[LR]")]),
         StateRow("C", "C_m, the lagging predictor's estimate of s_m (rho > 0; else lambda from the current s)",
                  "lag", True,
-                 ode=lambda S, St, C, G, s: _names(k.LAG_ODE, kappa="kr", s=s, C=C),
+                 ode=lambda S, St, C, L, G, H, s: _names(k.LAG_ODE, kappa="kr", s=s, C=C),
                  prelude=lambda S, p, s, aux: [
                      f"_eigenvalues({S}, {p}[SIGMA1], 1.0, {p}[EPS], {p}[NORMALIZE] > 0.5, {s}, {aux})",
                      "kr = " + _names(k.KAPPA, tau=f"{p}[RHO]", eta=f"{p}[LR]")]),
+        StateRow("L", "lambda_m, a trained predictor's eigenvalues (trainable; else lambda from s or C)",
+                 "trainable", True,
+                 ode=lambda S, St, C, L, G, H, s: _names(k.PREDICTOR_ODE, H=H, lam=L, alpha_p="p[PREDICTOR_LR_RATIO]",
+                                                         gamma_p="p[PREDICTOR_WEIGHT_DECAY]"),
+                 prelude=lambda S, p, s, aux: []),
     )
+    return rows if trainable else rows[:3]
 
 
 def _fused_map(k) -> dict:
@@ -150,10 +158,19 @@ def integrator_source(rule, *, controller: dict, map_block: int, map_fast_block:
     k = kernels(rule)
     vector_pow = k.LAMBDA_ELEMENTWISE[2]
     map_update = _names(k.MAP_STEP[0], S="S[k]", G="G[k]", eta="p[LR]", gamma="p[WEIGHT_DECAY]")
+    # the expected drifts the drivers evaluate: G_m, and a trained predictor's H_m
+    drift_kernels = [{"kernel": "_drift", "exact": "exact_drift", "integrand": "_exact_integrand", "out": "G",
+                      "of": "G_m"}]
+    if rule.has_predictor:
+        drift_kernels.append({"kernel": "_predictor_drift", "exact": "exact_predictor_drift",
+                              "integrand": "_exact_predictor_integrand", "out": "H", "of": "H_m"})
     return render(
         "integrators.py.j2", kname=k.__name__, rule_name=rule.name, has_target=rule.has_target_network,
-        has_exact=rule.metric == "cosine", vector_pow=vector_pow, has_fast_map=vector_pow or not rule.has_predictor,
-        params=PARAM_NAMES, rows=state_rows(k), status=STATUS_CODES, map_block=map_block,
+        has_exact=rule.metric == "cosine", has_trainable=rule.has_predictor, drift_kernels=drift_kernels,
+        map_predictor=_names(k.PREDICTOR_STEP, H="H[k]", lam="lam[k]", eta="p[LR]", alpha_p="p[PREDICTOR_LR_RATIO]",
+                             gamma_p="p[PREDICTOR_WEIGHT_DECAY]"),
+        vector_pow=vector_pow, has_fast_map=vector_pow or not rule.has_predictor,
+        params=PARAM_NAMES, rows=state_rows(k, rule.has_predictor), status=STATUS_CODES, map_block=map_block,
         map_fast_block=map_fast_block,
         controller={name: repr(float(v)) for name, v in controller.items()},
         amplitude=_names(k.AMPLITUDE, s_k="max(s, 0.0)"), map_update=map_update,

@@ -130,12 +130,13 @@ def _predictor_context(rule) -> dict:
             "recipe": repr(recipe), "amplitude": repr(pr(amplitude().xreplace(names)))}
 
 
-def _drift_context(rule) -> dict:
+def _drift_context(rule, quantity: str = "encoder") -> dict:
+    """The drift kernels' pieces: G_m (encoder) or a trainable predictor's H_m (predictor)."""
     import sympy as sp
 
     from isodyn.derivations import mode_drift
 
-    d = mode_drift(rule, "mean-field")
+    d = mode_drift(rule, "mean-field", quantity)
     names = mode_symbols()
     for i, ms in enumerate(d.sums):
         names[ms.symbol] = sp.Symbol(f"R{i}")
@@ -149,19 +150,22 @@ def _drift_context(rule) -> dict:
     np_sum_lines, np_sum_finals = cse_lines(summands, "xp", "y")
     np_lines, (np_final,) = cse_lines([d.drift.xreplace(names)], "xp", "x")
     recipe = (tuple(sum_lines), tuple(sum_finals), tuple(point_lines), tuple(mode_lines), mode_final)
-    return {"sum_loads": _loads(sum_lines + sum_finals), "sum_lines": sum_lines, "sum_finals": sum_finals,
+    name = "drift" if quantity == "encoder" else "predictor_drift"
+    return {"name": name, "recipe_name": "DRIFT_ELEMENTWISE" if quantity == "encoder" else "PREDICTOR_ELEMENTWISE",
+            "sum_loads": _loads(sum_lines + sum_finals), "sum_lines": sum_lines, "sum_finals": sum_finals,
             "point_lines": point_lines, "mode_loads": _loads(mode_lines + [mode_final]), "mode_lines": mode_lines,
             "mode_final": mode_final, "recipe": repr(recipe), "np_sum_lines": np_sum_lines,
             "np_sum_finals": np_sum_finals, "np_lines": np_lines, "np_final": np_final,
             "np_loads": _np_loads(np_sum_lines + np_sum_finals + np_lines + [np_final])}
 
 
-def _exact_context(rule) -> dict:
+def _exact_context(rule, quantity: str = "encoder") -> dict:
+    """The exact closure's integrand kernels: of G_m (encoder) or of a trainable predictor's H_m (predictor)."""
     import sympy as sp
 
     from isodyn.derivations import exact_closure
 
-    c = exact_closure(rule)
+    c = exact_closure(rule, quantity)
     names = mode_symbols()
     for i, ms in enumerate(c.sums):
         names[ms.symbol] = sp.Symbol(f"T{i}")
@@ -172,7 +176,9 @@ def _exact_context(rule) -> dict:
     mode_lines, (mode_final,) = cse_lines([integ], "math", "x")
     np_sum_lines, (np_logz_final, *np_sum_finals) = cse_lines([logz] + summands, "xp", "y")
     np_lines, (np_final,) = cse_lines([integ], "xp", "x")
-    return {"sum_loads": _loads(sum_lines + [logz_final] + sum_finals), "sum_lines": sum_lines,
+    return {"name": "exact_integrand" if quantity == "encoder" else "exact_predictor_integrand",
+            "of": "G_m" if quantity == "encoder" else "H_m",
+            "sum_loads": _loads(sum_lines + [logz_final] + sum_finals), "sum_lines": sum_lines,
             "logz_final": logz_final, "sum_finals": sum_finals, "mode_loads": _loads(mode_lines + [mode_final]),
             "mode_lines": mode_lines, "mode_final": mode_final, "np_sum_lines": np_sum_lines,
             "np_logz_final": np_logz_final, "np_sum_finals": np_sum_finals, "np_lines": np_lines,
@@ -185,25 +191,42 @@ def _step_context() -> dict:
     eta, gamma, tau, kappa, rho, S_new (codegen.integrators substitutes its own variables)."""
     import sympy as sp
 
-    from isodyn.derivations.analysis import ema_rate, lag_ode, lag_step, map_step, ode_step
+    from isodyn.derivations.analysis import (
+        alpha_p,
+        ema_rate,
+        gamma_p,
+        lag_ode,
+        lag_step,
+        map_step,
+        ode_step,
+        predictor_ode,
+        predictor_step,
+    )
+    from isodyn.derivations.invariants import lam
     from isodyn.derivations.modes import C, S, St, eta, gamma, kappa, rho, s, tau
 
-    G, Sn = sp.symbols("G S_new")
+    G, H, Sn = sp.symbols("G H S_new")
     names = {x: sp.Symbol(n) for x, n in ((S, "S"), (St, "St"), (eta, "eta"), (gamma, "gamma"), (tau, "tau"),
-                                          (kappa, "kappa"), (C, "C"), (s, "s"), (rho, "rho"))}
+                                          (kappa, "kappa"), (C, "C"), (s, "s"), (rho, "rho"), (lam, "lam"),
+                                          (alpha_p, "alpha_p"), (gamma_p, "gamma_p"))}
     pr = printer("math")
 
     def text(exprs):
         return repr(tuple(pr(e.xreplace(names)) for e in exprs))
 
     return {"map": text(map_step(G, Sn)), "ode": text(ode_step(G)), "lag": repr(pr(lag_step(s).xreplace(names))),
-            "lag_ode": repr(pr(lag_ode(s).xreplace(names))), "kappa": repr(pr(ema_rate(tau).xreplace(names)))}
+            "lag_ode": repr(pr(lag_ode(s).xreplace(names))), "kappa": repr(pr(ema_rate(tau).xreplace(names))),
+            "predictor": repr(pr(predictor_step(H).xreplace(names))),
+            "predictor_ode": repr(pr(predictor_ode(H).xreplace(names)))}
 
 
 def generate_source(rule) -> str:
     """The kernel module's full source for ``rule`` (sympy work happens here)."""
+    cosine, trainable = rule.metric == "cosine", rule.has_predictor
     ctx = dict(grad=_gradient_context(rule), predictor=_predictor_context(rule), drift=_drift_context(rule),
-               steps=_step_context(), exact=_exact_context(rule) if rule.metric == "cosine" else None)
+               predictor_drift=_drift_context(rule, "predictor") if trainable else None, steps=_step_context(),
+               exact=_exact_context(rule) if cosine else None,
+               exact_predictor=_exact_context(rule, "predictor") if cosine and trainable else None)
     code = [ctx["predictor"][k] for k in ("corr", "plain", "normed")] + [ctx["drift"][k] for k in (
         "sum_lines", "sum_finals", "point_lines", "mode_lines", "mode_final")]
     uses_math = ctx["exact"] is not None or _mentions(code, "math.")

@@ -85,16 +85,21 @@ def frame_steps(steps: int, stride: int) -> np.ndarray:
     return st if st[-1] == steps else np.append(st, steps)
 
 
-def run(rule, scheme: Scheme, s0, P, steps: int, *, stride: int = 1, substeps: int = 1, exact: bool = False,
-        grid=None, rtol: float = 1e-8, atol: float = 1e-12, max_steps: int = 10**7, dense: bool = True,
-        threads: int | None = None, map_resync: int = MAP_RESYNC) -> RawRun:
-    """Integrate B points from eigenvalues s0 (B, M) with parameters P (B, NPAR) (no validation here)."""
+def run(rule, scheme: Scheme, s0, P, steps: int, *, lam0=None, stride: int = 1, substeps: int = 1,
+        exact: bool = False, grid=None, rtol: float = 1e-8, atol: float = 1e-12, max_steps: int = 10**7,
+        dense: bool = True, threads: int | None = None, map_resync: int = MAP_RESYNC) -> RawRun:
+    """Integrate B points from eigenvalues s0 (B, M) with parameters P (B, NPAR) (no validation here); lam0
+    (B, M): a trained predictor's initial eigenvalues (default: the closed-form predictor's at s0)."""
     from concurrent.futures import ThreadPoolExecutor
 
     mod = compiled(rule)
     s0 = np.ascontiguousarray(s0, dtype=np.float64)
     P = np.ascontiguousarray(P, dtype=np.float64)
     B, M = s0.shape
+    if lam0 is None:
+        lam0 = np.empty((B, M))
+        mod.closed_form_lambda(s0, P, lam0)
+    lam0 = np.ascontiguousarray(np.broadcast_to(lam0, (B, M)), dtype=np.float64)
     T = len(frame_steps(steps, stride))
     out = RawRun(np.empty((B, T, M)), np.empty((B, T, M)), np.empty((B, mod.NROWS, M)), np.empty((B, M)),
                  np.empty((B, 4), dtype=np.int64))
@@ -107,19 +112,19 @@ def run(rule, scheme: Scheme, s0, P, steps: int, *, stride: int = 1, substeps: i
     # the map's two paths: the fused elementwise one (_map_fast) where it applies, the one-point one else
     fast = np.zeros(B, dtype=bool)
     if scheme is MAP and map_resync > 0 and mod.HAS_FAST_MAP and not exact:
-        fast = (P[:, PIDX["rho"]] <= 0.0) & (P[:, PIDX["normalize"]] <= 0.5)
+        fast = (P[:, PIDX["rho"]] <= 0.0) & (P[:, PIDX["normalize"]] <= 0.5) & (P[:, PIDX["trainable"]] <= 0.5)
 
     def block(i0, i1):
         if scheme.adaptive:
-            mod.run_dopri5(i0, i1, s0, P, steps, stride, scheme.A, scheme.b, scheme.e, scheme.d, rtol, atol,
+            mod.run_dopri5(i0, i1, s0, lam0, P, steps, stride, scheme.A, scheme.b, scheme.e, scheme.d, rtol, atol,
                            max_steps, dense, qx, qwx, qy, qwy, exact, out.s, out.lam, out.Y, out.rate, out.info)
             return
         ids = np.arange(i0, i1, dtype=np.int64)
         if fast[i0:i1].any():
-            mod.run_map_fast(ids[fast[i0:i1]], s0, P, steps, stride, map_resync, out.s, out.lam, out.Y, out.rate,
+            mod.run_map_fast(ids[fast[i0:i1]], s0, lam0, P, steps, stride, map_resync, out.s, out.lam, out.Y, out.rate,
                              out.info)
         if not fast[i0:i1].all():
-            mod.run_fixed(ids[~fast[i0:i1]], s0, P, scheme.code, steps, stride, substeps, scheme.A, scheme.b,
+            mod.run_fixed(ids[~fast[i0:i1]], s0, lam0, P, scheme.code, steps, stride, substeps, scheme.A, scheme.b,
                           qx, qwx, qy, qwy, exact, out.s, out.lam, out.Y, out.rate, out.info)
 
     nt = min(threads or n_threads(), B)

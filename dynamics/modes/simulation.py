@@ -44,9 +44,11 @@ ParameterError = InputError
 #: (derivations.checks.PARAMETERS) and the divergence bound
 _POSITIVE = Real(lo=0.0, lo_open=True)
 POINT_CHECKS = {**PARAMETERS, "s_bound": _POSITIVE}
-_ARRAY_PARAMS = ("lr", "sigma1", "sigma2", "weight_decay", "ema", "rho", "alpha", "eps", "beta", "s_bound")
+_ARRAY_PARAMS = ("lr", "sigma1", "sigma2", "weight_decay", "ema", "rho", "alpha", "eps", "beta", "s_bound",
+                 "predictor_lr_ratio", "predictor_weight_decay")
 _COUNT = Integer(lo=1)
 _S0 = Real("positive finite eigenvalues", lo=0.0, lo_open=True)
+_LAM0 = Real("finite predictor eigenvalues >= 0", lo=0.0)
 
 
 def simulate(rule, s0, **kw) -> Trajectory:
@@ -61,7 +63,8 @@ def simulate(rule, s0, **kw) -> Trajectory:
 
 
 def simulate_batch(rule, s0, *, lr=None, steps: int = 1500, sigma1=0.0, sigma2=0.1, weight_decay=0.0, ema=0.0,
-                   rho=0.0, alpha=None, eps=None, beta=None, s_bound=None, scheme: str = "map",
+                   rho=0.0, alpha=None, eps=None, beta=None, s_bound=None, lam0=None, predictor_lr_ratio=None,
+                   predictor_weight_decay=None, scheme: str = "map",
                    closure: str = "exact", stride: int = 1, substeps: int = 1, rtol: float = 1e-8,
                    atol: float = 1e-12, dense: bool = True, max_steps: int = 10**7,
                    exact_tol: float = DEFAULT_TOL, grid: ExactGrid | None = None, fixed_grid: bool = False,
@@ -77,6 +80,11 @@ def simulate_batch(rule, s0, *, lr=None, steps: int = 1500, sigma1=0.0, sigma2=0
     alpha, eps    predictor exponent and offset (default: the rule's); beta IsoLoss exponent (default:
                   the rule's, 0 when it has none);  s_bound  divergence bound on s (default
                   measures.BOUND * max(1, max s0))
+    lam0, predictor_lr_ratio, predictor_weight_decay
+                  a trained predictor's (``rule.predictor == 'trainable'``, SPEC §7) initial eigenvalues
+                  (B, M) or (M,) (default: the closed-form predictor's at s0), learning-rate ratio alpha_p > 0
+                  (default 1) and weight decay gamma_p >= 0 (default: weight_decay); refused for the
+                  closed-form predictor
     scheme        'map' | 'rk4' | 'dopri5';  substeps (rk4: dt = lr / substeps);  rtol, atol, dense,
                   max_steps (dopri5)
     closure       'exact' | 'mean-field' (cosine rules; Euclidean has a closed form)
@@ -96,10 +104,13 @@ def simulate_batch(rule, s0, *, lr=None, steps: int = 1500, sigma1=0.0, sigma2=0
     given = dict(lr=paper_lr(rule) if lr is None else lr, sigma1=sigma1, sigma2=sigma2, weight_decay=weight_decay,
                  ema=ema, alpha=rule.alpha if alpha is None else alpha, eps=rule.eps if eps is None else eps,
                  beta=(rule.beta if rule.beta is not None else 0.0) if beta is None else beta, rho=rho)
+    given.update(_predictor_options(rule, weight_decay, predictor_lr_ratio, predictor_weight_decay, lam0))
     s0, cols = _point_columns(rule, s0, given, s_bound)
     P = _parameter_matrix(cols, s0.shape[0])
-    kw = dict(stride=stride, substeps=substeps, exact=rule.metric == "cosine" and closure == "exact", grid=grid,
-              rtol=rtol, atol=atol, max_steps=max_steps, dense=dense, threads=threads, map_resync=int(map_resync))
+    lam0 = _initial_predictor(rule, lam0, s0, P)
+    kw = dict(lam0=lam0, stride=stride, substeps=substeps, exact=rule.metric == "cosine" and closure == "exact",
+              grid=grid, rtol=rtol, atol=atol, max_steps=max_steps, dense=dense, threads=threads,
+              map_resync=int(map_resync))
     raw, extra, closure_error = _integrate(rule, I.SCHEMES[scheme], s0, P, steps, kw, exact_tol, fixed_grid)
 
     mod = I.compiled(rule)
@@ -129,13 +140,40 @@ def _check_options(scheme, closure, steps, stride, substeps, rtol, atol, map_res
     _POSITIVE("exact_tol", exact_tol)
 
 
+def _predictor_options(rule, weight_decay, lr_ratio, decay, lam0) -> dict:
+    """The trained predictor's per-point parameters (SPEC §7); the closed-form predictor refuses them."""
+    if not rule.trainable:
+        for name, v in (("predictor_lr_ratio", lr_ratio), ("predictor_weight_decay", decay), ("lam0", lam0)):
+            if v is not None:
+                raise InputError(name, v, "omit it for predictor closed-form (only with predictor trainable)")
+        return {}
+    return {"predictor_lr_ratio": 1.0 if lr_ratio is None else lr_ratio,
+            "predictor_weight_decay": weight_decay if decay is None else decay}
+
+
+def _initial_predictor(rule, lam0, s0, P) -> np.ndarray | None:
+    """A trained predictor's initial eigenvalues (B, M): ``lam0`` checked, or the closed-form predictor's at s0."""
+    if not rule.trainable:
+        return None
+    B, M = s0.shape
+    if lam0 is None:
+        out = np.empty((B, M))
+        I.compiled(rule).closed_form_lambda(s0, P, out)
+        return out
+    lam0 = _LAM0.array("lam0", np.atleast_2d(np.asarray(lam0, dtype=float)))
+    if lam0.ndim != 2 or lam0.shape[1] != M or lam0.shape[0] not in (1, B):
+        raise InputError("lam0", lam0.shape, f"{M} predictor eigenvalues (one per mode of s0), or an array (B, {M})")
+    return np.broadcast_to(lam0, (B, M)).copy()
+
+
 def _point_columns(rule, s0, given: dict, s_bound) -> tuple[np.ndarray, dict]:
     """(s0 (B, M), name -> checked float array, scalar or (B,)) of the per-point parameters: each checked by
     POINT_CHECKS, the rule's constraints (ema = 0 without a target network), one common length B."""
     s0 = _S0.array("s0", np.atleast_2d(np.asarray(s0, dtype=float)))
     cols = {name: POINT_CHECKS[name].array(name, v) for name, v in given.items()}
     cols = {**{k: cols[k] for k in ("lr", "sigma1", "sigma2", "weight_decay", "ema", "alpha", "eps")},
-            "normalize": np.asarray(float(rule.normalize)), "beta": cols["beta"], "rho": cols["rho"]}
+            "normalize": np.asarray(float(rule.normalize)), "beta": cols["beta"], "rho": cols["rho"],
+            **{k: cols[k] for k in ("predictor_lr_ratio", "predictor_weight_decay") if k in cols}}
     if not rule.has_target_network and np.any(cols["ema"] > 0):
         raise InputError("ema", float(np.max(cols["ema"])),
                          f"0 for variant {rule.variant} (no target network: W_t = W)")
@@ -150,8 +188,10 @@ def _point_columns(rule, s0, given: dict, s_bound) -> tuple[np.ndarray, dict]:
 
 
 def _parameter_matrix(cols: dict, B: int) -> np.ndarray:
-    """(B, NPAR) parameter columns of the compiled loops (integrators.PIDX)."""
-    P = np.empty((B, I.NPAR))
+    """(B, NPAR) parameter columns of the compiled loops (integrators.PIDX); a column no parameter names is 0
+    (the trained predictor's, for the closed-form predictor)."""
+    P = np.zeros((B, I.NPAR))
+    P[:, I.PIDX["trainable"]] = float("predictor_lr_ratio" in cols)
     for name, v in cols.items():
         try:
             P[:, I.PIDX[name]] = np.broadcast_to(v, (B,))
@@ -176,7 +216,7 @@ def _integrate(rule, sch, s0, P, steps, kw, exact_tol, fixed_grid):
     if fixed_grid:
         return _integrate_fixed_grid(rule, sch, s0, P, steps, kw, exact_tol)
     check = np.unique(np.linspace(0, B - 1, min(B, CHECK_POINTS)).astype(int))
-    grid, err0 = _calibrate(rule, kw["grid"] or ExactGrid(), s0, P, check, exact_tol)
+    grid, err0 = _calibrate(rule, kw["grid"] or ExactGrid(), s0, _lam0_rows(kw["lam0"], s0), P, check, exact_tol)
     kw = dict(kw, grid=grid)
     for _ in range(3):
         t_run = time.perf_counter()
@@ -206,7 +246,8 @@ def _integrate_fixed_grid(rule, sch, s0, P, steps, kw, exact_tol):
         raise InputError("grid", None, "an ExactGrid when fixed_grid is set")
     B = s0.shape[0]
     mod0 = I.compiled(rule)
-    err0_pt = np.array([_state_error(rule, grid, mod0.initial_state(s0[i], P[i]), P[i]) for i in range(B)])
+    lam0 = _lam0_rows(kw["lam0"], s0)
+    err0_pt = np.array([_state_error(rule, grid, mod0.initial_state(s0[i], lam0[i], P[i]), P[i]) for i in range(B)])
     t_run = time.perf_counter()
     raw = I.run(rule, sch, s0, P, steps, **kw)
     run_seconds = time.perf_counter() - t_run
@@ -240,6 +281,7 @@ def _parameter_record(rule, cols, B, scheme, steps, stride, substeps, map_resync
     """Every parameter of the run as the Trajectory keeps it (scalars, or (B,) arrays where they vary)."""
     params = {k: (v.item() if v.ndim == 0 else np.broadcast_to(v, (B,)).copy()) for k, v in cols.items()}
     params["normalize"] = bool(rule.normalize)
+    params["predictor"] = rule.predictor
     params.update(steps=int(steps), stride=int(stride))
     if scheme == "rk4":
         params["substeps"] = int(substeps)
@@ -256,7 +298,7 @@ def _state(rule, Y, p):
     M = Y.shape[1]
     ema = rule.has_target_network and p[I.PIDX["ema"]] > 0
     lag = p[I.PIDX["rho"]] > 0
-    s, lam, wk = np.empty(M), np.empty(M), np.empty((5, M))
+    s, lam, wk = np.empty(M), np.empty(M), np.empty((mod.NWORK, M))
     mod.save(Y, p, lag, wk, s, lam)
     return Y[0], (Y[1] if ema else Y[0]), lam
 
@@ -267,11 +309,16 @@ def _state_error(rule, grid, Y, p) -> float:
                                   p[I.PIDX["sigma1"]], p[I.PIDX["sigma2"]], p[I.PIDX["beta"]])
 
 
-def _calibrate(rule, grid, s0, P, idx, tol):
+def _lam0_rows(lam0, s0) -> np.ndarray:
+    """A trained predictor's initial eigenvalues, or (closed-form predictor, not used) zeros like s0."""
+    return np.zeros_like(s0) if lam0 is None else lam0
+
+
+def _calibrate(rule, grid, s0, lam0, P, idx, tol):
     """Refine ``grid`` until the initial states of points ``idx`` meet ``tol``; (grid, achieved error)."""
     mod = I.compiled(rule)
     for _ in range(5):
-        err = max(_state_error(rule, grid, mod.initial_state(s0[i], P[i]), P[i]) for i in idx)
+        err = max(_state_error(rule, grid, mod.initial_state(s0[i], lam0[i], P[i]), P[i]) for i in idx)
         if err <= tol:
             return grid, err
         grid = grid.finer()

@@ -76,6 +76,11 @@ def arguments(spec, index: np.ndarray) -> tuple:
         scheme=run["scheme"], closure=closure, stride=frame_stride(spec), substeps=run["substeps"],
         rtol=run["rtol"], atol=run["atol"], exact_tol=run["exact_tol"], threads=None,
     )
+    if rule.trainable:  # a trained predictor (SPEC §7): alpha_p default 1, gamma_p default the weight decay
+        kw["predictor_lr_ratio"] = np.array([1.0 if p["predictor_lr_ratio"] is None else p["predictor_lr_ratio"]
+                                             for p in points])
+        kw["predictor_weight_decay"] = np.array([p["weight_decay"] if p["predictor_weight_decay"] is None
+                                                 else p["predictor_weight_decay"] for p in points])
     return rule, s0, kw
 
 

@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from isodyn.derivations import METRICS, VARIANTS, Rule
+from isodyn.derivations import METRICS, PREDICTORS, VARIANTS, Rule
 from isodyn.derivations.checks import PARAMETERS, Choice, Flag, InputError, Integer, Real, spec_key
 
 if sys.version_info >= (3, 11):
@@ -77,6 +77,9 @@ PARAMS = {
     "alpha": (PARAMETERS["alpha"], 1.0),
     "eps": (PARAMETERS["eps"], 0.0),
     "normalize": (Flag(), False),
+    "predictor": (Choice(PREDICTORS), "closed-form"),
+    "predictor_lr_ratio": (PARAMETERS["predictor_lr_ratio"], None),  # trainable only; default 1
+    "predictor_weight_decay": (PARAMETERS["predictor_weight_decay"], None),  # trainable only; default weight_decay
     "lr": (PARAMETERS["lr"], None),
     "weight_decay": (PARAMETERS["weight_decay"], 0.0),
     "ema": (PARAMETERS["ema"], 0.0),
@@ -90,7 +93,9 @@ PARAMS = {
     "seed": (Integer(lo=0), 0),
 }
 #: parameters fixing the compiled call's structure: points of one chunk share them
-STRUCTURAL = ("metric", "variant", "beta_family", "modes", "normalize")
+STRUCTURAL = ("metric", "variant", "beta_family", "modes", "normalize", "predictor")
+#: parameters of the trained predictor only (SPEC §7)
+TRAINED = ("predictor_lr_ratio", "predictor_weight_decay")
 RUN = {
     "scheme": (Choice(SCHEMES), "map"),
     "steps": (Integer("an integer in [1, 10**9]", lo=1, hi=10**9), 1500),
@@ -179,13 +184,16 @@ class SweepSpec:
         return p
 
     def rule(self, point: dict) -> Rule:
-        key = (point["metric"], point["variant"], point.get("beta"), point["alpha"], point["eps"], point["normalize"])
+        key = (point["metric"], point["variant"], point.get("beta"), point["alpha"], point["eps"], point["normalize"],
+               point["predictor"])
         if key not in self._rules:
-            self._rules[key] = Rule(*key[:2], beta=key[2], alpha=key[3], eps=key[4], normalize=key[5])
+            self._rules[key] = Rule(*key[:2], beta=key[2], alpha=key[3], eps=key[4], normalize=key[5],
+                                    predictor=key[6])
         return self._rules[key]
 
     def structural_key(self, point: dict) -> tuple:
-        return (point["metric"], point["variant"], point.get("beta") is not None, point["modes"], point["normalize"])
+        return (point["metric"], point["variant"], point.get("beta") is not None, point["modes"], point["normalize"],
+                point["predictor"])
 
     def lr(self, point: dict) -> float:
         """The point's learning rate; the paper's for its rule when not given (SPEC §5)."""
@@ -336,14 +344,19 @@ def _check_combinations(spec: SweepSpec, axes_raw, fixed_raw) -> None:
     """Cross-key checks over every combination of the rule axes (cheap: rules only)."""
     if spec.n_points > MAX_POINTS:
         raise InputError("axes", spec.n_points, f"at most {MAX_POINTS} points", "too many points:")
-    names = ("metric", "variant", "beta", "alpha", "eps", "normalize")
+    names = ("metric", "variant", "beta", "alpha", "eps", "normalize", "predictor")
     grids = [spec.values_of(n) for n in names]
     for combo in np.ndindex(*[len(g) for g in grids]):
         p = {n: g[i] for n, g, i in zip(names, grids, combo)}
         try:
-            Rule(p["metric"], p["variant"], beta=p["beta"], alpha=p["alpha"], eps=p["eps"], normalize=p["normalize"])
+            Rule(p["metric"], p["variant"], beta=p["beta"], alpha=p["alpha"], eps=p["eps"], normalize=p["normalize"],
+                 predictor=p["predictor"])
         except InputError as e:  # the rule names its keyword; the spec its key
             raise e.at(_where(spec_key(e.flag), axes_raw)) from None
+    if "trainable" not in spec.values_of("predictor"):
+        for name in TRAINED:
+            if name in axes_raw or name in fixed_raw:
+                raise InputError(_where(name, axes_raw), name, "only with predictor = trainable", "invalid key")
     metrics = set(spec.values_of("metric"))
     if spec.run["closure"] is not None and "cosine" not in metrics:
         raise InputError("run.closure", spec.run["closure"], "only with metric = cosine", "invalid value")

@@ -81,7 +81,7 @@ def test_parameter_columns_and_rows_are_named(rule):
     cols = [name for name, _ in consts if name.lower() in PARAM_NAMES]
     assert cols == [n.upper() for n in PARAM_NAMES]
     assert [int(v) for name, v in consts if name.lower() in PARAM_NAMES] == list(range(len(PARAM_NAMES)))
-    rows = [r.const for r in state_rows(kernels(rule))]
+    rows = [r.const for r in state_rows(kernels(rule), rule.has_predictor)]
     assert [name for name, _ in consts if name.startswith("ROW_")] == rows
     # no parameter or row addressed by a bare number
     assert not re.search(r"\bp\[\d+\]|P\[i, \d+\]|Y\w*\[\d+\]", src)
@@ -96,10 +96,12 @@ def test_a_macro_using_an_undeclared_driver_local_is_an_error():
     """Macros see the driver's locals only through ``d``: a driver that did not declare Sc cannot use forces."""
     env = templating.environment()
     rows = state_rows(kernels(RULES[0]))
-    tpl = env.from_string('{% import "integrator_macros.j2" as m with context %}'
-                          '{{ m.forces("S", "St", "C", "0", False, d) }}')
     d = dict(p="p", M="M", ema="ema", lag="lag", exact="exact", qx="qx", qwx="qwx", qy="qy", qwy="qwy", G="G",
              lam="lam", s="s", aux="aux", Xl="Xl")
+    ctx = dict(rows=rows, has_exact=True, has_trainable=False,
+               drift_kernels=[{"kernel": "_drift", "exact": "exact_drift", "out": "G"}])
+    tpl = env.from_string('{% import "integrator_macros.j2" as m with context %}'
+                          '{{ m.forces(dict(S="S", St="St", C="C"), "0", False, d) }}')
     with pytest.raises(jinja2.UndefinedError):
-        tpl.render(rows=rows, has_exact=True, d=d)
-    assert "amplitude(C[k], p[SIGMA1])" in tpl.render(rows=rows, has_exact=True, d={**d, "Sc": "Sc"})
+        tpl.render(d=d, **ctx)
+    assert "amplitude(C[k], p[SIGMA1])" in tpl.render(d={**d, "Sc": "Sc"}, **ctx)

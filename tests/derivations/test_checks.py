@@ -116,11 +116,14 @@ def test_rule_errors_name_the_keyword():
 
 
 VALUES = (-1.0, 0.0, 0.5, 1.0, math.inf)
+#: parameters of the trained predictor only (SPEC §7): checked with predictor = trainable
+TRAINED = ("predictor_lr_ratio", "predictor_weight_decay")
 
 
 def _simulate_rejects(name, v) -> bool:
     try:
-        simulate(Rule(), [0.1, 0.2], steps=1, **{name: v})
+        simulate(Rule(predictor="trainable" if name in TRAINED else "closed-form"), [0.1, 0.2], steps=1,
+                 **{name: v})
     except InputError as e:
         assert e.flag == name
         return True
@@ -128,7 +131,8 @@ def _simulate_rejects(name, v) -> bool:
 
 
 def _cli_rejects(capsys, name, v) -> bool:
-    rc = main(["simulate", "--json", "--s0", "0.1,0.2", "--steps", "1", cli_flag(name), repr(v)])
+    extra = ["--predictor", "trainable"] if name in TRAINED else []
+    rc = main(["simulate", "--json", "--s0", "0.1,0.2", "--steps", "1", *extra, cli_flag(name), repr(v)])
     out, err = capsys.readouterr()
     if rc == 2:
         assert err.startswith(f"isodyn: error: argument {cli_flag(name)}: ") and err.count("\n") == 1
@@ -138,7 +142,8 @@ def _cli_rejects(capsys, name, v) -> bool:
 def _spec_rejects(name, v) -> bool:
     toml = "inf" if v == math.inf else repr(v)
     try:
-        parse_spec(f"[axes]\n{spec_key(name)} = [{toml}]\n")
+        fixed = '[fixed]\npredictor = "trainable"\n' if name in TRAINED else ""
+        parse_spec(f"{fixed}[axes]\n{spec_key(name)} = [{toml}]\n")
     except InputError as e:
         assert e.flag == f"axes.{spec_key(name)}[0]"
         return True

@@ -1,4 +1,5 @@
-"""The map's blocks of points (_map_block of the generated integrator module, codegen.fastmath.pow_rows) change no bit."""
+"""The map's blocks of points (_map_block of the generated integrator module, codegen.fastmath.pow_rows) change
+no bit."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The fused elementwise map (_map_fast of the generated integrator module, codegen/templates/integrator_map.py.j2) against the one-point map (_map_block).
+"""The fused elementwise map (_map_fast of the generated integrator module, templates/integrator_map.py.j2)
+against the one-point map (_map_block).
 
 _map_fast steps a block of points x modes in one loop per step and carries lambda = b^alpha along the
 trajectory by ratio updates (codegen.fastmath.pow_ratio_step), with the full power every ``map_resync``
