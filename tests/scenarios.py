@@ -147,7 +147,7 @@ def mode_arguments(rule: Rule, S: np.ndarray, St: np.ndarray, sigma1: float, alp
     return St_eff, lam
 
 
-def exact_drift(k, S, St, lam, sigma1, sigma2, beta, *, h=0.3, below=70.0, above=30.0, chunk=64):
+def exact_drift(k, S, St, lam, sigma1, sigma2, beta, *, h=0.3, below=70.0, above=30.0, chunk=64, integrand=None):
     """G_m = iint_0^inf exact_integrand(t, u) dt du, trapezoid rule in (log t, log u).
 
     With t = e^x, u = e^y the integrand t u f(t, u) is smooth and decays exponentially in
@@ -156,8 +156,10 @@ def exact_drift(k, S, St, lam, sigma1, sigma2, beta, *, h=0.3, below=70.0, above
     y0 = -log E||z2||^2 and spans [x0 - below, x0 + above] (same in y).  The ``h``/span
     defaults are checked against a finer, wider grid in test_exact_closure.py.
 
-    k  the generated kernel module; S, St, lam arrays (M,); returns (M,).
+    k  the generated kernel module; S, St, lam arrays (M,); returns (M,).  ``integrand``: another of its NumPy
+    integrands (default k.exact_integrand_np; k.exact_predictor_integrand_np gives a trained predictor's H_m).
     """
+    integrand = k.exact_integrand_np if integrand is None else integrand
     P2 = (1 + sigma1**2) * np.sum(lam**2 * S**2)
     Z2 = (1 + sigma2**2) * np.sum(St**2)
     x = -np.log(P2) + np.arange(-below, above + h / 2, h)
@@ -168,7 +170,7 @@ def exact_drift(k, S, St, lam, sigma1, sigma2, beta, *, h=0.3, below=70.0, above
     total = np.zeros(S.shape)
     for i in range(0, x.size, chunk):
         T, Uu = np.meshgrid(t[i:i + chunk], u, indexing="ij")
-        f = k.exact_integrand_np(T, Uu, S, St, lam, sigma1, sigma2, beta)
+        f = integrand(T, Uu, S, St, lam, sigma1, sigma2, beta)
         w = wx[i:i + chunk, None] * wy[None, :] * T * Uu
         total += np.einsum("ij,ijm->m", w, f)
     return total
