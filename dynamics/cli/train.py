@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from isodyn.derivations.checks import InputError
 from isodyn.dynamics.cli.common import (
     UsageError,
     add_output_flags,
@@ -22,6 +23,7 @@ from isodyn.dynamics.cli.common import (
     parameter,
     real,
     rule_from_args,
+    usage_error,
 )
 from isodyn.dynamics.paper import paper_lr
 
@@ -79,10 +81,13 @@ def config_from_args(args):
         raise UsageError("argument --sampler: invalid value 'moments'; accepted: moments only with --net linear "
                          "and --metric euclidean, else inputs")
     lr = args.lr if args.lr is not None else paper_lr(rule)
-    return NetworkConfig(rule, net=args.net, in_dim=args.in_dim, out_dim=args.out_dim, samples=args.samples,
-                         sigma1=args.sigma_online, sigma2=args.sigma_target, lr=lr,
-                         weight_decay=args.weight_decay, ema=args.ema, predictor_source=args.predictor_source,
-                         rho=args.rho, sampler=args.sampler, dtype=args.dtype)
+    try:  # the flags are checked above; NetworkConfig checks them again, by the same checkers
+        return NetworkConfig(rule, net=args.net, in_dim=args.in_dim, out_dim=args.out_dim, samples=args.samples,
+                             sigma1=args.sigma_online, sigma2=args.sigma_target, lr=lr,
+                             weight_decay=args.weight_decay, ema=args.ema, predictor_source=args.predictor_source,
+                             rho=args.rho, sampler=args.sampler, dtype=args.dtype)
+    except InputError as e:
+        raise usage_error(e) from None
 
 
 def pick_backend(args):

@@ -16,7 +16,7 @@ accuracy control of :mod:`dynamics.exact`: the grid is calibrated on the initial
 on the final ones, refined and the run repeated when the check fails) or ``'mean-field'``.
 
 A run that diverges is a result: ``measures['diverged']`` and ``diverged_step``; the arrays hold NaN
-after it and ``s_last`` the last finite state.
+after it and ``s_final`` the last finite state.
 """
 
 from __future__ import annotations

@@ -240,3 +240,14 @@ def test_weights_source_scale_is_the_generated_kernel():
     got = correlation_eigenvalues(Rule("cosine", "iso"), S, 0.3)
     np.testing.assert_allclose(got, 1.09 * S**2, rtol=1e-14)
     assert np.isnan(got[0, 2]) and got.shape == S.shape
+
+
+@pytest.mark.parametrize("kw, flag", [({"lr": 0.0}, "lr"), ({"ema": 1.0}, "ema"), ({"out_dim": 20}, "out_dim"),
+                                      ({"net": "cnn"}, "net"), ({"samples": 0}, "samples"),
+                                      ({"sigma1": -0.1}, "sigma1"), ({"sampler": "moments", "net": "relu"}, "sampler")])
+def test_network_config_checks_by_the_one_checker(kw, flag):
+    from isodyn.derivations.checks import InputError
+
+    with pytest.raises(InputError) as e:
+        NetworkConfig(Rule(), **kw)
+    assert e.value.flag == flag
