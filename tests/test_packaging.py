@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -45,3 +47,17 @@ def test_an_install_imports_from_anywhere(installed_package, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(installed_package)}).stdout.split()
     assert out[1] == "False"
+
+
+def test_version_flag(installed_package, tmp_path):
+    """``isodyn --version`` prints the installed distribution's version and exits 0."""
+    from importlib.metadata import version
+
+    from isodyn.dynamics.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    out = subprocess.run([sys.executable, "-m", "isodyn", "--version"], cwd=tmp_path, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(installed_package)})
+    assert out.returncode == 0 and out.stdout.strip() == f"isodyn {version('isodyn')}"

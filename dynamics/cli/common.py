@@ -188,7 +188,10 @@ def _json_default(x):
 
 
 def build_parser():
+    import isodyn
+
     parser = _Parser(prog="isodyn", description="Eigenmode dynamics of non-contrastive SSL (SPEC.md).")
+    parser.add_argument("--version", action="version", version=f"isodyn {isodyn.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     modules = {}
