@@ -87,66 +87,128 @@ def state_rows(k, trainable: bool = True) -> tuple[StateRow, ...]:
     return rows if trainable else rows[:3]
 
 
-def _fused_map(k) -> dict:
-    """The generated pieces of the fused elementwise map (integrator_map.py.j2, ``_map_fast``).
+_PARAMS = (("sigma1", "s1", "p[SIGMA1]"), ("sigma2", "s2", "p[SIGMA2]"), ("beta", "be", "p[BETA]"))
+_LOADS = {name: f"{name} = {arr}[e]" for name, arr, _ in _PARAMS}
 
-    Per-point terms that depend on the parameters only (P<i> of the drift without mode sums, C<i> of s(S),
-    e.g. 1 + sigma1^2) are computed once per point and spread over the point's elements (rows of PQ): the
-    same values as computing them every step, so the same bits.  With mode sums (cosine), a first pass per
-    step and point computes the sums R<i> and the terms that depend on them and spreads those the drift
-    needs (rows of Q), so the main pass is one flat loop over all elements either way (a loop per point over
-    its M modes would vectorise only M // 8 of them).
-    """
-    sum_lines, sum_finals, point_lines, drift_lines, drift_final = k.DRIFT_ELEMENTWISE
-    corr, base, _, corr_lines = k.LAMBDA_ELEMENTWISE
-    upd, ema = k.MAP_STEP  # derivations.analysis.map_step, printed
+
+def _element(name: str, value: str, note: str = "", bool_: bool = False) -> dict:
+    return {"name": name, "value": value, "bool": bool_, "note": note}
+
+
+def _prefixed(recipe, prefix: str):
+    """An elementwise drift recipe (codegen.kernels: sum lines, sum finals, point lines, drift lines, final) with
+    its own names R<i>, P<i>, x<i>, y<i> prefixed, so two recipes can share one loop."""
+    if not prefix:
+        return recipe
+
+    def ren(txt):
+        return re.sub(r"\b([RPxy]\d+)\b", lambda m: prefix + m.group(1), txt)
+
+    sum_lines, sum_finals, point_lines, drift_lines, final = recipe
+    return (tuple(map(ren, sum_lines)), tuple(map(ren, sum_finals)), tuple(map(ren, point_lines)),
+            tuple(map(ren, drift_lines)), ren(final))
+
+
+def _fused_drifts(recipes, corr_lines, lam_load: str) -> dict:
+    """The pieces of a fused map loop that evaluate the elementwise drift ``recipes`` ((recipe, prefix) per
+    expected drift, its names prefixed apart; sums come back as (name, expression) pairs) per element.
+
+    Per-point terms that depend on the parameters only (P<i> of a drift without mode sums, C<i> of s(S), e.g.
+    1 + sigma1^2) are computed once per point and spread over the point's elements (rows of PQ): the same values
+    as computing them every step, so the same bits.  With mode sums (cosine), a first pass per step and point
+    computes the sums R<i> and the terms that depend on them and spreads those the drifts need (rows of Q), so
+    the main pass is one flat loop over all elements either way (a loop per point over its M modes would
+    vectorise only M // 8 of them)."""
 
     def refs(txt):
-        return set(re.findall(r"\b[RPC]\d+\b", txt))
+        return set(re.findall(r"\b\w*[RPC]\d+\b", txt))
 
-    fixed = [ln for ln in point_lines if not any(n.startswith("R") for n in refs(ln.split("=", 1)[1]))]
-    moving = [ln for ln in point_lines if ln not in fixed]
-    used = sorted(refs(" ".join(drift_lines) + " " + drift_final))
-    pq_names = [ln.split("=")[0].strip() for ln in list(fixed) + list(corr_lines)]
-    q_names = [n for n in used if n not in pq_names] if sum_finals else []
+    sum_lines, sum_finals, fixed, moving, mode_lines, used = [], [], [], [], [], set()
+    for rec, prefix in recipes:
+        s_lines, s_finals, point_lines, drift_lines, final = rec
+        sum_lines += s_lines
+        sum_finals += [(f"{prefix}R{i}", f) for i, f in enumerate(s_finals)]
+        fix = [ln for ln in point_lines if not any(re.fullmatch(r"\w*R\d+", n) for n in refs(ln.split("=", 1)[1]))]
+        fixed += fix
+        moving += [ln for ln in point_lines if ln not in fix]
+        mode_lines.append((list(drift_lines), final))
+        used |= refs(" ".join(drift_lines) + " " + final)
+    pq_names = [ln.split("=")[0].strip() for ln in fixed + list(corr_lines)]
+    q_names = [n for n in sorted(used) if n not in pq_names] if sum_finals else []
+    return {"sum_lines": sum_lines, "sum_finals": sum_finals, "fixed": fixed, "moving": moving,
+            "mode_lines": mode_lines, "pq_names": pq_names, "q_names": q_names, "lam_load": lam_load}
+
+
+def _fused_common(parts: dict, step_lines: list, init_lines: list, per_element: list) -> dict:
+    """The loads and per-element arrays of a fused map loop around :func:`_fused_drifts`'s pieces."""
+    sum_src = parts["sum_lines"] + [f for _, f in parts["sum_finals"]]
+    pre_lines = sum_src + parts["moving"]
+    for name, arr, col in _PARAMS:
+        if _uses(pre_lines + step_lines + [" ".join(parts["q_names"])], name):
+            per_element.append(_element(arr, col))
+    head = ["S_k = SS[c0, e]", "St_k = ST[c0, e]", parts["lam_load"]]
+    head += [_LOADS[n] for n, _, _ in _PARAMS if _uses(step_lines, n)]
+    head += [f"{n} = PQ[{c}, e]" for c, n in enumerate(parts["pq_names"]) if _uses(step_lines, n)]
+    head += [f"{n} = Q[{c}, e]" for c, n in enumerate(parts["q_names"])]
+    return {
+        "init": [f"{n} = {col}" for n, _, col in _PARAMS if _uses(init_lines, n)] + init_lines,
+        "per_element": per_element, "pq_names": parts["pq_names"], "q_names": parts["q_names"], "head": head,
+        "sums": parts["sum_finals"], "sum_lines": parts["sum_lines"],
+        "sum_loads": [ln for ln in ("S_k = SS[c0, e]", "St_k = ST[c0, e]", parts["lam_load"])
+                      if _uses(sum_src, ln.split()[0])] + [_LOADS[n] for n, _, _ in _PARAMS if _uses(sum_src, n)],
+        "moving": parts["moving"], "moving_loads": [_LOADS[n] for n, _, _ in _PARAMS if _uses(parts["moving"], n)],
+    }
+
+
+def _fused_map(k) -> dict:
+    """The generated pieces of the fused elementwise map of the closed-form predictor (integrator_map.py.j2,
+    ``_map_fast``): the drift G (:func:`_fused_drifts`), the update, and lambda = BASE(CORR(S))^alpha of the new
+    state by ratio updates."""
+    corr, base, _, corr_lines = k.LAMBDA_ELEMENTWISE
+    upd, ema = k.MAP_STEP  # derivations.analysis.map_step, printed
+    parts = _fused_drifts([(k.DRIFT_ELEMENTWISE, "")], corr_lines, "lam_k = lam[e]")
+    (drift_lines, drift_final), = parts["mode_lines"]
     update = _names(upd, S="S_k", G="G", eta="lr[e]", gamma="wd[e]")
     ema_line = _names(ema, tau="te", St="St_k", S_new="xn")
-    step_lines = list(drift_lines) + [drift_final, update, ema_line, corr, base]
-    params = [("sigma1", "s1", "p[SIGMA1]"), ("sigma2", "s2", "p[SIGMA2]"), ("beta", "be", "p[BETA]")]
-    init_lines = list(fixed) + list(corr_lines)
-    per_element = [
-        {"name": "lr", "value": "p[LR]", "bool": False, "note": ""},
-        {"name": "wd", "value": "p[WEIGHT_DECAY]", "bool": False, "note": ""},
-        {"name": "tau", "value": "p[EMA] if (HAS_TARGET and p[EMA] > 0.0) else 0.0", "bool": False, "note": ""},
-        {"name": "al", "value": "a", "bool": False, "note": ""},
-        {"name": "gen", "value": "g", "bool": True,
-         "note": "alpha not 1 or 2, stored: 5% faster than comparing in the loop"},
-        {"name": "Sb", "value": "bound", "bool": False, "note": ""},
-    ]
+    step_lines = drift_lines + [drift_final, update, ema_line, corr, base]
+    per_element = [_element("lr", "p[LR]"), _element("wd", "p[WEIGHT_DECAY]"),
+                   _element("tau", "p[EMA] if (HAS_TARGET and p[EMA] > 0.0) else 0.0"), _element("al", "a"),
+                   _element("gen", "g", "alpha not 1 or 2, stored: 5% faster than comparing in the loop", True),
+                   _element("Sb", "bound")]
     if _uses([base], "eps"):
-        per_element.insert(4, {"name": "ep", "value": "p[EPS]", "bool": False, "note": ""})
-    pre_lines = list(sum_lines) + list(sum_finals) + list(moving)
-    for name, arr, col in params:
-        if _uses(pre_lines + step_lines + [" ".join(q_names)], name):
-            per_element.append({"name": arr, "value": col, "bool": False, "note": ""})
-    loads = {name: f"{name} = {arr}[e]" for name, arr, _ in params}
-    head = ["S_k = SS[c0, e]", "St_k = ST[c0, e]", "lam_k = lam[e]"]
-    head += [loads[n] for n, _, _ in params if _uses(step_lines, n)]
-    head += [f"{n} = PQ[{c}, e]" for c, n in enumerate(pq_names) if _uses(step_lines, n)]
-    head += [f"{n} = Q[{c}, e]" for c, n in enumerate(q_names)]
-    sum_src = list(sum_lines) + list(sum_finals)
-    return {
-        "init": [f"{n} = {col}" for n, _, col in params if _uses(init_lines, n)] + init_lines,
-        "per_element": per_element, "pq_names": pq_names, "q_names": q_names, "head": head,
-        "drift_lines": list(drift_lines), "drift_final": drift_final, "update_line": update, "ema_line": ema_line,
-        "corr": corr, "base": base, "base_uses_s": _uses([base], "s_k"),
-        "base_loads": ["eps = ep[e]"] if _uses([base], "eps") else [],
-        "corr_loads": [f"{n} = PQ[{pq_names.index(n)}, e]" for n in (ln.split("=")[0].strip() for ln in corr_lines)],
-        "sums": list(sum_finals), "sum_lines": list(sum_lines),
-        "sum_loads": [ln for ln in ("S_k = SS[c0, e]", "St_k = ST[c0, e]", "lam_k = lam[e]")
-                      if _uses(sum_src, ln.split()[0])] + [loads[n] for n, _, _ in params if _uses(sum_src, n)],
-        "moving": list(moving), "moving_loads": [loads[n] for n, _, _ in params if _uses(moving, n)],
-    }
+        per_element.insert(4, _element("ep", "p[EPS]"))
+    out = _fused_common(parts, step_lines, parts["fixed"] + list(corr_lines), per_element)
+    out.update(drift_lines=drift_lines, drift_final=drift_final, update_line=update, ema_line=ema_line, corr=corr,
+               base=base, base_uses_s=_uses([base], "s_k"),
+               base_loads=["eps = ep[e]"] if _uses([base], "eps") else [],
+               corr_loads=[f"{n} = PQ[{parts['pq_names'].index(n)}, e]"
+                           for n in (ln.split("=")[0].strip() for ln in corr_lines)])
+    return out
+
+
+def _fused_map_trained(k) -> dict:
+    """The generated pieces of the fused map with a trained predictor (integrator_map_trained.py.j2): the drifts
+    G and H (the predictor's, names prefixed ``h``) from the state (S, S_t, lambda), and the Jacobi update of
+    all three (derivations.analysis.map_step, predictor_step) -- no powers."""
+    corr, _, _, corr_lines = k.LAMBDA_ELEMENTWISE
+    upd, ema = k.MAP_STEP
+    parts = _fused_drifts([(k.DRIFT_ELEMENTWISE, ""), (_prefixed(k.PREDICTOR_ELEMENTWISE, "h"), "h")], corr_lines,
+                          "lam_k = LL[c0, e]")
+    (g_lines, g_final), (h_lines, h_final) = parts["mode_lines"]
+    update = _names(upd, S="S_k", G="G", eta="lr[e]", gamma="wd[e]")
+    ema_line = _names(ema, tau="te", St="St_k", S_new="xn")
+    predictor = _names(k.PREDICTOR_STEP, H="H", lam="lam_k", eta="lr[e]", alpha_p="ap[e]", gamma_p="gp[e]")
+    step_lines = g_lines + h_lines + [g_final, h_final, update, ema_line, predictor]
+    per_element = [_element("lr", "p[LR]"), _element("wd", "p[WEIGHT_DECAY]"),
+                   _element("tau", "p[EMA] if (HAS_TARGET and p[EMA] > 0.0) else 0.0"),
+                   _element("ap", "p[PREDICTOR_LR_RATIO]"), _element("gp", "p[PREDICTOR_WEIGHT_DECAY]"),
+                   _element("Sb", "bound")]
+    out = _fused_common(parts, step_lines, parts["fixed"] + list(corr_lines), per_element)
+    out.update(drift_lines=g_lines, drift_final=g_final, predictor_lines=h_lines, predictor_final=h_final,
+               update_line=update, ema_line=ema_line, predictor_line=predictor, corr=corr,
+               corr_loads=[f"{n} = PQ[{parts['pq_names'].index(n)}, e]"
+                           for n in (ln.split("=")[0].strip() for ln in corr_lines)])
+    return out
 
 
 def integrator_source(rule, *, controller: dict, map_block: int, map_fast_block: int) -> str:
@@ -175,7 +237,8 @@ def integrator_source(rule, *, controller: dict, map_block: int, map_fast_block:
         controller={name: repr(float(v)) for name, v in controller.items()},
         amplitude=_names(k.AMPLITUDE, s_k="max(s, 0.0)"), map_update=map_update,
         map_ema=_names(k.MAP_STEP[1], tau="p[EMA]", St="St[k]", S_new="S[k]"),
-        map_lag=_names(k.LAG_STEP, C="C[k]", rho="p[RHO]", s="s[k]"), fast=_fused_map(k))
+        map_lag=_names(k.LAG_STEP, C="C[k]", rho="p[RHO]", s="s[k]"), fast=_fused_map(k),
+        trained=_fused_map_trained(k) if rule.has_predictor else None)
 
 
 def integrator_module(rule, **options):

@@ -87,9 +87,10 @@ def frame_steps(steps: int, stride: int) -> np.ndarray:
 
 def run(rule, scheme: Scheme, s0, P, steps: int, *, lam0=None, stride: int = 1, substeps: int = 1,
         exact: bool = False, grid=None, rtol: float = 1e-8, atol: float = 1e-12, max_steps: int = 10**7,
-        dense: bool = True, threads: int | None = None, map_resync: int = MAP_RESYNC) -> RawRun:
+        dense: bool = True, threads: int | None = None, map_resync: int = MAP_RESYNC, fused: bool = True) -> RawRun:
     """Integrate B points from eigenvalues s0 (B, M) with parameters P (B, NPAR) (no validation here); lam0
-    (B, M): a trained predictor's initial eigenvalues (default: the closed-form predictor's at s0)."""
+    (B, M): a trained predictor's initial eigenvalues (default: the closed-form predictor's at s0).  ``fused``:
+    the map takes its fused paths where they apply (False: every point on the one-point map; tests)."""
     from concurrent.futures import ThreadPoolExecutor
 
     mod = compiled(rule)
@@ -109,10 +110,17 @@ def run(rule, scheme: Scheme, s0, P, steps: int, *, lam0=None, stride: int = 1, 
         qx = qwx = np.zeros(1)
     qy, qwy = qx, qwx
 
-    # the map's two paths: the fused elementwise one (_map_fast) where it applies, the one-point one else
+    # the map's paths: the fused elementwise ones (_map_fast; _map_fast_trained with a trained predictor) where
+    # they apply, the one-point one (_map_block) else
     fast = np.zeros(B, dtype=bool)
-    if scheme is MAP and map_resync > 0 and mod.HAS_FAST_MAP and not exact:
-        fast = (P[:, PIDX["rho"]] <= 0.0) & (P[:, PIDX["normalize"]] <= 0.5) & (P[:, PIDX["trainable"]] <= 0.5)
+    trained = np.zeros(B, dtype=bool)
+    if scheme is MAP and not exact and fused:
+        plain = (P[:, PIDX["rho"]] <= 0.0) & (P[:, PIDX["normalize"]] <= 0.5)
+        is_trained = P[:, PIDX["trainable"]] > 0.5
+        if map_resync > 0 and mod.HAS_FAST_MAP:
+            fast = plain & ~is_trained
+        if mod.HAS_TRAINABLE:
+            trained = plain & is_trained
 
     def block(i0, i1):
         if scheme.adaptive:
@@ -123,8 +131,12 @@ def run(rule, scheme: Scheme, s0, P, steps: int, *, lam0=None, stride: int = 1, 
         if fast[i0:i1].any():
             mod.run_map_fast(ids[fast[i0:i1]], s0, lam0, P, steps, stride, map_resync, out.s, out.lam, out.Y, out.rate,
                              out.info)
-        if not fast[i0:i1].all():
-            mod.run_fixed(ids[~fast[i0:i1]], s0, lam0, P, scheme.code, steps, stride, substeps, scheme.A, scheme.b,
+        if trained[i0:i1].any():
+            mod.run_map_fast_trained(ids[trained[i0:i1]], s0, lam0, P, steps, stride, out.s, out.lam, out.Y,
+                                     out.rate, out.info)
+        rest = ~(fast[i0:i1] | trained[i0:i1])
+        if rest.any():
+            mod.run_fixed(ids[rest], s0, lam0, P, scheme.code, steps, stride, substeps, scheme.A, scheme.b,
                           qx, qwx, qy, qwy, exact, out.s, out.lam, out.Y, out.rate, out.info)
 
     nt = min(threads or n_threads(), B)
@@ -134,7 +146,7 @@ def run(rule, scheme: Scheme, s0, P, steps: int, *, lam0=None, stride: int = 1, 
         # compile (or load) in this thread first, then blocks of points on nt threads
         block(0, 1)
         nchunks = min(B - 1, 8 * nt)
-        if fast.all():
+        if (fast | trained).all():
             # the fused map's blocks want mod.MAP_FAST_BLOCK points: no more chunks than fill them
             nchunks = min(nchunks, max(nt, (B - 1) // mod.MAP_FAST_BLOCK))
         cuts = np.unique(np.linspace(1, B, nchunks + 1).astype(int))

@@ -161,3 +161,36 @@ def test_trained_predictor_options_refused_for_the_closed_form_predictor():
     assert e.value.flag == "lam0"
     with pytest.raises(InputError):
         Rule("euclidean", "no-predictor", predictor="trainable")
+
+
+@pytest.mark.parametrize("rule", [TRAINED, Rule("cosine", "standard", predictor="trainable"),
+                                  Rule("euclidean", "iso", beta=0.5, predictor="trainable"),
+                                  Rule("cosine", "wrong-stopgrad", predictor="trainable")], ids=lambda r: r.name)
+def test_fused_trained_map_equals_the_one_point_map_bitwise(rule):
+    """The fused elementwise map with a trained predictor (_map_fast_trained) against the one-point map
+    (_map_block): the same generated expressions and operation order, so the same bits, EMA and weight decay on,
+    a diverging point included."""
+    from isodyn.dynamics.modes import integrators as I
+
+    rng = np.random.default_rng(11)
+    B, M = I.MAP_FAST_BLOCK + 5, 5
+    s0 = np.exp(rng.uniform(np.log(1e-2), 0.0, (B, M)))
+    s0[3] *= 50.0
+    lam0 = rng.uniform(0.1, 1.0, (B, M))
+    lam0[3] = 4.0  # strong predictor on a strong mode: diverges at this learning rate
+    kw = dict(lr=0.3 if rule.metric == "euclidean" else 0.1, steps=300, lam0=lam0, closure="mean-field",
+              weight_decay=rng.uniform(0, 0.05, B), predictor_lr_ratio=rng.uniform(0.5, 2.0, B))
+    if rule.has_target_network:
+        kw["ema"] = np.where(np.arange(B) % 2, 0.9, 0.0)
+    fused = simulate_batch(rule, s0, **kw)
+    orig = I.run
+    try:
+        I.run = lambda *a, **k: orig(*a, **{**k, "fused": False})
+        one_point = simulate_batch(rule, s0, **kw)
+    finally:
+        I.run = orig
+    assert np.array_equal(fused.s, one_point.s, equal_nan=True)
+    assert np.array_equal(fused.lam, one_point.lam, equal_nan=True)
+    assert np.array_equal(fused.status, one_point.status)
+    if rule.metric == "euclidean" and rule.beta is None:
+        assert fused.measures["diverged"].any()
