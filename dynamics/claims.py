@@ -3,7 +3,7 @@
 figures/ runs the dynamics through the public API, passes the numbers here, and plots and words the result:
 the thresholds a figure judges a statistic by are its criteria, written in its report row; how the statistic
 is computed (and, for the noise test, what its two hypotheses predict) is written here, once.  Outcome
-thresholds (dead, vanished, diverged, converged, recruited) are :mod:`dynamics.measures`'.
+thresholds (dead, vanished, diverged, converged, recruited) are :mod:`isodyn.dynamics.measures`'.
 
 =======  ==========================================================================================
 claim 1  end states of sampled runs: :func:`tail_statistics` (mean and fluctuation over the last steps),

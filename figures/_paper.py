@@ -1,9 +1,9 @@
 """Shared settings and run helpers of the paper's theory figures (SPEC §5), linear and ReLU.
 
 Used by fig_eigenvalue_dynamics, fig_probe_trajectories and fig_fixed_points.  Nothing here computes
-dynamics: runs go through the public API (``dynamics.network.train`` for sampled training,
-``dynamics.simulate.simulate`` for the mode equations); the thresholds that decide dead and vanished
-modes (``ms.DEAD``, ``ms.VANISHED``: sampled training's noise floor) come from :mod:`dynamics.measures`.
+dynamics: runs go through the public API (``isodyn.dynamics.network.train`` for sampled training,
+``isodyn.dynamics.modes.simulation.simulate`` for the mode equations); the thresholds that decide dead and vanished
+modes (``ms.DEAD``, ``ms.VANISHED``: sampled training's noise floor) come from :mod:`isodyn.dynamics.measures`.
 
 Sizes (``sizes(quick)``): the full run keeps the paper's settings where they fit the time budget of
 ``isodyn reproduce`` (< 10 min for every figure on a 2-core machine) and says where it does not; the
@@ -42,7 +42,7 @@ METRIC_LABELS = {"euclidean": "Euclidean", "cosine": "cosine"}
 #: isotropy (lambda_min / lambda_max) an end state needs to count as isotropic
 ISOTROPIC = 0.95
 #: |lambda - 1| an end state of the Euclidean rules needs to count as converged to lambda = 1
-#: (the 1% band of dynamics.measures.RECRUIT)
+#: (the 1% band of isodyn.dynamics.measures.RECRUIT)
 LAMBDA_TOL = ms.RECRUIT
 
 
@@ -93,7 +93,7 @@ def lr(r: Rule) -> float:
 
 
 def weights(dims, scale: float, seed: int) -> np.ndarray:
-    """W0 (M, N) with entries N(0, scale^2) from ``seed`` (dynamics.network.init_weights)."""
+    """W0 (M, N) with entries N(0, scale^2) from ``seed`` (isodyn.dynamics.network.init_weights)."""
     N, M = dims
     return init_weights(M, N, scale, seed)
 
@@ -113,7 +113,7 @@ def _digest(a) -> str:
 
 
 def sampled(r: Rule, net: str, W0: np.ndarray, steps: int, samples: int, seed: int, probes=None):
-    """Sampled training with the SPEC §5 settings -> dynamics.network.NetworkRun.
+    """Sampled training with the SPEC §5 settings -> isodyn.dynamics.network.NetworkRun.
 
     Linear Euclidean rules use the moments sampler at the paper's n = 50,000 (its cost does not depend
     on n); every other run draws ``samples`` inputs a step in float32.  Runs are deterministic in their
@@ -153,7 +153,7 @@ def samples_used(r: Rule, net: str, samples: int) -> int:
 
 
 def modes(r: Rule, s0, steps: int, sz: Sizes, stride: int = 1, scheme: str | None = None):
-    """Mode equations (SPEC §4) from eigenvalues s0 -> dynamics.trajectory.Trajectory.
+    """Mode equations (SPEC §4) from eigenvalues s0 -> isodyn.dynamics.modes.trajectory.Trajectory.
 
     Euclidean: the expected-GD map; cosine: the exact closure, by the map (full) or the ODE with dopri5
     (quick; t = eta * step), saved every ``stride`` steps.
@@ -179,7 +179,7 @@ def end_state(run):
 
 
 def dead(s_end, s0) -> np.ndarray:
-    """(M,) bool: dead modes by dynamics.measures (s <= DEAD * max s0)."""
+    """(M,) bool: dead modes by isodyn.dynamics.measures (s <= DEAD * max s0)."""
     return ms.dead_modes(np.asarray(s_end), np.asarray(s0))
 
 

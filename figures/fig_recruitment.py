@@ -5,7 +5,7 @@ one at s = lambda_0, integrated with the expected-GD map (``simulate_batch`` ove
 with the mean-field closure, the paper-level picture the asymptotics are derived from).  Recruitment
 time = the first step within 1 % of the mode's final value (``measures['recruit_steps']``) times
 eta (ODE time).  Theory lines: ``derivations.analysis.weak_mode_asymptotics(rule).leading``
-(via :func:`dynamics.theory.recruitment_leading`).  The slopes are :mod:`dynamics.claims`' (loglog_slope,
+(via :func:`isodyn.dynamics.modes.theory.recruitment_leading`).  The slopes are :mod:`dynamics.claims`' (loglog_slope,
 log_slope); the windows they are judged by are this figure's criteria.
 """
 

@@ -3,9 +3,9 @@ standard vs IsoLoss, both metrics; claim 6.
 
 Each panel is one ``simulate_batch`` call of the expected-GD map over the (eta, gamma) grid (M = 10
 modes log-spaced over scale * [1e-3, 1], sigma1 = 0, sigma2 = 0.1; cosine with the mean-field
-closure).  Outcome per point: :func:`dynamics.measures.outcome`, the sweep's classifier (diverged;
+closure).  Outcome per point: :func:`isodyn.dynamics.measures.outcome`, the sweep's classifier (diverged;
 collapsed: every mode dead; partial: converged with some mode dead; converged: every live mode at rest;
-other: still moving at the end).  The claim counts the *intact* points (:func:`dynamics.measures.intact`:
+other: still moving at the end).  The claim counts the *intact* points (:func:`isodyn.dynamics.measures.intact`:
 not diverged and no mode dead, whether converged or still moving).
 """
 
@@ -30,7 +30,7 @@ M = 10
 
 
 def outcome(tr) -> tuple[np.ndarray, np.ndarray]:
-    """((B,) index into OUTCOMES, (B,) intact) from the measures of a batch (dynamics.measures)."""
+    """((B,) index into OUTCOMES, (B,) intact) from the measures of a batch (isodyn.dynamics.measures)."""
     m = tr.measures
     return (ms.outcome(m["diverged"], m["collapsed"], m["converged"], m["n_dead"]),
             ms.intact(m["diverged"], m["n_dead"]))

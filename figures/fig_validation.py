@@ -1,6 +1,6 @@
 """Validation figure: sampled linear training (points) against the mode equations (lines); claim 7.
 
-Runs :mod:`dynamics.validate` (sampled training with K seeds vs the expected-GD map; cosine with the
+Runs :mod:`isodyn.dynamics.network.validation` (sampled training with K seeds vs the expected-GD map; cosine with the
 exact closure, the mean-field closure dashed) and plots, per metric (rows) and M (columns), the
 eigenvalues s_m against steps for the standard loss; the last column shows every case's largest
 deviation in units of its tolerance, and the mean-field closure's, against M.
@@ -23,7 +23,7 @@ def _pick(M: int) -> np.ndarray:
 
 
 def plot_validation(results, stem) -> list:
-    """The figure for a list of :class:`dynamics.validate.CaseResult`; writes stem.png / stem.pdf."""
+    """The figure for a list of :class:`isodyn.dynamics.network.validation.CaseResult`; writes stem.png / stem.pdf."""
     metrics = [m for m in ("euclidean", "cosine") if any(r.case.metric == m for r in results)]
     shown = {}
     for r in results:  # the standard loss without EMA / noise, else the first case of that metric and M

@@ -3,7 +3,7 @@
 Euclidean rules (the cosine rates couple the modes, so no single-mode threshold exists), sigma1 = 0,
 alpha = 1, no EMA.  Theory: a mode starting at lambda_0 survives weight decay gamma iff
 gamma < gamma_c(lambda_0) = sup_{lambda <= lambda_0} r(lambda), r = G/S =
-``derivations.analysis.growth_rate`` (via :func:`dynamics.sweep_theory.survival_threshold`).
+``derivations.analysis.growth_rate`` (via :func:`isodyn.dynamics.modes.survival.survival_threshold`).
 Simulated: the expected-GD map of one mode over a (lambda_0, gamma) grid (``simulate_batch``), the
 outcome alive / dead from ``measures['dead']``.
 """

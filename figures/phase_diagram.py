@@ -3,7 +3,7 @@
 Input: the Dataset written by ``isodyn sweep`` (one dimension per axis, plus ``mode``), already
 reduced to the axes plotted (``x``, ``y`` and optionally ``facet``).  The weight-decay survival
 threshold (SPEC §4) is drawn where ``weight_decay`` is the x or y axis and the rule has one; its
-values come from :mod:`dynamics.sweep_theory` (derivations/), never from a formula written here.
+values come from :mod:`isodyn.dynamics.modes.survival` (derivations/), never from a formula written here.
 """
 
 from __future__ import annotations

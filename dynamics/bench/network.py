@@ -2,10 +2,10 @@
 
 Each row is timed against a plain implementation in the same run (draw the inputs and both
 views, eigendecompose the weight correlation, apply the per-sample gradient from
-``dynamics.gradients``, all in NumPy).  The plain step is timed with NumPy's default BLAS
+``isodyn.dynamics.network.gradients``, all in NumPy).  The plain step is timed with NumPy's default BLAS
 threads and with one thread; a row's speed-up is against the faster of the two.
 
-    python -m dynamics.network_bench [--rows inputs,moments,cupy] [--steps K] [--json FILE]
+    python -m isodyn.dynamics.bench.network [--rows inputs,moments,cupy] [--steps K] [--json FILE]
 
 Registered as the ``isodyn bench`` groups ``network`` and ``network-cupy`` (:func:`bench_rows`,
 :func:`bench_rows_cupy`); rows in the registry's format (value = ms per step).
@@ -74,7 +74,7 @@ def trainer_ms(rule, reps, sampler="inputs", dtype="float64", backend="numpy", g
 
 
 def rows(which=("inputs", "moments"), reps: int = 15, metrics=("euclidean", "cosine")) -> list[dict]:
-    """Rows in the ``isodyn bench`` registry format (dynamics.benchmarks): value = ms per step, baseline
+    """Rows in the ``isodyn bench`` registry format (isodyn.dynamics.bench.registry): value = ms per step, baseline
     the plain NumPy step, ratio = baseline ms / our ms (medians of ``reps`` timed steps each).
 
     A requested CuPy row where CuPy is not usable is one row with ``skipped: true``, value null and

@@ -4,7 +4,7 @@ The sweep: 10^4 Euclidean points (standard rule, learning rate x weight decay, 1
 M = 10 modes, 10^4 steps of the expected-GD map, summary measures only.  Rows:
 
 * ``sweep local``: points per second of ``run_sweep`` in this process (all cores), against the same
-  chunks' bare :func:`dynamics.simulate.simulate_batch` calls (what translation, storage and the
+  chunks' bare :func:`isodyn.dynamics.modes.simulation.simulate_batch` calls (what translation, storage and the
   merge cost);
 * ``sweep dask local:2``: the same sweep as Dask tasks on a LocalCluster of 2 single-threaded
   worker processes (cluster started and kernels loaded on the workers before the clock starts;
@@ -14,7 +14,7 @@ M = 10 modes, 10^4 steps of the expected-GD map, summary measures only.  Rows:
 Runs alternate bare / local / dask ``reps`` times and report medians (the machine may be shared).
 Registered as the ``isodyn bench`` group ``sweep`` (:func:`bench_rows`).
 
-    python -m dynamics.sweep_bench [--reps R] [--points N] [--json FILE]
+    python -m isodyn.dynamics.bench.sweep [--reps R] [--points N] [--json FILE]
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def _time_sweep(spec, out, ex) -> float:
 
 
 def rows(reps: int = 2, points: int = 10_000, steps: int = 10_000, workers: int = 2) -> list[dict]:
-    """Registry rows (see dynamics.benchmarks): ``sweep local`` against the chunks' bare simulate_batch
+    """Registry rows (see isodyn.dynamics.bench.registry): ``sweep local`` against the chunks' bare simulate_batch
     calls (the sweep machinery's own cost), ``sweep dask`` against ``sweep local``."""
     import numba
     import xarray as xr

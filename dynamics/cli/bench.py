@@ -1,6 +1,6 @@
 """``isodyn bench [--json] [--quick] [--only GROUP]``: performance rows against their baselines.
 
-Groups come from the registry in :mod:`dynamics.benchmarks` (later issues register theirs).  The
+Groups come from the registry in :mod:`isodyn.dynamics.bench.registry` (later issues register theirs).  The
 table shows, per row, our figure, the baseline's, and the median ratio of side-by-side runs.
 """
 

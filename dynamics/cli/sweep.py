@@ -2,8 +2,8 @@
 
 Order of events: the spec is read and checked, the output path and the scheduler are checked
 (an unreachable scheduler ends here), and only then does any point run.  Each of these failures
-is exit status 2 and one line naming the key or flag.  See :mod:`dynamics.sweep_spec` for the spec
-format and :mod:`dynamics.sweep` for execution.
+is exit status 2 and one line naming the key or flag.  See :mod:`isodyn.dynamics.sweep.spec` for the spec
+format and :mod:`isodyn.dynamics.sweep` for execution.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``isodyn validate``: sampled linear training against the mode equations (issue 4, item 5; SPEC §4, §6.7).
 
-Runs the matrix metric x variant x M (and EMA on, sigma1 > 0) of :mod:`dynamics.validate`, prints
+Runs the matrix metric x variant x M (and EMA on, sigma1 > 0) of :mod:`isodyn.dynamics.network.validation`, prints
 the table (largest |ds| per case, the sampling error at that n, the tolerance derived from it,
 pass / fail) and the mean-field closure's error against M.  ``--out FILE`` saves the table
 atomically (Markdown, or JSON when FILE ends in .json) and the figure next to it (FILE's stem +

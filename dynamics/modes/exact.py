@@ -13,7 +13,7 @@ integrands (analytic in a strip); the error is controlled by hx and by the range
 The compiled quadrature is ``exact_drift`` of the generated integrator module (cost nx * ny * M
 integrand terms: linear in M per grid node).  Accuracy control: :func:`closure_error` compares a
 grid against a refined one (hx / 2 and the range widened), :func:`calibrate` refines until the
-stated tolerance is met; :mod:`dynamics.simulate` checks the initial and the final state of every
+stated tolerance is met; :mod:`isodyn.dynamics.modes.simulation` checks the initial and the final state of every
 exact-closure run and refines and reruns when the check fails.
 """
 

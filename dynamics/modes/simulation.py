@@ -11,8 +11,8 @@ compiled loops, so a sweep never recompiles.
 
 Schemes: ``map`` (the expected-GD map, step for step comparable with training), ``rk4`` (fixed step
 lr / substeps) and ``dopri5`` (adaptive, rtol / atol) on the ODE with t = lr * step; see
-:mod:`dynamics.integrators`.  Cosine rules take ``closure='exact'`` (default; quadrature with the
-accuracy control of :mod:`dynamics.exact`: the grid is calibrated on the initial states and checked
+:mod:`isodyn.dynamics.modes.integrators`.  Cosine rules take ``closure='exact'`` (default; quadrature with the
+accuracy control of :mod:`isodyn.dynamics.modes.exact`: the grid is calibrated on the initial states and checked
 on the final ones, refined and the run repeated when the check fails) or ``'mean-field'``.
 
 A run that diverges is a result: ``measures['diverged']`` and ``diverged_step``; the arrays hold NaN
@@ -95,7 +95,7 @@ def simulate_batch(rule, s0, *, lr=None, steps: int = 1500, sigma1=0.0, sigma2=0
                   accuracy is then checked at the initial and the final state of EVERY point and reported
                   per point as ``measures['closure_error']`` (NaN where the point did not end ok)
     map_resync    the map: lambda = b^alpha in full every map_resync steps, by ratio updates (<= 1 ulp
-                  each) in between (dynamics.integrators._map_fast); 1: in full every step
+                  each) in between (isodyn.dynamics.modes.integrators._map_fast); 1: in full every step
 
     Bad input raises :class:`~isodyn.derivations.checks.InputError` naming the keyword, before any work.
     """
@@ -261,7 +261,7 @@ def _integrate_fixed_grid(rule, sch, s0, P, steps, kw, exact_tol):
 
 
 def _measures(raw, status, step, s0, s_final, lam_final) -> dict:
-    """The measures of :mod:`dynamics.measures` of every point (names as in the JSON summary)."""
+    """The measures of :mod:`isodyn.dynamics.measures` of every point (names as in the JSON summary)."""
     diverged = status == I.DIVERGED
     dead = ms.dead_modes(s_final, s0)
     return {

@@ -1,10 +1,10 @@
-"""Sweep points -> one :func:`dynamics.simulate.simulate_batch` call a chunk -> dataset fields.
+"""Sweep points -> one :func:`isodyn.dynamics.modes.simulation.simulate_batch` call a chunk -> dataset fields.
 
 ``run_points(spec, index)`` translates the points of one chunk (they share rule structure, M and
-normalisation; see :func:`dynamics.sweep.plan_chunks`) into simulate_batch arguments -- every
+normalisation; see :func:`isodyn.dynamics.sweep.plan.plan_chunks`) into simulate_batch arguments -- every
 parameter a per-point array, the scheme / closure / tolerances from ``[run]`` -- and the returned
-:class:`~dynamics.trajectory.Trajectory` (its measures come from :mod:`dynamics.measures`) into the
-sweep's variables (:func:`dynamics.sweep.variables`), modes padded to ``spec.max_modes``.
+:class:`~isodyn.dynamics.modes.trajectory.Trajectory` (its measures come from :mod:`isodyn.dynamics.measures`) into the
+sweep's variables (:func:`isodyn.dynamics.sweep.points.variables`), modes padded to ``spec.max_modes``.
 
 Chunking independence: simulate_batch integrates every point by the same serial compiled code
 whatever batch it is in, so a point's result depends only on its parameters.  The one batch-wide
@@ -20,7 +20,7 @@ Differences from simulate_batch's own conventions, kept from the sweep's dataset
   ``n_dead = 0``, ``converged = 0`` (simulate_batch reports its last finite state);
 * ``ema`` is ignored (0) for rules without a target network (W_t = W), as the rule says.
 
-The outcome of a point is :func:`dynamics.measures.outcome` (codes :data:`dynamics.measures.OUTCOMES`).
+The outcome of a point is :func:`isodyn.dynamics.measures.outcome` (codes :data:`isodyn.dynamics.measures.OUTCOMES`).
 
 Recruitment steps have the resolution of the saved frames, ``frame_stride(spec)`` steps (dataset
 attribute ``recruit_resolution``; 1 = every step).
@@ -35,7 +35,7 @@ from isodyn.dynamics.modes.exact import ExactGrid
 from isodyn.dynamics.modes.simulation import simulate_batch
 from isodyn.dynamics.sweep.plan import frame_stride, saved_steps
 
-#: outcome codes of the ``outcome`` variable (dynamics.measures; figures/style.OUTCOME_COLORS names them)
+#: outcome codes of the ``outcome`` variable (isodyn.dynamics.measures; figures/style.OUTCOME_COLORS names them)
 OUTCOMES = ms.OUTCOMES
 
 #: result variables renamed in this release (old -> new: the JSON summary's names); datasets written before are
@@ -140,7 +140,7 @@ def variables(spec) -> dict:
 
 def run_points(spec, index: np.ndarray, threads: int | None = None) -> dict:
     """Integrate the points ``index`` of ``spec`` (one structural group) in one simulate_batch call on
-    ``threads`` threads (default: all cores); name -> (n, ...) arrays following :func:`dynamics.sweep.variables`."""
+    ``threads`` threads (default: all cores); name -> (n, ...) arrays following :func:`variables`."""
     index = np.asarray(index, dtype=np.int64)
     rule, s0, kw = arguments(spec, index)
     kw["threads"] = threads

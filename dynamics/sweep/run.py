@@ -1,11 +1,11 @@
 """Sweep execution: chunk planning, local or Dask execution, resumable storage, the merged Dataset.
 
-Flow: a checked :class:`~dynamics.sweep_spec.SweepSpec` -> :func:`plan_chunks` (points that share
+Flow: a checked :class:`~isodyn.dynamics.sweep.spec.SweepSpec` -> :func:`plan_chunks` (points that share
 a compiled call's structure -- rule, M, normalisation -- grouped, then cut into chunks of
 ``chunk_size`` points) -> each chunk runs as ONE call of the batched integrator
 (:func:`compute_chunk`), in this process (the integrator is parallel over points, so this uses
 every core) or as a Dask task -> the collecting process writes each finished chunk atomically
-(:mod:`dynamics.sweep_store`) -> :func:`assemble` merges the chunks into an ``xarray.Dataset``
+(:mod:`isodyn.dynamics.sweep.store`) -> :func:`assemble` merges the chunks into an ``xarray.Dataset``
 with one dimension per axis (+ ``mode``, + ``step`` with trajectories).
 
 Determinism: a point's result depends only on its parameters and (for random initial spectra) on

@@ -2,7 +2,7 @@
 
 A spec has four tables (every key optional except at least one axis)::
 
-    [run]                       # how each point is integrated (dynamics.simulate.simulate_batch)
+    [run]                       # how each point is integrated (isodyn.dynamics.modes.simulation.simulate_batch)
     scheme = "map"              # map (expected-GD map of SPEC §4) | rk4 | dopri5 (the ODE, t = lr * step)
     steps = 10000               # steps of the map (ODE schemes: end time lr * steps)
     closure = "exact"           # cosine rules only: exact (default) | mean-field
@@ -56,7 +56,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-SCHEMES = ("map", "rk4", "dopri5")  # dynamics.integrators, through dynamics.simulate.simulate_batch
+SCHEMES = ("map", "rk4", "dopri5")  # modes.integrators, through modes.simulation.simulate_batch
 CLOSURES = ("exact", "mean-field")  # cosine rules (SPEC §4); default exact, as in isodyn simulate
 RECRUIT_FRAMES = 1000  # default recruitment resolution: steps / RECRUIT_FRAMES (rounded up)
 S0_FAMILIES = ("logspace", "random")
