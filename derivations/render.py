@@ -109,6 +109,8 @@ def derivation(rule: Rule, closure: str = "exact", fmt: str = "markdown") -> str
     _continuous_time(d, rule, closure)
     _fixed_points(d, rule, use_exact)
     _weak_mode_asymptotics(d, rule)
+    if rule.trainable:
+        _trainable_predictor(d, rule, closure)
     return d.text()
 
 
@@ -299,3 +301,43 @@ def _render_exact(d: _Doc, c: ExactClosure):
 def render(rule: Rule, closure: str = "exact", fmt: str = "markdown") -> str:
     """Alias of :func:`derivation`."""
     return derivation(rule, closure, fmt)
+
+
+def _trainable_predictor(d: _Doc, rule: Rule, closure: str) -> None:
+    """Section 8: a predictor trained by gradient descent (SPEC §7): its loss and gradient, the expected drift
+    H_m of its eigenvalues, the ODE with lambda a state, and (Euclidean standard) Tian's invariant, fixed points
+    and collapse threshold."""
+    from .losses import predictor_gradient, predictor_loss
+    from .modes import predictor_drift
+
+    d.h("8. Trainable predictor (SPEC §7)")
+    d.p(r"$W_P \leftarrow W_P - \eta(\alpha_p\,\partial L/\partial W_P + \gamma_p W_P)$ with "
+        r"$\partial\ell/\partial W_P = (\partial\ell/\partial p)\,z_1^T$ of the loss the predictor descends "
+        r"(IsoLoss surrogates and the family: the metric's standard loss, $z_1$ held fixed). Aligned with the "
+        r"representation, its eigenvalues $\lambda_m$ are a per-mode state:")
+    d.math(_eq(r"\ell_P", _tex(predictor_loss(rule))),
+           _eq(r"\partial\ell_P/\partial\lambda_m", _tex(predictor_gradient(rule))))
+    if rule.metric == "cosine" and closure == "exact":
+        d.p(r"$H_m = -\mathbb{E}[\partial\ell_P/\partial\lambda_m]$ by the exact closure (as $G_m$, section 4); "
+            r"its mean-field form:")
+    md = predictor_drift(rule)
+    if md.sums:
+        d.math(*[_eq(_tex(ms.symbol), r"\sum_k " + _tex(_modek(ms.summand))) for ms in md.sums])
+    d.math(_eq("H_m", _tex(md.drift)))
+    d.p("The mode ODE with the predictor's eigenvalues as a state:")
+    d.math(*[_eq(r"\frac{d" + sp.latex(k) + "}{dt}", sp.latex(v))
+             for k, v in analysis.trainable_ode(rule, closure).items()])
+    try:
+        th = analysis.trainable_theory(rule)
+    except ValueError:
+        return
+    r = sp.latex(analysis.ema_ratio)
+    d.p(r"Invariant (Tian et al., Theorem 1; $\sigma_1 = 0$, $S_t = S$, $\gamma_p = \gamma$):")
+    d.math(_eq(r"I", sp.latex(th.invariant)), _eq(r"\frac{dI}{dt}", sp.latex(sp.factor(th.invariant_rate))))
+    d.p(rf"On the parabola $S^2 = \lambda^2/\alpha_p$ with $S_t = {r} S$:")
+    d.math(_eq(r"\frac{d\lambda}{dt}", sp.latex(th.reduced_flow)),
+           _eq(r"\lambda^*_+", sp.latex(th.fixed_points[0])), _eq(r"\lambda^*_-", sp.latex(th.fixed_points[1])))
+    d.p(r"$\lambda^*_+$ is stable and $\lambda^*_-$ unstable (the separatrix) where they are real:")
+    d.math(*[_eq(rf"f'(\lambda^*_{sgn})", sp.latex(s)) for sgn, s in zip("+-", th.stability)])
+    d.p("Every mode collapses above the weight decay")
+    d.math(_eq(r"\gamma_c", sp.latex(th.threshold)))

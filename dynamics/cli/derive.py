@@ -36,7 +36,7 @@ def add_parser(sub):
 
 def derivation_text(rule, closure: str, fmt: str, use_cache: bool = True) -> str:
     """The rendered derivation, from the cache when possible."""
-    key = json.dumps([list(rule.structural_key), rule.normalize, closure, fmt, generator_hash()])
+    key = json.dumps([list(rule.structural_key), rule.normalize, rule.predictor, closure, fmt, generator_hash()])
     path = cache_dir() / "derive" / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".txt")
     if use_cache and path.exists():
         return path.read_text()

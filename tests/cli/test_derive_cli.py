@@ -46,6 +46,18 @@ def test_second_process_does_no_symbolic_work(cold_env):
 
 
 @pytest.mark.parametrize("metric", METRICS)
+def test_trainable_predictor_renders(metric, cold_env):
+    """--predictor trainable adds section 8: the predictor's loss and gradient, H_m, the ODE with lambda a state;
+    for the Euclidean standard loss Tian's invariant, lambda*+- and the collapse threshold."""
+    r = _run(["derive", "--metric", metric, "--predictor", "trainable"], cold_env)
+    assert r.returncode == 0, r.stderr
+    assert "8. Trainable predictor" in r.stdout and "H_m" in r.stdout and r"\frac{d\lambda_{m}}{dt}" in r.stdout
+    assert ("gamma_c" in r.stdout) == (metric == "euclidean")
+    plain = _run(["derive", "--metric", metric], cold_env)
+    assert "8. Trainable predictor" not in plain.stdout
+
+
+@pytest.mark.parametrize("metric", METRICS)
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_every_rule_renders(metric, variant):
     for closure in ("exact", "mean-field") if metric == "cosine" else ("exact",):
