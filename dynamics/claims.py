@@ -150,3 +150,51 @@ def cloud_shape(Z) -> tuple[float, float]:
     size = float(np.sqrt(np.mean(np.sum(Z * Z, axis=1))))
     sv = np.linalg.svd(Z, compute_uv=False)
     return size, float((sv[-1] / sv[0]) ** 2) if sv[0] > 0 else 0.0
+
+
+# --- claim 8: a trained predictor (Tian et al.) ---------------------------------------------------------------
+
+
+def relative_drift(x) -> float:
+    """max |x(t) - x(0)| / |x(0)| over trajectories x (..., T): how far a conserved quantity moved."""
+    x = np.asarray(x, dtype=float)
+    return float(np.max(np.abs(x - x[..., :1]) / np.abs(x[..., :1])))
+
+
+def decay_error(x, t, rate: float) -> float:
+    """max |x(t) - x(0) exp(-rate t)| / |x(0)| over trajectories x (..., T) at times t (T,)."""
+    x = np.asarray(x, dtype=float)
+    return float(np.max(np.abs(x - x[..., :1] * np.exp(-rate * np.asarray(t))) / np.abs(x[..., :1])))
+
+
+def fixed_point_outcomes(lam_end, dead, plus, threshold_exceeded) -> tuple[float, int]:
+    """Against Tian's fixed points: (the largest relative distance of a surviving start's final lambda from
+    lambda*+, the number of wrong outcomes).  lam_end, dead (G, 3): starts between lambda*+-, above lambda*+ and
+    below lambda*- (NaN where it does not exist) per weight decay; plus (G,) lambda*+ (NaN beyond the threshold);
+    threshold_exceeded (G,) bool.  Right: the first two survive (at lambda*+) below the threshold, the third
+    collapses, and every start collapses beyond it."""
+    lam_end, dead, plus = np.asarray(lam_end, float), np.asarray(dead, bool), np.asarray(plus, float)
+    live = np.isfinite(plus) & ~np.asarray(threshold_exceeded)
+    err = float(np.nanmax(np.abs(lam_end[live, :2] / plus[live, None] - 1))) if live.any() else 0.0
+    below = np.isfinite(lam_end[:, 2]) | dead[:, 2]
+    wrong = int(np.sum(dead[live, :2])) + int(np.sum(~dead[live, 2] & below[live]))
+    wrong += int(np.sum(~dead[np.asarray(threshold_exceeded), :2]))
+    return err, wrong
+
+
+# --- claim 9: closed-form against trained predictor -----------------------------------------------------
+
+
+def soonest(times: dict) -> tuple[object, bool]:
+    """(the key whose times (L,) are shortest at the first entry, whether they are no later than every other
+    key's at every entry): which rule recruits a weak mode soonest, and whether the ordering holds at every
+    lambda_0."""
+    best = min(times, key=lambda k: times[k][0])
+    return best, all(bool(np.all(np.asarray(times[best]) <= np.asarray(v) + 1e-12)) for v in times.values())
+
+
+def mean_over_log(x, y) -> float:
+    """The mean of y over log x (trapezoid rule on the log grid x, ascending): e.g. the alive fraction averaged
+    over log-spaced weight decays."""
+    lx = np.log(np.asarray(x, dtype=float))
+    return float(np.trapezoid(np.asarray(y, dtype=float), lx) / (lx[-1] - lx[0]))

@@ -3,7 +3,7 @@
 Input: the :class:`figures.base.FigureResult` of every figure that ran, the figures that failed, and
 facts about the run (``RunInfo``).  Output, written atomically into the output folder:
 
-* one table row per claim of SPEC §6 (all seven, always): what the paper states, what isodyn measured
+* one table row per claim of SPEC §6 and §7 (all nine, always): what the paper states, what isodyn measured
   (every figure's numbers), the verdict, the criterion and the figures.  Several results for one claim
   merge into one verdict: reproduced if all are, not reproduced if none are, partly otherwise; a claim
   no figure checked is shown as "not checked" - no verdict is ever typed in here;
@@ -43,6 +43,11 @@ CLAIMS = {
        "collapse nor diverge, with and without EMA, is larger for IsoLoss.",
     7: "Linear-network training (sampled) agrees with the mode equations; for cosine the exact closure agrees and the "
        "mean-field closure's error is quantified.",
+    8: "Trained predictor (BYOL; Tian, Chen & Ganguli 2021): the invariant S² − λ²/α_p, the fixed points λ*± and the "
+       "collapse threshold γ > τ²/(4(1+σ1²)), in the mode equations and in sampled training; the eigenspaces of C and "
+       "W_P align in sampled training.",
+    9: "Closed-form (DirectPred) against trained (BYOL) predictor, standard against IsoLoss: which recruits weak modes "
+       "sooner and which survives weight decay without EMA — measured, whatever the answer.",
 }
 
 QUICK_NOTE = ("Quick run (`--quick`): fewer samples a step, fewer steps for the long runs and cheaper mode-equation "
@@ -98,7 +103,7 @@ def merge_verdicts(verdicts: list[str]) -> str:
 
 
 def claim_rows(results: list[FigureResult]) -> list[ClaimRow]:
-    """One row per SPEC §6 claim (1-7), every figure's ClaimResults merged."""
+    """One row per claim (SPEC §6 and §7: 1-9), every figure's ClaimResults merged."""
     by_claim: dict[int, list[ClaimResult]] = {k: [] for k in CLAIMS}
     for fr in results:
         for c in fr.claims:

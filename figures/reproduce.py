@@ -42,6 +42,8 @@ FIGURES = [
     "isodyn.figures.fig_weight_decay",
     "isodyn.figures.fig_robustness",
     "isodyn.figures.fig_validation",
+    "isodyn.figures.fig_trained_predictor",
+    "isodyn.figures.fig_predictor_comparison",
 ]
 
 #: figures that share runs (memoised within a process): kept in one worker, in this order

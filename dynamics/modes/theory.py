@@ -5,6 +5,9 @@
   cosine rules need the mode sums (P^2, Z^2, ...) of the state the weak mode sees, evaluated from the
   ``ModeSum`` summands of ``derivations.modes.mode_drift(rule, 'mean-field')``.
 * :func:`mode_sums` -- those sums for a state (S, S_t) of M modes.
+* :func:`trained_fixed_points`, :func:`trained_threshold`, :func:`trained_invariant` -- Tian et al.'s fixed
+  points lambda*+-, collapse threshold and invariant for a trained predictor (SPEC §7),
+  ``derivations.analysis.trainable_theory``.
 """
 
 from __future__ import annotations
@@ -61,3 +64,41 @@ def recruitment_leading(rule, lam0, S=None, St=None, lam=None, sigma1=0.0, sigma
         vals = mode_sums(rule, S, S if St is None else St, lam, sigma1, sigma2)
         args = [vals[s] for s in sums]
     return np.asarray(f(np.asarray(lam0, dtype=float), rule.alpha, *args), dtype=float)
+
+
+@cache
+def _trained():
+    import sympy as sp
+
+    from isodyn.derivations import Rule
+    from isodyn.derivations.analysis import alpha_p, ema_ratio, gamma, trainable_theory
+    from isodyn.derivations.invariants import lam
+    from isodyn.derivations.modes import S, sigma1
+
+    th = trainable_theory(Rule("euclidean", "standard"))
+    args = (gamma, sigma1, ema_ratio)
+    return {"plus": sp.lambdify(args, th.fixed_points[0], "numpy"),
+            "minus": sp.lambdify(args, th.fixed_points[1], "numpy"),
+            "threshold": sp.lambdify((sigma1, ema_ratio), th.threshold, "numpy"),
+            "invariant": sp.lambdify((S, lam, alpha_p), th.invariant, "numpy")}
+
+
+def trained_fixed_points(gamma, sigma1=0.0, ratio=1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(lambda*+, lambda*-) of the Euclidean standard loss with a trained predictor under weight decay gamma
+    (gamma_p = gamma, S_t = ratio S); NaN where they are not real (gamma above the threshold)."""
+    g = np.asarray(gamma, dtype=float)
+    f = _trained()
+    real = np.where(g <= trained_threshold(sigma1, ratio), 1.0, np.nan)
+    plus, minus = (np.asarray(f[k](g + 0j, sigma1, ratio)).real * real for k in ("plus", "minus"))
+    return plus, minus
+
+
+def trained_threshold(sigma1=0.0, ratio=1.0) -> float:
+    """The weight decay above which every mode collapses with a trained predictor: ratio^2 / (4 (1 + sigma1^2))."""
+    return float(_trained()["threshold"](sigma1, ratio))
+
+
+def trained_invariant(S, lam, alpha_p=1.0) -> np.ndarray:
+    """Tian's invariant S^2 - lambda^2 / alpha_p (conserved at gamma = 0, decaying as exp(-2 gamma t) with
+    gamma_p = gamma; sigma1 = 0, S_t = S)."""
+    return np.asarray(_trained()["invariant"](np.asarray(S, float), np.asarray(lam, float), alpha_p))

@@ -134,7 +134,7 @@ def test_merge_and_not_checked():
         return FigureResult("f", "t", [], "", {}, [ClaimResult(1, "p", "m", v, "c") for v in verdicts])
 
     rows = report.claim_rows([fr("reproduced"), fr("reproduced")])
-    assert [r.claim for r in rows] == list(range(1, 8))
+    assert [r.claim for r in rows] == list(range(1, 10))
     assert rows[0].verdict == "reproduced" and all(r.verdict == report.NOT_CHECKED for r in rows[1:])
     assert report.claim_rows([fr("reproduced", "not reproduced")])[0].verdict == "partly"
     assert report.claim_rows([fr("not reproduced"), fr("not reproduced")])[0].verdict == "not reproduced"

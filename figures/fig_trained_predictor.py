@@ -1,0 +1,183 @@
+"""A trained predictor (BYOL; SPEC §7): Tian's invariant, the fixed points lambda*+- and the collapse threshold;
+claim 8.
+
+Euclidean standard loss, sigma1 = 0, the predictor's eigenvalues lambda a state of the mode equations
+(``Rule(..., predictor="trainable")``, ``simulate`` with ``lam0``), dopri5 in ODE time t = lr * step.
+(a) The (lambda, S^2) plane without weight decay: trajectories from several starts against the level curves
+of the invariant S^2 - lambda^2 / alpha_p through them (``isodyn.dynamics.modes.theory.trained_invariant``).
+(b) With weight decay gamma = gamma_p: the invariant against exp(-2 gamma t).  (c) Final lambda against
+gamma for starts on the parabola S^2 = lambda^2 / alpha_p above and below the separatrix lambda*-, with and
+without an EMA target, on the derived curves lambda*+- and the threshold 1/4 (``trained_fixed_points``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from isodyn.dynamics import claims as C
+
+from .base import ClaimResult, Context, FigureResult, verdict_from
+from .style import OKABE_ITO, plt, save, style
+
+NAME = "trained_predictor"
+TITLE = "Trained predictor: invariant, fixed points and collapse threshold (Tian et al.)"
+LR = 0.05
+RTOL = 1e-10  # dopri5 tolerance of the invariant runs
+INVARIANT_TOL = 1e-6  # relative drift of the invariant allowed at gamma = 0 (10^4 x rtol over the run)
+DECAY_TOL = 1e-5  # |I(t) - I(0) exp(-2 gamma t)| / |I(0)| allowed with gamma_p = gamma
+FIXED_TOL = 1e-4  # relative distance of the final lambda from lambda*+
+EMA = 0.9
+
+
+def _rule():
+    from isodyn.derivations import Rule
+
+    return Rule("euclidean", "standard", predictor="trainable")
+
+
+def invariant_runs(steps: int, gamma: float, alpha_p: float = 1.0):
+    """Trajectories from a few (s0, lambda0) starts (one simulate_batch call): the Trajectory and the starts."""
+    from isodyn.dynamics import simulate_batch
+
+    lam0 = np.array([0.15, 0.4, 0.8, 1.6, 0.3])
+    s0 = np.array([0.05, 0.9, 0.2, 1.2, 0.02])
+    tr = simulate_batch(_rule(), s0[:, None], lam0=lam0[:, None], lr=LR, steps=steps, sigma1=0.0,
+                        weight_decay=gamma, predictor_lr_ratio=alpha_p, scheme="dopri5", rtol=RTOL, atol=1e-15,
+                        stride=max(1, steps // 400))
+    return tr, s0, lam0
+
+
+def fixed_point_runs(gammas, steps: int, ema: float):
+    """Final lambda for starts on the parabola above and below lambda*- (one call per EMA setting)."""
+    from isodyn.dynamics import simulate_batch
+    from isodyn.dynamics.modes.theory import trained_fixed_points
+
+    plus, minus = trained_fixed_points(gammas)
+    above = np.where(np.isfinite(minus), 0.5 * (minus + plus), 0.5)
+    above_hi = np.where(np.isfinite(plus), 1.6 * plus, 1.2)
+    below = np.where(np.isfinite(minus), 0.6 * minus, np.nan)
+    lam0 = np.stack([above, above_hi, below], axis=1)  # (G, 3)
+    G = len(gammas)
+    ok = np.isfinite(lam0)
+    lam0 = np.where(ok, lam0, 0.5)
+    s0 = lam0**2  # on the parabola (alpha_p = 1, sigma1 = 0)
+    tr = simulate_batch(_rule(), s0.reshape(-1, 1), lam0=lam0.reshape(-1, 1), lr=LR, steps=steps, sigma1=0.0,
+                        weight_decay=np.repeat(gammas, 3), ema=ema, scheme="dopri5", stride=steps)
+    lam_end = np.asarray(tr.lam_final).reshape(G, 3)
+    dead = np.asarray(tr.measures["dead"]).reshape(G, 3)
+    return lam0, np.where(ok, lam_end, np.nan), dead & ok, plus, minus
+
+
+def _panel_invariant(ax, tr, s0, lam0, alpha_p):
+    from isodyn.dynamics.modes.theory import trained_invariant
+
+    for i, c in enumerate(OKABE_ITO[: len(s0)]):
+        ax.plot(tr.lam[i, :, 0], tr.s[i, :, 0], color=c, lw=1.6)
+        ax.plot(lam0[i], s0[i], "o", color=c, ms=4)
+        inv0 = float(trained_invariant(np.sqrt(s0[i]), lam0[i], alpha_p))
+        lam = np.linspace(0.0, 1.8, 200)
+        S2 = inv0 + lam**2 / alpha_p
+        ax.plot(lam[S2 > 0], S2[S2 > 0], color="k", lw=0.7, ls=(0, (3, 2)))
+    ax.plot([1.0], [np.nan], color="k", lw=0.7, ls=(0, (3, 2)), label=r"$S^2 - \lambda^2/\alpha_p$ = const")
+    ax.axvline(1.0, color="0.7", lw=0.6)
+    ax.set_xlabel(r"predictor eigenvalue $\lambda$")
+    ax.set_ylabel(r"$S^2$ (eigenvalue $s$)")
+    ax.set_title(r"(a) $\gamma = 0$: trajectories on the invariant's curves")
+    ax.legend(loc="upper left")
+
+
+def _panel_decay(ax, tr, gamma):
+    from isodyn.dynamics.modes.theory import trained_invariant
+
+    inv = trained_invariant(np.sqrt(tr.s[:, :, 0]), tr.lam[:, :, 0])
+    t = np.asarray(tr.time)
+    for i, c in enumerate(OKABE_ITO[: inv.shape[0]]):
+        ax.plot(t, inv[i] / inv[i, 0], color=c, lw=1.6)
+    ax.plot(t, np.exp(-2 * gamma * t), color="k", lw=0.8, ls=(0, (3, 2)), label=r"$e^{-2\gamma t}$")
+    ax.set_xlabel(r"time $t = \eta\cdot$step")
+    ax.set_ylabel(r"$I(t) / I(0)$")
+    ax.set_title(rf"(b) $\gamma = \gamma_p$ = {gamma:g}: the invariant decays")
+    ax.legend(loc="upper right")
+
+
+def _panel_fixed_points(ax, gammas, runs, threshold):
+    from isodyn.dynamics.modes.theory import trained_fixed_points
+
+    fine = np.linspace(0.0, 0.3, 300)
+    plus, minus = trained_fixed_points(fine)
+    ax.plot(fine, plus, color="k", lw=1.2, label=r"$\lambda^*_+$ (stable)")
+    ax.plot(fine, minus, color="k", lw=1.0, ls=(0, (3, 2)), label=r"$\lambda^*_-$ (separatrix)")
+    ax.axvline(threshold, color="0.5", lw=0.8, ls=":", label=r"threshold $\gamma_c = 1/4$")
+    for (ema, (_lam0, lam_end, dead, _, _)), marker in zip(runs.items(), ("o", "s")):
+        label = "no EMA" if ema == 0 else f"EMA tau = {ema:g}"
+        for j, c in enumerate((OKABE_ITO[0], OKABE_ITO[2], OKABE_ITO[3])):
+            y = np.where(dead[:, j], 0.0, lam_end[:, j])
+            ax.plot(gammas, y, marker, ms=4 if ema == 0 else 6, mfc=c if ema == 0 else "none", mec=c, ls="none",
+                    label=f"{label}: start {('between', 'above', 'below')[j]}" if j < 3 else None)
+    ax.set_xlabel(r"weight decay $\gamma = \gamma_p$")
+    ax.set_ylabel(r"final $\lambda$ (0: collapsed)")
+    ax.set_title(r"(c) fixed points on the parabola $S^2 = \lambda^2/\alpha_p$")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+
+
+def _checks(inv_tr, decay_tr, gamma_decay, gammas, runs, threshold):
+    """(checks [bool], measured lines [str], numbers {}) of claim 8 in the mode equations (claims statistics)."""
+    from isodyn.dynamics.modes.theory import trained_invariant
+
+    drift = C.relative_drift(trained_invariant(np.sqrt(inv_tr.s[:, :, 0]), inv_tr.lam[:, :, 0]))
+    decay_err = C.decay_error(trained_invariant(np.sqrt(decay_tr.s[:, :, 0]), decay_tr.lam[:, :, 0]),
+                              decay_tr.time, 2 * gamma_decay)
+    fixed_err, wrong = 0.0, 0
+    for _lam0, lam_end, dead, plus, _ in runs.values():
+        e, w = C.fixed_point_outcomes(lam_end, dead, plus, gammas > threshold)
+        fixed_err, wrong = max(fixed_err, e), wrong + w
+    checks = [drift <= INVARIANT_TOL, decay_err <= DECAY_TOL, fixed_err <= FIXED_TOL, wrong == 0]
+    lines = [f"invariant S^2 - lambda^2/alpha_p at gamma = 0: max relative drift {drift:.1e} (dopri5 rtol {RTOL:g})",
+             f"with gamma_p = gamma = {gamma_decay:g}: max |I(t) - I(0) exp(-2 gamma t)| / |I(0)| = {decay_err:.1e}",
+             f"starts above the separatrix end at lambda*+ within {fixed_err:.1e} (relative), with and without EMA",
+             f"{wrong} wrong outcomes (a start below lambda*- or beyond the threshold 1/4 that survived, or one above "
+             "it below the threshold that collapsed)"]
+    numbers = {"invariant_drift": drift, "invariant_decay_error": decay_err, "fixed_point_error": fixed_err,
+               "wrong_outcomes": wrong, "threshold": threshold, "gammas": gammas.tolist()}
+    return checks, lines, numbers
+
+
+def make(ctx: Context) -> FigureResult:
+    from isodyn.dynamics.modes.theory import trained_threshold
+
+    threshold = trained_threshold()
+    steps = 2000 if ctx.quick else 4000
+    gammas = np.linspace(0.02, 0.3, 6 if ctx.quick else 12)
+    gamma_decay = 0.05
+    ctx.progress("trained predictor: invariant")
+    inv_tr, s0, lam0 = invariant_runs(steps, 0.0)
+    decay_tr, _, _ = invariant_runs(steps // 4, gamma_decay)
+    runs = {}
+    for ema in (0.0, EMA):
+        ctx.progress(f"trained predictor: fixed points (EMA {ema:g})")
+        runs[ema] = fixed_point_runs(gammas, 20_000 if ctx.quick else 40_000, ema)
+    checks, lines, numbers = _checks(inv_tr, decay_tr, gamma_decay, gammas, runs, threshold)
+    with style():
+        fig, axes = plt.subplots(1, 3, figsize=(11.0, 3.2), constrained_layout=True)
+        _panel_invariant(axes[0], inv_tr, s0, lam0, 1.0)
+        _panel_decay(axes[1], decay_tr, gamma_decay)
+        _panel_fixed_points(axes[2], gammas, runs, threshold)
+        files = save(fig, ctx.figdir / NAME)
+    claim = ClaimResult(
+        8, "With a trained predictor (Euclidean, sigma1 = 0): S^2 - lambda^2/alpha_p is conserved at gamma = 0 and "
+        "decays as exp(-2 gamma t) with gamma_p = gamma; modes above the separatrix lambda*- converge to lambda*+, "
+        "those below collapse, and every mode collapses for gamma > tau^2 / (4 (1 + sigma1^2)).",
+        "mode equations: " + "; ".join(lines), verdict_from(sum(checks), len(checks)),
+        f"four checks on the mode equations (dopri5): invariant drift <= {INVARIANT_TOL:g}; decay error <= "
+        f"{DECAY_TOL:g}; final lambda within {FIXED_TOL:g} of lambda*+ for the starts above the separatrix; every "
+        "start below it and every start beyond the threshold collapses (and none above it below the threshold)",
+        NAME)
+    caption = (r"Trained predictor, Euclidean standard loss, $\sigma_1 = 0$, $\alpha_p = 1$, mode ODE (dopri5, "
+               rf"t = {LR:g}$\cdot$step). (a) Without weight decay, trajectories in the $(\lambda, S^2)$ plane "
+               r"(coloured, dots at the starts) lie on the curves $S^2 - \lambda^2/\alpha_p$ = const through their "
+               r"starts (dashed, derivations/). (b) With $\gamma = \gamma_p$ = " f"{gamma_decay:g}"
+               r" the invariant decays as $e^{-2\gamma t}$. (c) Starts on the parabola $S^2 = \lambda^2/\alpha_p$ "
+               r"between and above $\lambda^*_\pm$ end at $\lambda^*_+$, starts below $\lambda^*_-$ collapse, "
+               rf"with and without an EMA target (tau = {EMA:g}); curves and threshold derived. Measured: "
+               + "; ".join(lines) + ".")
+    return FigureResult(NAME, TITLE, files, caption, numbers, [claim])
