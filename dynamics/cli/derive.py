@@ -13,6 +13,7 @@ import sys
 
 from isodyn.dynamics.cli.common import add_rule_flags, rule_from_args
 from isodyn.dynamics.codegen import cache_dir, generator_hash
+from isodyn.dynamics.codegen.cache import say_once
 from isodyn.dynamics.files import atomic_write
 
 
@@ -37,13 +38,19 @@ def add_parser(sub):
 def derivation_text(rule, closure: str, fmt: str, use_cache: bool = True) -> str:
     """The rendered derivation, from the cache when possible."""
     key = json.dumps([list(rule.structural_key), rule.normalize, rule.predictor, closure, fmt, generator_hash()])
-    path = cache_dir() / "derive" / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".txt")
+    path = cache_dir() / "derive" / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".json")
     if use_cache and path.exists():
-        return path.read_text()
+        try:  # the text with its hash: a damaged entry is derived again
+            entry = json.loads(path.read_text())
+            if hashlib.sha256(entry["text"].encode()).hexdigest() == entry["sha256"]:
+                return entry["text"]
+        except (ValueError, KeyError, TypeError, OSError, UnicodeDecodeError):
+            pass
+        say_once(f"isodyn: note: the cached derivation {path.name} was corrupt; derived it again")
     from isodyn.derivations.render import derivation
 
     text = derivation(rule, closure, fmt)
-    atomic_write(path, text)
+    atomic_write(path, json.dumps({"sha256": hashlib.sha256(text.encode()).hexdigest(), "text": text}))
     return text
 
 

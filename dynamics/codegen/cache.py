@@ -10,15 +10,25 @@ Layout under :func:`cache_dir` (``$ISODYN_CACHE``, default ``~/.cache/isodyn``):
 A module is written once, atomically, and imported from its file (numba's ``cache=True`` needs a real
 file).  The index lets a second process find a rule's kernels without importing sympy; it is keyed by
 :func:`generator_hash`, which changes whenever derivations/, the generator or its templates change.
+
+The cache heals: a module's file name is the hash of its content, so a truncated or corrupt module is
+recognised on load and generated again; numba's cache files of a module are checked for a whole pickle
+stream before numba reads them, and removed (numba then compiles afresh) when they are not; a corrupt
+index entry is generated again.  Each repair is said once on stderr.  Writes are atomic (a temporary file
+and ``os.replace``), so two processes filling the same cache both succeed.  A cache location that cannot be
+written is replaced, for the run, by a temporary one, with one warning.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import json
 import os
+import pickletools
 import sys
+import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
@@ -27,14 +37,51 @@ from isodyn.dynamics.files import atomic_write
 #: bump to invalidate every cached module (a change of the generated code's interface not visible in its text)
 CODEGEN_VERSION = "2"
 HERE = Path(__file__).resolve().parent
+_USABLE: dict = {}  # configured root -> the folder used (itself, or the fallback)
+_SAID: set = set()
 
 
-def cache_dir() -> Path:
-    """Kernel cache: $ISODYN_CACHE, else $XDG_CACHE_HOME/isodyn, else ~/.cache/isodyn."""
+def say_once(message: str) -> None:
+    """One line on stderr, once per process and message."""
+    if message not in _SAID:
+        _SAID.add(message)
+        sys.stderr.write(message + "\n")
+
+
+def configured_cache_dir() -> Path:
+    """The configured kernel cache: $ISODYN_CACHE, else $XDG_CACHE_HOME/isodyn, else ~/.cache/isodyn."""
     root = os.environ.get("ISODYN_CACHE")
     if root:
         return Path(root)
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "isodyn"
+
+
+def _writable(root: Path) -> str | None:
+    """None if ``root`` can hold the cache (created if missing), else the reason it cannot."""
+    try:
+        (root / "kernels").mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=root / "kernels", prefix=".probe-")
+        os.close(fd)
+        os.unlink(probe)
+        return None
+    except OSError as e:
+        return e.strerror or type(e).__name__
+
+
+def cache_dir() -> Path:
+    """The kernel cache in use: the configured one (:func:`configured_cache_dir`), or, when it cannot be
+    written, a temporary folder for this process (one warning on stderr)."""
+    root = configured_cache_dir()
+    if root not in _USABLE:
+        reason = _writable(root)
+        if reason is None:
+            _USABLE[root] = root
+        else:
+            fallback = Path(tempfile.mkdtemp(prefix="isodyn-cache-"))
+            say_once(f"isodyn: warning: the kernel cache {root} cannot be written ({reason}); using {fallback} for "
+                     "this run (set ISODYN_CACHE to a writable folder to keep compiled kernels)")
+            _USABLE[root] = fallback
+    return _USABLE[root]
 
 
 def tool_versions() -> str:
@@ -66,17 +113,72 @@ def generator_hash() -> str:
     return _files_hash(derivations + generator) + tool_versions()
 
 
+def _digest(src: str) -> str:
+    return hashlib.sha256((src + tool_versions()).encode()).hexdigest()[:24]
+
+
+def intact(path: Path) -> bool:
+    """Does the cached module at ``path`` hold the source its name is the hash of?"""
+    try:
+        src = path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return path.stem.endswith(_digest(src))
+
+
 def store_source(src: str, prefix: str) -> Path:
-    """Write generated source into the kernel cache under a hash of it and the tool versions."""
-    digest = hashlib.sha256((src + tool_versions()).encode()).hexdigest()[:24]
-    path = cache_dir() / "kernels" / f"{prefix}{digest}.py"
-    if not path.exists():
-        atomic_write(path, src)
+    """Write generated source into the kernel cache under a hash of it and the tool versions (again, if the file
+    there is corrupt)."""
+    path = cache_dir() / "kernels" / f"{prefix}{_digest(src)}.py"
+    if path.exists():
+        try:
+            if path.read_text() == src:
+                return path
+        except (OSError, UnicodeDecodeError):
+            pass
+        say_once(f"isodyn: note: the cached module {path.name} was corrupt; generated it again")
+        _remove_compiled(path)
+    atomic_write(path, src)
     return path
 
 
+def _compiled_files(path: Path) -> list[Path]:
+    return sorted((path.parent / "__pycache__").glob(path.stem + ".*.nb[ic]"))
+
+
+def _remove_compiled(path: Path) -> None:
+    for f in _compiled_files(path):
+        try:
+            f.unlink()
+        except OSError:
+            pass
+
+
+def _whole_pickles(path: Path) -> bool:
+    """Is the file a sequence of complete pickle streams (not truncated, no garbage)?  Parsed, not loaded."""
+    try:
+        raw = path.read_bytes()
+        buf = io.BytesIO(raw)
+        while buf.tell() < len(raw):
+            for _ in pickletools.genops(buf):
+                pass
+        return len(raw) > 0
+    except Exception:  # noqa: BLE001 - any parse failure means a damaged file
+        return False
+
+
+def heal_compiled(path: Path) -> None:
+    """Remove numba's cache files of the module ``path`` if any is damaged (numba then compiles afresh)."""
+    files = _compiled_files(path)
+    if files and not all(_whole_pickles(f) for f in files):
+        say_once(f"isodyn: note: numba's cache of {path.name} was damaged; compiling it again")
+        _remove_compiled(path)
+
+
 def load_module(path: Path, prefix: str):
-    """Import a generated module from its file (numba's cache=True needs a real file) as prefix + stem."""
+    """Import a generated module from its file (numba's cache=True needs a real file) as prefix + stem, its
+    numba cache checked first (:func:`heal_compiled`)."""
+    heal_compiled(path)
     name = prefix + path.stem
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
@@ -91,15 +193,23 @@ def _index_path(key) -> Path:
 
 
 def indexed_module(key) -> Path | None:
-    """The cached module file recorded for ``key`` (a rule's structural key), or None."""
+    """The intact cached module file recorded for ``key`` (a rule's structural key), or None (a corrupt index
+    entry or module is said once and then generated again by the caller)."""
     idx = _index_path(key)
     if not idx.exists():
         return None
     try:
         path = cache_dir() / "kernels" / json.loads(idx.read_text())["module"]
-    except (ValueError, KeyError, OSError):
+    except (ValueError, KeyError, TypeError, OSError):
+        say_once(f"isodyn: note: the kernel index entry {idx.name} was corrupt; generating the kernels again")
         return None
-    return path if path.exists() else None
+    if not path.exists():
+        return None
+    if not intact(path):
+        say_once(f"isodyn: note: the cached module {path.name} was corrupt; generating it again")
+        _remove_compiled(path)
+        return None
+    return path
 
 
 def record_module(key, path: Path) -> None:
