@@ -186,17 +186,6 @@ def _write_numbers(out: Path, results: list[FigureResult], info) -> Path:
     return path
 
 
-def _readable(paths) -> None:
-    """Give the written files the permissions of the umask (temporary files are created 0600)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    for p in paths:
-        try:
-            os.chmod(p, 0o666 & ~mask)
-        except OSError:
-            pass
-
-
 def _seeds_text(res: FigureResult | None) -> str:
     seeds = res.numbers.get("seeds") if res is not None else None
     if isinstance(seeds, dict):
@@ -261,8 +250,7 @@ def run(out=DEFAULT_OUT, quick: bool = False, only=None, seed: int = 0, jobs: in
                           timings=[timings[n] for n in order if n in timings], skipped=list(skipped or []))
     done_results = [results[n] for n in order if n in results]
     md, ht = report.write(out, done_results, info)
-    nums = _write_numbers(out, done_results, info)
-    _readable([md, ht, nums, *(f for r in done_results for f in r.files)])
+    _write_numbers(out, done_results, info)
     stream.write(f"isodyn reproduce: {len(results)}/{len(entries)} figures in {info.seconds:.1f} s; report: {md} "
                  f"and {ht.name}\n")
     return 0 if len(results) == len(entries) else 1
