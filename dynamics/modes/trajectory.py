@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from isodyn.dynamics import quantities
 from isodyn.dynamics.files import atomic_write
 
 
@@ -157,6 +158,9 @@ class Trajectory:
         for k, v in self.extra.items():
             attrs[k] = v if isinstance(v, (int, float, str)) else json.dumps(v)
         ds.attrs.update({k: v for k, v in attrs.items() if v is not None})
+        quantities.label(ds)
+        ds.attrs.update(title=f"isodyn mode equations: {self.rule.name}", source=f"isodyn {_version()}",
+                        history=_command())
         return ds
 
     def write(self, path) -> Path:
@@ -220,3 +224,17 @@ def _status_name(code: int) -> str:
     from isodyn.dynamics.modes.integrators import STATUS
 
     return STATUS.get(code, str(code))
+
+
+def _version() -> str:
+    import isodyn
+
+    return isodyn.__version__
+
+
+def _command() -> str:
+    """The command line that made the file (the history attribute of CF)."""
+    import shlex
+    import sys
+
+    return "isodyn " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "isodyn (Python API)"

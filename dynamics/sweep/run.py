@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from isodyn.dynamics import quantities
 from isodyn.dynamics.files import atomic_write
 from isodyn.dynamics.sweep.executors import LocalExecutor
 from isodyn.dynamics.sweep.plan import default_chunk_size, frame_stride, plan_chunks, saved_steps
@@ -102,13 +103,18 @@ def assemble(spec: SweepSpec, store: PartStore, chunks) -> xr.Dataset:  # noqa: 
     data = {}
     for k, (tdims, _, _, long) in vars_.items():
         arr = full[k].reshape(*spec.shape, *full[k].shape[1:])
-        data[k] = xr.Variable(dims + tdims, arr, attrs={"long_name": long})
+        data[k] = xr.Variable(dims + tdims, arr, attrs={**quantities.attributes(k), "long_name": long})
     coords = {a.name: np.asarray(a.values) for a in spec.axes}
     coords["mode"] = np.arange(M, dtype=np.int32)
     if spec.keep["trajectories"]:
         coords["step"] = steps.astype(np.int32)
     ds = xr.Dataset(data, coords=coords)
     ds.attrs.update(spec.attributes())
+    for name in ds.coords:  # an axis is a parameter (or a rule option): say which
+        ds[name].attrs.setdefault("long_name", quantities.PARAMETERS.get(name, name.replace("_", " ")))
+        ds[name].attrs.setdefault("units", "1")
+    ds.attrs.update(Conventions=quantities.CONVENTIONS, title="isodyn parameter sweep",
+                    source=f"isodyn {isodyn.__version__}")
     ds.attrs.update({"isodyn_version": isodyn.__version__, "spec_digest": spec.digest,
                      "spec_json": json.dumps(spec.canonical(), sort_keys=True), "outcomes": ",".join(OUTCOMES),
                      "recruit_resolution": frame_stride(spec)})
