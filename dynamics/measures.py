@@ -33,6 +33,8 @@ import numpy as np
 DEAD = 1e-8
 VANISHED = 1e-3
 BOUND = 1e8
+#: the largest initial eigenvalue a run accepts (its divergence bound, BOUND times it, must stay finite)
+MAX_S0 = 1e300
 CONV = 1e-4
 RECRUIT = 0.01
 
@@ -44,7 +46,8 @@ OUTCOME_TEXT = ("0 converged, 1 collapsed, 2 diverged, 3 other, "
 
 def divergence_bound(s0, bound: float = BOUND):
     """s above which a point counts as diverged: BOUND * max(1, max_k s_k(0)); shape (...)."""
-    return bound * np.maximum(1.0, np.max(s0, axis=-1))
+    with np.errstate(over="ignore"):  # an overflow is the caller's to refuse (simulate: s0 above MAX_S0)
+        return bound * np.maximum(1.0, np.max(s0, axis=-1))
 
 
 def beyond_bound(s, bound) -> bool:

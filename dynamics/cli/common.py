@@ -87,6 +87,81 @@ def usage_error(e: InputError) -> UsageError:
     return UsageError(f"argument {cli_flag(e.flag)}: {e.detail}")
 
 
+# --- checks of what a command will write and hold, before any work ---------------------------------
+
+
+def check_output(flag: str, path, suffixes: tuple = (), folder: bool = False):
+    """The output ``path`` of ``flag`` as a Path, or UsageError naming the flag: it must end in one of
+    ``suffixes`` (files), must not be an existing folder (files) or file (folders), and its folder must exist or
+    be creatable and be writable -- tried with a probe file, so nothing is computed for an output that cannot
+    be written.  Nothing is left behind."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    out = Path(path)
+    want = ("a writable folder" if folder else "a writable file path"
+            + (f" ending in {' or '.join(suffixes)}" if suffixes else ""))
+    if not folder and suffixes and out.suffix not in suffixes:
+        raise UsageError(f"argument {flag}: invalid value {str(path)!r}; accepted: {want}")
+    if not folder and out.is_dir():
+        raise UsageError(f"argument {flag}: {str(path)!r} is a folder; accepted: {want}")
+    if folder and out.exists() and not out.is_dir():
+        raise UsageError(f"argument {flag}: {str(path)!r} is a file; accepted: {want}")
+    target = out if folder else out.parent
+    made = [d for d in [target, *target.parents] if not d.exists()]
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=target, prefix=".isodyn-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UsageError(f"argument {flag}: cannot write to {str(path)!r} ({e.strerror or type(e).__name__}); "
+                         f"accepted: {want}") from None
+    finally:
+        for d in made:  # folders made only for the probe (the command makes its own when it writes)
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+    return out
+
+
+def available_memory() -> int:
+    """Bytes of memory this machine can give a run now (MemAvailable; else the physical memory)."""
+    import os
+
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} PB"
+
+
+#: the share of the available memory one run may plan to use
+MEMORY_SHARE = 0.8
+
+
+def check_memory(flag: str, nbytes: float, what: str, accepted: str) -> None:
+    """UsageError naming ``flag`` when the arrays a run needs (``nbytes``, an estimate: ``what`` says of what)
+    exceed MEMORY_SHARE of the memory available now."""
+    have = available_memory()
+    if nbytes > MEMORY_SHARE * have:
+        raise UsageError(f"argument {flag}: {what} need about {_bytes(nbytes)}, more than this machine can give "
+                         f"({_bytes(have)} available); accepted: {accepted}")
+
+
 # --- shared flag groups -------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from isodyn.dynamics.cli.common import integer
+from isodyn.dynamics.cli.common import check_output, integer
 
 NON_AXES = ("mode", "step")
 
@@ -93,9 +93,8 @@ def run(args) -> int:
     if "mode" in ds[args.color].dims and args.mode >= ds.sizes["mode"]:
         raise UsageError(f"argument --mode: invalid value {args.mode}; accepted: an integer in "
                          f"[0, {ds.sizes['mode'] - 1}]")
-    out = Path(args.out) if args.out else path.with_name(f"{path.stem}_{args.color}_{args.x}_{args.y}.png")
-    if out.suffix not in (".png", ".pdf", ".svg"):
-        raise UsageError(f"argument --out: invalid value {args.out!r}; accepted: a path ending in .png, .pdf or .svg")
+    out = check_output("--out", args.out or path.with_name(f"{path.stem}_{args.color}_{args.x}_{args.y}.png"),
+                       (".png", ".pdf", ".svg"))
     ds = _select(ds, args.sel, keep, UsageError)
 
     from isodyn.figures.phase_diagram import phase_diagram

@@ -31,8 +31,8 @@ def add_parser(sub):
                        "report.md / report.html: each SPEC §6 claim with what isodyn measured and a verdict.")
     p.add_argument("--out", default="isodyn-output", help="output folder (default: isodyn-output/ in the cwd)")
     p.add_argument("--quick", action="store_true", help="fewer samples and steps (the report says so)")
-    p.add_argument("--only", type=_names, default=None, metavar="NAMES",
-                   help="comma-separated figure names (default: all)")
+    p.add_argument("--only", type=_names, action="append", default=None, metavar="NAMES",
+                   help="comma-separated figure names (repeatable; default: all)")
     p.add_argument("--seed", type=integer(lo=0), default=0, help="base seed (default 0)")
     p.add_argument("--jobs", type=integer(lo=1), default=None,
                    help="figures made at a time in worker processes (default: the number of CPUs)")
@@ -41,6 +41,8 @@ def add_parser(sub):
 def run(args) -> int:
     from isodyn.figures import reproduce
 
+    if args.only is not None:  # repeated --only accumulates (the names of every one, in order, once each)
+        args.only = list(dict.fromkeys(name for names in args.only for name in names))
     entries, skipped = reproduce.discover()
     try:
         reproduce.select(entries, args.only)

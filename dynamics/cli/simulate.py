@@ -9,14 +9,14 @@ stdout); ``--out`` writes .nc or .npz atomically.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from isodyn.derivations.checks import InputError
 from isodyn.dynamics.cli.common import (
     UsageError,
     add_output_flags,
     add_rule_flags,
     add_training_flags,
+    check_memory,
+    check_output,
     emit_json,
     format_values,
     integer,
@@ -52,10 +52,12 @@ def add_parser(sub):
     g.add_argument("--exact-tol", type=real("a real in [1e-13, 1e-3]", lo=1e-13, hi=1e-3), default=None,
                    help="relative accuracy of the exact closure's quadrature (cosine only; default 1e-9)")
     g.add_argument("--stride", type=integer(), default=1, help="save every stride-th step")
-    g.add_argument("--substeps", type=integer(), default=1, help="rk4 steps per training step")
+    g.add_argument("--substeps", type=integer(), default=None, help="rk4 steps per training step (rk4 only; "
+                   "default 1)")
     g.add_argument("--rtol", type=real(lo=0.0, lo_open=True, hi=1.0, hi_open=True),
-                   default=1e-8, help="dopri5 relative tolerance")
-    g.add_argument("--atol", type=real(lo=0.0), default=1e-12, help="dopri5 absolute tolerance")
+                   default=None, help="dopri5 relative tolerance (dopri5 only; default 1e-8)")
+    g.add_argument("--atol", type=real(lo=0.0), default=None, help="dopri5 absolute tolerance (dopri5 only; "
+                   "default 1e-12)")
     g.add_argument("--map-resync", type=integer(), default=None,
                    help="map: predictor eigenvalues in full every N steps, by <= 1-ulp ratio updates in between "
                         "(default 32; 1: in full every step)")
@@ -76,6 +78,18 @@ def initial_spectrum(args):
     return list(log_spaced(args.modes if args.modes is not None else 10, lo, hi))
 
 
+#: flags that apply to one scheme only: given with another, they are an error (exit 2), never ignored
+SCHEME_ONLY = {"--substeps": ("substeps", "rk4"), "--rtol": ("rtol", "dopri5"), "--atol": ("atol", "dopri5"),
+               "--map-resync": ("map_resync", "map")}
+
+
+def _scheme_options(args) -> None:
+    for flag, (name, scheme) in SCHEME_ONLY.items():
+        if getattr(args, name) is not None and args.scheme != scheme:
+            raise UsageError(f"argument {flag}: only with --scheme {scheme}; accepted: omit it for --scheme "
+                             f"{args.scheme}")
+
+
 def run(args) -> int:
     from isodyn.dynamics.modes.simulation import simulate
 
@@ -85,21 +99,24 @@ def run(args) -> int:
             if val is not None:
                 raise UsageError(f"argument {flag}: only with --metric cosine; accepted: omit it for Euclidean "
                                  "rules (closed-form expectation)")
-    if args.out is not None and Path(args.out).suffix not in (".nc", ".npz"):
-        raise UsageError(f"argument --out: invalid value {args.out!r}; accepted: a path ending in .nc or .npz")
+    _scheme_options(args)
+    if args.out is not None:
+        check_output("--out", args.out, (".nc", ".npz"))
     s0 = initial_spectrum(args)
+    frames = args.steps // args.stride + 2
+    size_flag = "--steps" if frames >= len(s0) else ("--s0" if args.s0 is not None else "--modes")
+    check_memory(size_flag, 4 * 8.0 * frames * len(s0), f"{frames:,} saved frames x {len(s0):,} modes",
+                 "fewer --steps, a larger --stride or fewer modes")
     kw = dict(lr=args.lr, steps=args.steps, sigma1=args.sigma_online,
               sigma2=args.sigma_target, weight_decay=args.weight_decay, ema=args.ema, rho=args.rho,
-              scheme=args.scheme, closure=args.closure or "exact", stride=args.stride, substeps=args.substeps,
-              rtol=args.rtol, atol=args.atol)
+              scheme=args.scheme, closure=args.closure or "exact", stride=args.stride,
+              substeps=args.substeps or 1, rtol=args.rtol or 1e-8, atol=1e-12 if args.atol is None else args.atol)
     kw.update(predictor_options(args))
     if args.lam0 is not None:
         kw["lam0"] = args.lam0
     if args.exact_tol is not None:
         kw["exact_tol"] = args.exact_tol
     if args.map_resync is not None:
-        if args.scheme != "map":
-            raise UsageError("argument --map-resync: only with --scheme map; accepted: omit it for rk4/dopri5")
         kw["map_resync"] = args.map_resync
     try:
         tr = simulate(rule, s0, **kw)

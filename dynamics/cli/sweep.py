@@ -9,9 +9,8 @@ format and :mod:`isodyn.dynamics.sweep` for execution.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from isodyn.dynamics.cli.common import integer, real
+from isodyn.dynamics.cli.common import check_output, integer, real
 
 
 def add_parser(sub):
@@ -53,12 +52,7 @@ def run(args) -> int:
         spec = load_spec(args.spec)
     except InputError as e:
         raise UsageError(f"{args.spec}: {e}") from None
-    out = Path(args.out)
-    if out.suffix != ".nc":
-        raise UsageError(f"argument --out: invalid value {args.out!r}; accepted: a path ending in .nc")
-    if not out.parent.exists() or not out.parent.is_dir():
-        raise UsageError(f"argument --out: folder {str(out.parent)!r} does not exist; accepted: a path in an "
-                         "existing folder")
+    out = check_output("--out", args.out, (".nc",))
     try:
         executor = executor_for(args.scheduler, args.scheduler_timeout)
     except SchedulerError as e:

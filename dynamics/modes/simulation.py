@@ -182,7 +182,13 @@ def _point_columns(rule, s0, given: dict, s_bound) -> tuple[np.ndarray, dict]:
         raise InputError("s0", s0.shape, "parameter arrays of one length B and s0 of shape (B, M) or (M,)")
     B = max(lengths)
     s0 = np.broadcast_to(s0, (B, s0.shape[1])).copy()
-    bound = ms.divergence_bound(s0) if s_bound is None else s_bound
+    if s_bound is None:
+        bound = ms.divergence_bound(s0)
+        if not np.all(np.isfinite(bound)):  # the default bound overflows: s0 itself is out of range
+            raise InputError("s0", float(np.max(s0)), f"positive eigenvalues up to {ms.MAX_S0:g} (the divergence "
+                             f"bound is {ms.BOUND:g} times the largest)")
+    else:
+        bound = s_bound
     cols["s_bound"] = POINT_CHECKS["s_bound"].array("s_bound", bound)
     return s0, cols
 

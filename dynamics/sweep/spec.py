@@ -42,6 +42,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -290,8 +291,12 @@ def parse_spec(text: str, source: str = "<spec>") -> SweepSpec:
     """Parse and check a TOML spec; raises InputError (a TOML error too)."""
     try:
         doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise InputError("toml", str(e).splitlines()[0], "a valid TOML document", "not TOML:") from None
+    except tomllib.TOMLDecodeError as e:  # the parser's message, its line and column kept whole
+        first = str(e).splitlines()[0]
+        where = re.search(r"\(at (line \d+, column \d+)\)", first)
+        message = first[: where.start()].strip() if where else first
+        raise InputError(f"toml ({where.group(1)})" if where else "toml", message.lower(), "a valid TOML document",
+                         "not TOML:") from None
     for k in doc:
         if k not in TABLES:
             raise InputError(k, k, "tables " + ", ".join(f"[{t}]" for t in TABLES), "unknown key")

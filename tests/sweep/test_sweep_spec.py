@@ -75,7 +75,7 @@ def test_random_initial_spectrum_depends_on_point_index_only():
         ('[axes]\nlr = [0.1]\n[run]\nclosure = "exact"', "run.closure"),
         ("[axes]\nema = [1.0]", "axes.ema[0]"),
         ("[axes]\nlr = [0.1]\n[keep]\ntrajectories = true\nstride = 100000", "keep.stride"),
-        ("[axes\nlr = [0.1]", "toml"),
+        ("[axes\nlr = [0.1]", "toml (line 1, column 6)"),
     ],
 )
 def test_bad_specs_name_the_key(text, key):
