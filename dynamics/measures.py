@@ -17,8 +17,9 @@ decide dead / collapsed / diverged / recruited by the same definitions, and the 
   at the end (a point with every mode dead is collapsed, not converged);
 * outcome: one of OUTCOMES per point (:func:`outcome`; the sweep's ``outcome`` variable and the
   robustness figure); ``intact``: not diverged and no mode dead;
-* recruitment step of a mode: the first saved step whose s_m is within RECRUIT (1%) of the mode's
-  final value; none (-1) for dead modes and for diverged points;
+* recruitment step of a mode: for a mode that rose -- its eigenvalue grew at least RISE-fold, i.e.
+  ln(s_m(end) / s_m(0)) >= ln RISE, and it is alive -- the first saved step whose s_m is within RECRUIT (1%)
+  of its final value; none (-1) for modes that barely moved, shrank or died, and for diverged points;
 * effective rank: the participation ratio (sum s)^2 / sum s^2 at the end;
 * isotropy: min lambda / max lambda at the end.
 
@@ -37,6 +38,8 @@ BOUND = 1e8
 MAX_S0 = 1e300
 CONV = 1e-4
 RECRUIT = 0.01
+#: a mode is recruited only if its eigenvalue grew at least this many times (a weak mode rising to its place)
+RISE = 2.0
 
 #: outcome codes (index = code): the sweep's ``outcome`` variable, the robustness figure, figures/style colours
 OUTCOMES = ("converged", "collapsed", "diverged", "other", "partial")
@@ -93,8 +96,9 @@ def isotropy(lam):
         return np.where(mx > 0, np.min(lam, axis=-1) / np.where(mx > 0, mx, 1.0), 0.0)
 
 
-def recruit_steps(s, step, s_final=None, dead=None, tol: float = RECRUIT):
-    """(..., M) int: the first saved step (``step`` (T,)) with |s_m - s_m(end)| <= tol |s_m(end)|.
+def recruit_steps(s, step, s_final=None, dead=None, tol: float = RECRUIT, rise: float = RISE):
+    """(..., M) int: for modes that rose (s_m(end) >= rise s_m(0), the first frame), the first saved step
+    (``step`` (T,)) with |s_m - s_m(end)| <= tol |s_m(end)|; -1 for the others.
 
     ``s_final`` defaults to the last frame; modes flagged in ``dead`` (..., M) get -1, as do modes that
     never enter their band (only possible when s_final is not a saved frame).
@@ -105,6 +109,9 @@ def recruit_steps(s, step, s_final=None, dead=None, tol: float = RECRUIT):
     within = np.abs(s - s_final[..., None, :]) <= tol * np.abs(s_final[..., None, :])
     first = np.argmax(within, axis=-2)
     out = np.where(np.any(within, axis=-2), np.asarray(step)[first], -1)
+    with np.errstate(invalid="ignore"):
+        rose = s_final >= rise * s[..., 0, :]
+    out = np.where(rose, out, -1)
     if dead is not None:
         out = np.where(dead, -1, out)
     return out

@@ -87,6 +87,12 @@ def usage_error(e: InputError) -> UsageError:
     return UsageError(f"argument {cli_flag(e.flag)}: {e.detail}")
 
 
+#: what the JSON's recruit_steps means (the help of simulate and train; dynamics/measures.py defines it)
+RECRUITMENT_HELP = ("recruit_steps (JSON, per mode): the first step at which a mode is within 1% of its final "
+                    "eigenvalue, reported only for modes that rose (their eigenvalue at least doubled) and are alive "
+                    "at the end; null for modes that barely moved, shrank, died, or for a diverged run.")
+
+
 # --- checks of what a command will write and hold, before any work ---------------------------------
 
 

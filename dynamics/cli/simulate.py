@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from isodyn.derivations.checks import InputError
 from isodyn.dynamics.cli.common import (
+    RECRUITMENT_HELP,
     UsageError,
     add_output_flags,
     add_rule_flags,
@@ -31,7 +32,8 @@ from isodyn.dynamics.cli.common import (
 
 def add_parser(sub):
     p = sub.add_parser("simulate", help="mode dynamics of a linear network (expected-GD map or ODE)",
-                       description="Eigenmode dynamics of a linear Siamese network (SPEC §4).")
+                       description="Eigenmode dynamics of a linear Siamese network (SPEC §4).",
+                       epilog=RECRUITMENT_HELP)
     add_rule_flags(p)
     add_training_flags(p, steps=1500, lr=None)
     g = p.add_argument_group("modes")

@@ -61,6 +61,8 @@ CASES = [
 ]
 COMMON = f"--s0 {S0} --steps 1500 --json"
 KEYS = ("s_final", "lam_final", "recruit_steps", "collapsed", "diverged", "diverged_step", "n_dead", "final_step")
+#: read by the test too (the recorded file has KEYS only)
+EXTRA = ("s_final_by_mode",)
 
 
 def argv(case: str) -> list[str]:
@@ -84,7 +86,7 @@ def run_case(main, case: str) -> dict:
     if rc != 0:
         raise SystemExit(f"{case}: exit {rc}")
     out = json.loads(buf.getvalue())
-    return {k: out[k] for k in KEYS}
+    return {k: out[k] for k in KEYS + EXTRA if k in out}
 
 
 if __name__ == "__main__":

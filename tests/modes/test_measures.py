@@ -18,10 +18,14 @@ def test_effective_rank_and_isotropy():
 
 def test_recruit_steps_constructed():
     step = np.arange(6) * 10
-    s = np.array([[0.0, 1.0], [0.5, 1.0], [0.98, 1.2], [0.995, 1.0], [1.02, 1.0], [1.0, 1.0]])
-    # mode 0 first within 1% at row 3 (0.995); mode 1 already at step 0 (it left and came back: first entry)
-    np.testing.assert_array_equal(ms.recruit_steps(s, step), [30, 0])
-    np.testing.assert_array_equal(ms.recruit_steps(s, step, dead=np.array([True, False])), [-1, 0])
+    s = np.array([[0.1, 0.4, 1.0], [0.5, 0.9, 1.0], [0.98, 1.2, 1.2], [0.995, 0.8, 1.0], [1.02, 0.5, 1.0],
+                  [1.0, 0.6, 1.0]])
+    # mode 0 rose tenfold: first within 1% at row 3 (0.995); mode 1 rose 1.5-fold only and mode 2 not at all
+    # (left and came back): recruitment is for modes that rose at least RISE-fold
+    np.testing.assert_array_equal(ms.recruit_steps(s, step), [30, -1, -1])
+    np.testing.assert_array_equal(ms.recruit_steps(s, step, rise=1.4), [30, 50, -1])
+    np.testing.assert_array_equal(ms.recruit_steps(s, step, dead=np.array([True, False, False])), [-1, -1, -1])
+    assert ms.RISE == 2.0
 
 
 def test_dead_and_collapse_thresholds():

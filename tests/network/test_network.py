@@ -192,8 +192,8 @@ def test_train_summary_uses_the_mode_equations_measures():
     assert d["collapsed"] is False and d["n_dead"] == 1
     assert d["recruit_steps"] == [None, 3]
     one_dead = s.copy()
-    one_dead[:, 1] = 1e-2  # a live mode that never moved: recruited at step 0
-    assert summary(_run_with(one_dead))["recruit_steps"] == [None, 0]
+    one_dead[:, 1] = 1e-2  # a live mode that never moved: not recruited (it did not rise)
+    assert summary(_run_with(one_dead))["recruit_steps"] == [None, None]
     all_dead = s * np.exp(-10 * t)
     d = summary(_run_with(all_dead))
     assert d["collapsed"] is bool(ms.collapsed(all_dead[-1], all_dead[0])) is True and d["n_dead"] == 2
