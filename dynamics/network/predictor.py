@@ -76,6 +76,12 @@ class TrainedPredictorGradients:
         return xp.asarray(lam, dtype=dt), xp.asarray(U, dtype=dt)
 
     def __call__(self, z1, z2, Wp, keep=None):
+        if keep is not None and self.bk.name == "numpy":  # the masked rows (0/0) are replaced below
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return self._gradients(z1, z2, Wp, keep)
+        return self._gradients(z1, z2, Wp, keep)
+
+    def _gradients(self, z1, z2, Wp, keep):
         xp, r = self.bk.xp, self.rule
         ones = xp.ones(z1.shape[1], dtype=z1.dtype)
         P = z1 @ Wp.T  # rows p_i = W_P z1_i
