@@ -326,19 +326,23 @@ def _batch_means(tr, K):
     return np.array([tr.trained_gradients()[1] for _ in range(K)])
 
 
+@pytest.mark.parametrize("variant", ["standard", "iso", "no-stopgrad"])
 @pytest.mark.parametrize("metric", METRICS)
-def test_expected_predictor_update_is_the_mode_equations_H(metric, rng):
+def test_expected_predictor_update_is_the_mode_equations_H(metric, variant, rng):
     """-E[dL/dW_P] in the aligned eigenbasis U: diag = H_m (kernels(rule).predictor_drift_np; cosine: the exact
-    closure), off-diagonal 0, within 4 standard errors of K = 40 batches of 25,000 samples (10^6 in all); a
-    distinct EMA target (S_t != S), sigma1, sigma2 > 0."""
-    rule = Rule(metric, "standard", predictor="trainable")
+    closure), off-diagonal 0, within 4 standard errors of K = 40 batches of 25,000 samples (10^6 in all);
+    sigma1, sigma2 > 0 and, for rules with a target network, a distinct EMA target (S_t != S).  (wrong-stopgrad:
+    no predictor gradient, H = 0 - test_per_sample_gradients... checks that it gets none.)"""
+    rule = Rule(metric, variant, predictor="trainable")
     M, N, K, n = 3, 5, 40, 25_000
-    net = random_network(rng, M, N)
+    net = random_network(rng, M, N, distinct_target=rule.has_target_network)
     lam = np.array([0.6, 1.1, 1.7])
     s1, s2 = 0.3, 0.5
-    cfg = NetworkConfig(rule, in_dim=N, out_dim=M, samples=n, sigma1=s1, sigma2=s2, ema=0.5)
+    cfg = NetworkConfig(rule, in_dim=N, out_dim=M, samples=n, sigma1=s1, sigma2=s2,
+                        ema=0.5 if rule.has_target_network else 0.0)
     tr = NetworkTrainer(cfg, net.W, seed=11, Wp0=(net.U * lam) @ net.U.T)
-    tr.Wt = net.Wt
+    if rule.has_target_network:
+        tr.Wt = net.Wt
     G = -np.einsum("im,kij,jl->kml", net.U, _batch_means(tr, K), net.U)  # -U^T dL/dW_P U per batch
     mean, se = G.mean(0), G.std(0, ddof=1) / np.sqrt(K)
     k = kernels(rule)
