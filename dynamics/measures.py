@@ -173,10 +173,14 @@ def eigenvector_alignment(C, Wp):
     out = np.full(C.shape[:-1], np.nan)
     ok = np.all(np.isfinite(C), axis=(-2, -1)) & np.all(np.isfinite(Wp), axis=(-2, -1))
     if np.any(ok):
-        _, Uc = np.linalg.eigh(_sym(C[ok]))
-        _, Up = np.linalg.eigh(_sym(Wp[ok]))
-        out[ok] = np.abs(np.sum(Uc * Up, axis=-2))
+        out[ok] = eigenvector_overlap(np.linalg.eigh(_sym(C[ok]))[1], np.linalg.eigh(_sym(Wp[ok]))[1])
     return out
+
+
+def eigenvector_overlap(Uc, Up):
+    """(..., M) |u_j . v_j| of two eigenvector matrices (columns, ascending eigenvalues): the per-eigenvector
+    alignment from eigendecompositions already at hand."""
+    return np.abs(np.sum(np.asarray(Uc) * np.asarray(Up), axis=-2))
 
 
 def asymmetry(Wp):

@@ -457,12 +457,15 @@ class NetworkTrainer:
         correlation the closed-form predictor would use (host)."""
         Wp = self.bk.asnumpy(self.Wp).astype(np.float64)
         C = (U * s) @ U.T
+        M = len(s)
         with np.errstate(all="ignore"):
-            finite = bool(np.all(np.isfinite(Wp)))
-            lam = ms.predictor_spectrum(Wp) if finite else np.full(len(s), np.nan)
-            return {"lam": lam, "alignment": float(ms.eigenspace_alignment(C, Wp)),
-                    "eigvec_alignment": ms.eigenvector_alignment(C, Wp), "asymmetry": float(ms.asymmetry(Wp)),
-                    "Wp": Wp if self.keep_predictor else None}
+            if np.all(np.isfinite(Wp)):
+                lam, Up = np.linalg.eigh((Wp + Wp.T) / 2)  # = ms.predictor_spectrum, once for both uses
+                eigvec = ms.eigenvector_overlap(U, Up) if np.all(np.isfinite(U)) else np.full(M, np.nan)
+            else:
+                lam = eigvec = np.full(M, np.nan)
+            return {"lam": lam, "alignment": float(ms.eigenspace_alignment(C, Wp)), "eigvec_alignment": eigvec,
+                    "asymmetry": float(ms.asymmetry(Wp)), "Wp": Wp if self.keep_predictor else None}
 
     def _trained_step(self):
         grad, gWp, s = self.trained_gradients()
