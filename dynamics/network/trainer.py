@@ -16,6 +16,16 @@ z1 = f(W x1), z2 = f(W_t x2), f = identity or ReLU.  Each step:
 
 For linear networks the expectation of step 3 is the mode map of SPEC §4 (tests check it).
 Recorded per step: s_m (ascending), lambda_m and the representations of optional probe inputs.
+
+A trained predictor (``rule.predictor == 'trainable'``, SPEC §7; issue 13) replaces step 1 by a state: a full
+(M, M) matrix W_P, started by ``predictor_init`` (closed-form | identity | random, :mod:`.predictor`) and, with
+the encoder's gradient of step 3 taken through it (``predictor.TrainedPredictorGradients``: W_P^T dl/dp, dl/dp
+for iso, the family's W_P^beta dl/dp for a symmetric W_P; every per-sample gradient from generated kernels),
+updated in the same step from the same state:
+   W_P <- W_P - eta (alpha_p mean_i (dl/dp)_i z1_i^T + gamma_p W_P)   (none of the first term for wrong-stopgrad),
+   then projected onto symmetric matrices with ``predictor_symmetric``.
+The correlation of step 1 is still formed: s_m, and the alignment of W_P with it, are recorded every step
+(lambda_m: the spectrum of W_P's symmetric part; eigenspace and per-eigenvector alignment, asymmetry).
 """
 
 from __future__ import annotations
