@@ -145,3 +145,56 @@ def outcome(diverged, collapsed, converged, n_dead) -> np.ndarray:
     out[collapsed] = OUTCOMES.index("collapsed")
     out[diverged] = OUTCOMES.index("diverged")
     return out
+
+
+# --- a trained predictor's alignment with the correlation (SPEC §7; Tian et al.'s Theorem 3) -------------------
+# C (..., M, M): the correlation a closed-form predictor would use; Wp (..., M, M): the trained predictor (any
+# square matrix).  Eigenvalues and eigenvectors are those of C and of Wp's symmetric part, ascending.
+
+
+def _sym(A):
+    return (A + np.swapaxes(A, -1, -2)) / 2
+
+
+def _fro(A):
+    return np.sqrt(np.sum(A * A, axis=(-2, -1)))
+
+
+def predictor_spectrum(Wp):
+    """(..., M) eigenvalues of the symmetric part (Wp + Wp^T) / 2, ascending: what the mode equations' lambda is
+    compared with."""
+    return np.linalg.eigvalsh(_sym(np.asarray(Wp, dtype=float)))
+
+
+def eigenspace_alignment(C, Wp):
+    """(...) ||[C, Wp]||_F / (||C||_F ||Wp||_F): 0 when C and Wp commute (shared eigenvectors; for a symmetric
+    Wp, aligned eigenspaces), at most 2 (the commutator's norm is at most 2 ||C|| ||Wp||).  NaN where C or Wp
+    is zero or not finite."""
+    C, Wp = np.asarray(C, dtype=float), np.asarray(Wp, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _fro(C @ Wp - Wp @ C) / (_fro(C) * _fro(Wp))
+
+
+def eigenvector_alignment(C, Wp):
+    """(..., M) |u_j(C) . u_j((Wp + Wp^T)/2)|, the j-th eigenvectors of both matched by eigenvalue order
+    (ascending): 1 for an aligned predictor whose eigenvalues are ordered as C's, ~ 1/sqrt(M) for a random one.
+    NaN where a matrix is not finite."""
+    C, Wp = np.asarray(C, dtype=float), np.asarray(Wp, dtype=float)
+    out = np.full(C.shape[:-1], np.nan)
+    ok = np.all(np.isfinite(C), axis=(-2, -1)) & np.all(np.isfinite(Wp), axis=(-2, -1))
+    if np.any(ok):
+        out[ok] = eigenvector_overlap(np.linalg.eigh(_sym(C[ok]))[1], np.linalg.eigh(_sym(Wp[ok]))[1])
+    return out
+
+
+def eigenvector_overlap(Uc, Up):
+    """(..., M) |u_j . v_j| of two eigenvector matrices (columns, ascending eigenvalues): the per-eigenvector
+    alignment from eigendecompositions already at hand."""
+    return np.abs(np.sum(np.asarray(Uc) * np.asarray(Up), axis=-2))
+
+
+def asymmetry(Wp):
+    """(...) ||Wp - Wp^T||_F / ||Wp||_F: 0 for a symmetric predictor, sqrt(2) for an antisymmetric one."""
+    Wp = np.asarray(Wp, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _fro(Wp - np.swapaxes(Wp, -1, -2)) / _fro(Wp)

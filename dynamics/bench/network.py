@@ -9,6 +9,10 @@ threads and with one thread; a row's speed-up is against the faster of the two.
 
 Registered as the ``isodyn bench`` groups ``network`` and ``network-cupy`` (:func:`bench_rows`,
 :func:`bench_rows_cupy`); rows in the registry's format (value = ms per step).
+
+Trained predictor (issue 13, :func:`trained_rows`): the sampled step with a trained full-matrix predictor W_P
+against the closed-form step of the same network, sampler, backend and dtype, the two timed alternately
+(side by side) ``reps`` times; ratio = the median of closed-form ms / trained ms over the pairs.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import statistics
 import sys
 import time
+from contextlib import nullcontext
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -27,7 +32,7 @@ from isodyn.dynamics.network.gradients import representation_gradient
 from isodyn.dynamics.network.trainer import NetworkConfig, NetworkTrainer, init_weights
 
 N, M, n = 15, 10, 50_000
-GOALS = {"inputs": 3.0, "moments": 100.0, "cupy": 20.0}
+GOALS = {"inputs": 3.0, "moments": 100.0, "cupy": 20.0, "trained": 1 / 1.5}
 
 
 def plain_step(W, rng, rule, lr=0.01, s1=0.0, s2=0.1):
@@ -115,19 +120,78 @@ def rows(which=("inputs", "moments"), reps: int = 15, metrics=("euclidean", "cos
     return out
 
 
+def _pair(rule, sampler, dtype, backend, grad_impl):
+    """(closed-form trainer, trained trainer, sync) on the same 15 -> 10 network, n = 50,000."""
+    W0 = init_weights(M, N, 0.25, 0)
+    kw = dict(in_dim=N, out_dim=M, samples=n, lr=0.01 if rule.metric == "euclidean" else 0.1, sampler=sampler,
+              dtype=dtype)
+    closed = NetworkTrainer(NetworkConfig(rule, **kw), W0, seed=0, backend=backend, grad_impl=grad_impl)
+    trained = NetworkTrainer(NetworkConfig(rule.with_(predictor="trainable"), **kw), W0, seed=0, backend=backend,
+                             grad_impl=grad_impl)
+    sync = trained.xp.cuda.Stream.null.synchronize if trained.bk.name == "cupy" else None
+    return closed, trained, sync
+
+
+def _side_by_side(a, b, reps, sync=None):
+    """Median ms of a.step and b.step, timed alternately, and the median ratio a / b over the pairs."""
+    def once(tr):
+        t0 = time.perf_counter()
+        tr.step()
+        if sync is not None:
+            sync()
+        return time.perf_counter() - t0
+
+    for _ in range(2):  # warm-up (compilation, caches)
+        once(a), once(b)
+    ta, tb = [], []
+    for _ in range(reps):
+        ta.append(once(a))
+        tb.append(once(b))
+    return (1e3 * statistics.median(ta), 1e3 * statistics.median(tb),
+            statistics.median([x / y for x, y in zip(ta, tb)]))
+
+
+def trained_rows(reps: int = 15, metrics=("euclidean", "cosine"), cupy: bool = False) -> list[dict]:
+    """The trained predictor's step against the closed-form step (module docstring): numpy float64 (inputs
+    sampler, and the moments sampler for Euclidean), or with ``cupy`` the CuPy float32 step (elementwise)."""
+    out = []
+    for metric in metrics:
+        rule = Rule(metric, "standard")
+        if cupy:
+            variants = [("inputs", "float32", "cupy", "auto")]
+        else:
+            variants = [("inputs", "float64", "numpy", "auto")] + (
+                [("moments", "float64", "numpy", "auto")] if metric == "euclidean" else [])
+        for sampler, dtype, backend, impl in variants:
+            closed, trained, sync = _pair(rule, sampler, dtype, backend, impl)
+            with threadpool_limits(1, user_api="blas") if backend == "numpy" else nullcontext():
+                c_ms, t_ms, ratio = _side_by_side(closed, trained, reps * (10 if sampler == "moments" else 1), sync)
+            out.append({"name": f"train 15->10 n=50000 {metric}/standard: trained predictor vs closed-form, "
+                                f"{sampler} sampler, {backend} {dtype}",
+                        "value": round(t_ms, 3), "unit": "ms/step", "baseline": "closed-form predictor step, same "
+                        "network, timed alternately", "baseline_value": round(c_ms, 3), "ratio": round(ratio, 3),
+                        "runs": reps * (10 if sampler == "moments" else 1), "goal": ">= 0.67x (within 1.5x)",
+                        "note": f"grad={trained.grad_impl}; records alignment, spectrum, asymmetry every step"})
+    return out
+
+
 def bench_rows(quick: bool = False) -> list[dict]:
     """``isodyn bench`` group ``network``: inputs and moments samplers, both metrics (quick: Euclidean,
     3 timed steps)."""
     if quick:
-        return rows(("inputs", "moments"), reps=3, metrics=("euclidean",))
-    return rows(("inputs", "moments"), reps=15)
+        return rows(("inputs", "moments"), reps=3, metrics=("euclidean",)) + trained_rows(3, ("euclidean",))
+    return rows(("inputs", "moments"), reps=15) + trained_rows(15)
 
 
 def bench_rows_cupy(quick: bool = False) -> list[dict]:
     """``isodyn bench`` group ``network-cupy``: the CuPy rows, or one skipped row per metric without CuPy."""
+    from isodyn.dynamics.network.backends import cupy_status
+
+    trained = cupy_status()[0]  # without CuPy the skipped rows of rows() say so
     if quick:
-        return rows(("cupy",), reps=3, metrics=("euclidean",))
-    return rows(("cupy",), reps=15)
+        return rows(("cupy",), reps=3, metrics=("euclidean",)) + (trained_rows(3, ("euclidean",), cupy=True)
+                                                                  if trained else [])
+    return rows(("cupy",), reps=15) + (trained_rows(15, cupy=True) if trained else [])
 
 
 def main(argv=None) -> int:

@@ -21,6 +21,7 @@ from isodyn.dynamics.cli.common import (
     format_values,
     integer,
     parameter,
+    predictor_options,
     real,
     rule_from_args,
     usage_error,
@@ -51,6 +52,13 @@ def add_parser(sub):
     g.add_argument("--grad-impl", choices=("auto", "xp", "elementwise", "fuse"), default="auto",
                    help="per-sample gradient on CuPy: generated xp code, an ElementwiseKernel or cupy.fuse")
     g.add_argument("--probes", default=None, help="(K, N) .npy inputs whose representations are recorded")
+    g.add_argument("--predictor-init", choices=("closed-form", "identity", "random"), default=None,
+                   help="a trained predictor's W_P(0): closed-form U diag(lambda) U^T from the current correlation "
+                        "(default), identity, or random (the closed-form spectrum in Haar-random eigenvectors); "
+                        "--predictor trainable")
+    g.add_argument("--predictor-symmetric", action="store_true",
+                   help="project a trained predictor onto symmetric matrices after every step (needed by the "
+                        "IsoLoss family, --beta); --predictor trainable")
     g.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     add_output_flags(p)
     return p
@@ -73,6 +81,7 @@ def config_from_args(args):
     from isodyn.dynamics.network.trainer import NetworkConfig
 
     rule = rule_from_args(args)
+    trained = _trained_predictor_options(args, rule)
     if args.out_dim > args.in_dim:
         raise UsageError(f"argument --out-dim: invalid value {args.out_dim}; accepted: an integer in [1, --in-dim]")
     if args.ema and not rule.has_target_network:
@@ -85,9 +94,29 @@ def config_from_args(args):
         return NetworkConfig(rule, net=args.net, in_dim=args.in_dim, out_dim=args.out_dim, samples=args.samples,
                              sigma1=args.sigma_online, sigma2=args.sigma_target, lr=lr,
                              weight_decay=args.weight_decay, ema=args.ema, predictor_source=args.predictor_source,
-                             rho=args.rho, sampler=args.sampler, dtype=args.dtype)
+                             rho=args.rho, sampler=args.sampler, dtype=args.dtype, **trained)
     except InputError as e:
         raise usage_error(e) from None
+
+
+def _trained_predictor_options(args, rule) -> dict:
+    """NetworkConfig's trained-predictor keywords from the flags (SPEC §7); a trainable-only flag with the
+    closed-form predictor, or the IsoLoss family without --predictor-symmetric, is a usage error."""
+    opts = predictor_options(args)
+    if args.predictor_init is not None:
+        opts["predictor_init"] = args.predictor_init
+    if args.predictor_symmetric:
+        opts["predictor_symmetric"] = True
+    if not rule.trainable:
+        for name in opts:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"argument {flag}: only with --predictor trainable (the closed-form predictor has no "
+                             "such option); accepted: omit it, or add --predictor trainable")
+    elif rule.beta is not None and not args.predictor_symmetric:
+        raise UsageError("argument --predictor-symmetric: required with --beta and --predictor trainable (the "
+                         "IsoLoss family's W_P^beta needs a symmetric trained predictor); accepted: add "
+                         "--predictor-symmetric, or omit --beta")
+    return opts
 
 
 def pick_backend(args):
@@ -145,6 +174,11 @@ def _report(s: dict, out) -> None:
           f"n={p['samples']}, {s['steps']} steps on {s['backend']} ({p['dtype']}, {p['sampler']} sampler)")
     print(f"  s_final   {format_values(s['s_final'])}")
     print(f"  lam_final {format_values(s['lam_final'])}")
+    if "alignment_final" in s:
+        a, asym = s["alignment_final"], s["asymmetry_final"]
+        print(f"  trained predictor: alignment ||[C, W_P]|| / (||C|| ||W_P||) = "
+              f"{'null' if a is None else f'{a:.3g}'}, asymmetry = {'null' if asym is None else f'{asym:.3g}'}, "
+              f"per eigenvector {format_values(s['eigvec_alignment_final'])}")
     print(f"  collapsed={s['collapsed']} diverged={s['diverged']} seconds={s['seconds']:.3g}")
     if out:
         print(f"  wrote {out}")

@@ -46,7 +46,7 @@ def _modes(text):
 
 def add_parser(sub):
     from isodyn.derivations import METRICS, VARIANTS
-    from isodyn.dynamics.network.validation import MODES
+    from isodyn.dynamics.network.validation import DEFAULT_SETTINGS, MODES, SETTINGS
 
     p = sub.add_parser("validate", help="sampled linear training vs the mode equations (a table and a figure)",
                        description="Check the mode equations (SPEC §4) against sampled linear training: "
@@ -54,8 +54,9 @@ def add_parser(sub):
     p.add_argument("--metrics", type=_csv(METRICS, "--metrics"), default=METRICS, help="default: both")
     p.add_argument("--variants", type=_csv(VARIANTS, "--variants"), default=VARIANTS, help="default: all five")
     p.add_argument("--modes", type=_modes, default=MODES, help="comma-separated M (default 2,5,10,50)")
-    p.add_argument("--settings", type=_csv(("plain", "ema", "sigma1"), "--settings"),
-                   default=("plain", "ema", "sigma1"), help="plain, ema (tau = 0.9), sigma1 (= 0.3)")
+    p.add_argument("--settings", type=_csv(SETTINGS, "--settings"), default=DEFAULT_SETTINGS,
+                   help="plain, ema (tau = 0.9), sigma1 (= 0.3) (the default: these three); trained (a trained "
+                        "predictor started aligned, SPEC §7) and unaligned (started at a random W_P), M <= 10")
     p.add_argument("--seeds", type=integer(lo=3, hi=64), default=4,
                    help="K repeated seeds per case (the sampling error comes from their spread)")
     p.add_argument("--seed", type=integer(lo=0), default=0, help="base seed")

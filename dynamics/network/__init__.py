@@ -1,8 +1,10 @@
 """isodyn.dynamics.network - sampled Siamese-network training (linear, ReLU; NumPy, CuPy), per-sample
-gradients and the validation of the mode equations against training (SPEC §2-4)."""
+gradients, a trained full-matrix predictor (SPEC §7) and the validation of the mode equations against training
+(SPEC §2-4, §7)."""
 
 from .gradients import representation_gradient, target_gradient
+from .predictor import TrainedPredictorGradients, random_predictor
 from .trainer import NetworkConfig, NetworkRun, NetworkTrainer, init_weights, train
 
-__all__ = ["NetworkConfig", "NetworkRun", "NetworkTrainer", "init_weights", "representation_gradient",
-           "target_gradient", "train"]
+__all__ = ["NetworkConfig", "NetworkRun", "NetworkTrainer", "TrainedPredictorGradients", "init_weights",
+           "random_predictor", "representation_gradient", "target_gradient", "train"]

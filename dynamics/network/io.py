@@ -1,7 +1,9 @@
 """Results of sampled network runs as labelled arrays and files (.nc via xarray, .npz); atomic writes.
 
 Dataset layout (issue 4):  s, lam (step, mode); probes (step, probe, mode) when probes were given;
-W, Wt (out, in) final weights; every parameter as an attribute (plus ``parameters_json``).
+W, Wt (out, in) final weights; every parameter as an attribute (plus ``parameters_json``).  A trained predictor
+(SPEC §7; issue 13) adds alignment, asymmetry (step), eigvec_alignment (step, mode), Wp (mode, mode_col) the
+final predictor and, when the run kept it, Wp_history (step, mode, mode_col); lam is then its spectrum.
 """
 
 from __future__ import annotations
@@ -27,6 +29,17 @@ def _attr(v):
     return v
 
 
+def _predictor_arrays(run) -> dict:
+    """name -> (dims, array) of a trained predictor's histories (empty for the closed-form predictor)."""
+    if getattr(run, "alignment", None) is None:
+        return {}
+    out = {"alignment": (("step",), run.alignment), "asymmetry": (("step",), run.asymmetry),
+           "eigvec_alignment": (("step", "mode"), run.eigvec_alignment), "Wp": (("mode", "mode_col"), run.Wp)}
+    if run.Wp_history is not None:
+        out["Wp_history"] = (("step", "mode", "mode_col"), run.Wp_history)
+    return out
+
+
 def to_dataset(run, summary: dict):
     """xarray.Dataset of a :class:`dynamics.network.NetworkRun` and its JSON summary."""
     import xarray as xr
@@ -36,6 +49,7 @@ def to_dataset(run, summary: dict):
             "W": (("out", "in"), run.W), "Wt": (("out", "in"), run.Wt)}
     if run.probes is not None:
         data["probes"] = (("step", "probe", "mode"), run.probes)
+    data.update(_predictor_arrays(run))
     ds = xr.Dataset(data, coords={"step": steps})
     params = summary["parameters"]
     ds.attrs.update({k: _attr(v) for k, v in params.items()})
@@ -58,6 +72,7 @@ def write(run, summary: dict, path) -> None:
               "summary_json": np.array(json.dumps(summary))}
     if run.probes is not None:
         arrays["probes"] = run.probes
+    arrays.update({k: v for k, (_, v) in _predictor_arrays(run).items()})
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     atomic_write(path, buf.getvalue())

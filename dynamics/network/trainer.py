@@ -16,6 +16,16 @@ z1 = f(W x1), z2 = f(W_t x2), f = identity or ReLU.  Each step:
 
 For linear networks the expectation of step 3 is the mode map of SPEC §4 (tests check it).
 Recorded per step: s_m (ascending), lambda_m and the representations of optional probe inputs.
+
+A trained predictor (``rule.predictor == 'trainable'``, SPEC §7; issue 13) replaces step 1 by a state: a full
+(M, M) matrix W_P, started by ``predictor_init`` (closed-form | identity | random, :mod:`.predictor`) and, with
+the encoder's gradient of step 3 taken through it (``predictor.TrainedPredictorGradients``: W_P^T dl/dp, dl/dp
+for iso, the family's W_P^beta dl/dp for a symmetric W_P; every per-sample gradient from generated kernels),
+updated in the same step from the same state:
+   W_P <- W_P - eta (alpha_p mean_i (dl/dp)_i z1_i^T + gamma_p W_P)   (none of the first term for wrong-stopgrad),
+   then projected onto symmetric matrices with ``predictor_symmetric``.
+The correlation of step 1 is still formed: s_m, and the alignment of W_P with it, are recorded every step
+(lambda_m: the spectrum of W_P's symmetric part; eigenspace and per-eigenvector alignment, asymmetry).
 """
 
 from __future__ import annotations
@@ -29,16 +39,26 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from isodyn.derivations import Rule
-from isodyn.derivations.checks import PARAMETERS, Choice, InputError, Integer
+from isodyn.derivations.checks import PARAMETERS, Choice, Flag, InputError, Integer
 from isodyn.dynamics import measures as ms
 from isodyn.dynamics.codegen import kernels
 from isodyn.dynamics.network.backends import Backend, resolve
+from isodyn.dynamics.network.predictor import (
+    INITS,
+    TrainedPredictorGradients,
+    closed_form_predictor,
+    random_predictor,
+)
 from isodyn.dynamics.network.samplers import InputsSampler, MomentsSampler
 
 NETS = ("linear", "relu")
 SOURCES = ("weights", "representations")
 SAMPLERS = ("inputs", "moments")
 DTYPES = ("float64", "float32")
+PREDICTOR_INITS = INITS
+#: the NetworkConfig fields of a trained predictor (SPEC §7)
+TRAINED_OPTIONS = ("predictor_lr_ratio", "predictor_weight_decay", "predictor_init", "predictor_symmetric")
+_FLAG = Flag()
 
 
 @dataclass(frozen=True)
@@ -59,6 +79,10 @@ class NetworkConfig:
     rho: float = 0.3
     sampler: str = "inputs"
     dtype: str = "float64"
+    predictor_lr_ratio: float | None = None
+    predictor_weight_decay: float | None = None
+    predictor_init: str = "closed-form"
+    predictor_symmetric: bool = False
 
     def __post_init__(self):
         """Check every field (derivations.checks: InputError naming the field)."""
@@ -74,10 +98,48 @@ class NetworkConfig:
             raise InputError("ema", self.ema, f"0 for variant {self.rule.variant} (no target network: W_t = W)")
         if self.sampler == "moments" and (self.net != "linear" or self.rule.metric != "euclidean"):
             raise InputError("sampler", self.sampler, "moments only with net linear and metric euclidean")
+        self._check_predictor()
+
+    def _check_predictor(self):
+        """The trained predictor's options (SPEC §7): refused for the closed-form predictor unless at their
+        defaults; alpha_p > 0, gamma_p >= 0; the IsoLoss family only with a symmetric W_P."""
+        given = {"predictor_lr_ratio": self.predictor_lr_ratio, "predictor_weight_decay": self.predictor_weight_decay,
+                 "predictor_init": None if self.predictor_init == "closed-form" else self.predictor_init,
+                 "predictor_symmetric": None if self.predictor_symmetric is False else self.predictor_symmetric}
+        if not self.rule.trainable:
+            for name, v in given.items():
+                if v is not None:
+                    raise InputError(name, v, "omit it for predictor closed-form (only with predictor trainable)")
+            return
+        for name in ("predictor_lr_ratio", "predictor_weight_decay"):
+            if given[name] is not None:
+                object.__setattr__(self, name, PARAMETERS[name](name, given[name]))
+        Choice(PREDICTOR_INITS)("predictor_init", self.predictor_init)
+        object.__setattr__(self, "predictor_symmetric", _FLAG("predictor_symmetric", self.predictor_symmetric))
+        if self.rule.beta is not None and not self.predictor_symmetric:
+            raise InputError("predictor_symmetric", self.predictor_symmetric,
+                             "true with beta (the IsoLoss family's W_P^beta needs a symmetric trained predictor)")
+
+    @property
+    def alpha_p(self) -> float:
+        """A trained predictor's learning-rate ratio alpha_p (default 1)."""
+        return 1.0 if self.predictor_lr_ratio is None else float(self.predictor_lr_ratio)
+
+    @property
+    def gamma_p(self) -> float:
+        """A trained predictor's weight decay gamma_p (default: the encoder's weight decay)."""
+        return float(self.weight_decay if self.predictor_weight_decay is None else self.predictor_weight_decay)
 
     def as_dict(self) -> dict:
+        """Every parameter (the rule's too); a trained predictor's options only when it is trained, resolved
+        (alpha_p, gamma_p), so closed-form runs report exactly what they did before."""
         d = asdict(self)
         d.pop("rule")
+        for name in TRAINED_OPTIONS:
+            d.pop(name)
+        if self.rule.trainable:
+            d.update(predictor_lr_ratio=self.alpha_p, predictor_weight_decay=self.gamma_p,
+                     predictor_init=self.predictor_init, predictor_symmetric=self.predictor_symmetric)
         return {**self.rule.as_dict(), **d}
 
 
@@ -85,11 +147,19 @@ class NetworkConfig:
 class NetworkRun:
     """A finished run.  Index t of the histories is the state before step t; index steps is final.
 
-    s, lam      (steps + 1, M) eigenvalues of the predictor's correlation and of the predictor
+    s, lam      (steps + 1, M) eigenvalues of the predictor's correlation and of the predictor (a trained one:
+                of its symmetric part, ascending)
     probes      (steps + 1, K, M) representations f(W p) of the probe inputs, or None
     W, Wt       final weights (M, N), NumPy
     diverged_step   the first state index beyond the divergence bound of dynamics.measures or non-finite
                 (None: the run did not diverge); the histories hold NaN after it
+
+    A trained predictor (SPEC §7; None for the closed-form one), by dynamics.measures:
+    alignment         (steps + 1,) eigenspace alignment ||[C, W_P]||_F / (||C||_F ||W_P||_F), C the correlation
+                      the closed-form predictor would use (0: aligned)
+    eigvec_alignment  (steps + 1, M) |u_j(C) . u_j(sym W_P)|, matched by eigenvalue order (ascending)
+    asymmetry         (steps + 1,) ||W_P - W_P^T||_F / ||W_P||_F
+    Wp                final predictor (M, M); Wp_history (steps + 1, M, M) when the trainer keeps it
     """
 
     config: NetworkConfig
@@ -106,6 +176,15 @@ class NetworkRun:
     backend: str
     grad_impl: str
     extra: dict = field(default_factory=dict)
+    alignment: np.ndarray | None = None
+    eigvec_alignment: np.ndarray | None = None
+    asymmetry: np.ndarray | None = None
+    Wp: np.ndarray | None = None
+    Wp_history: np.ndarray | None = None
+
+    @property
+    def trained_predictor(self) -> bool:
+        return self.alignment is not None
 
     @property
     def last_index(self) -> int:
@@ -118,7 +197,9 @@ class NetworkTrainer:
     """State and step of one sampled run (module docstring)."""
 
     def __init__(self, config: NetworkConfig, W0, seed: int = 0, backend: Backend | str = "numpy",
-                 probes=None, grad_impl: str = "auto", blas_threads: int = 1):
+                 probes=None, grad_impl: str = "auto", blas_threads: int = 1, Wp0=None, keep_predictor: bool = False):
+        """Wp0: a trained predictor's initial matrix (M, M) instead of ``config.predictor_init``;
+        keep_predictor: record its whole history (NetworkRun.Wp_history)."""
         self.cfg = c = config
         self.blas_threads = blas_threads
         self.bk = resolve(backend) if isinstance(backend, str) else backend
@@ -142,17 +223,50 @@ class NetworkTrainer:
             raise ValueError(f"probes must be (K, {c.in_dim})")
         ss = np.random.SeedSequence(seed)
         self.seed = seed
+        self.trained = c.rule.trainable
+        self.keep_predictor = bool(keep_predictor) and self.trained
+        if self.trained:
+            self.tp = TrainedPredictorGradients(c.rule, self.bk, "xp" if c.sampler == "moments" else grad_impl)
+            self.Wp = xp.asarray(self.initial_predictor(Wp0), dtype=self.dtype)
+            self._record = None
+        elif Wp0 is not None:
+            raise ValueError("Wp0 is a trained predictor's start (rule.predictor 'trainable')")
         if c.sampler == "moments":
             self.sampler = MomentsSampler(ss, c.samples, c.in_dim, c.sigma1, c.sigma2)
-            self._linear_coefficients()
+            if self.trained:
+                self._coef = self.tp.coefficients(c.out_dim, None if self.tp.route != "eigenbasis"
+                                                  else np.ones(c.out_dim))
+            else:
+                self._linear_coefficients()
             self.grad_impl = "moments"
         else:
             rng = self.bk.rng(int(ss.generate_state(1)[0]) if self.bk.name == "cupy" else ss)
             self.sampler = InputsSampler(self.bk, rng, c.samples, c.in_dim, c.sigma1, c.sigma2, self.dtype,
                                          need_x2=c.rule.target_gradient)
-            self.g_on = self.bk.gradient_function(self.k, "grad_online", grad_impl)
-            self.g_tg = self.bk.gradient_function(self.k, "grad_target", grad_impl)
-            self.grad_impl = self.g_on.impl
+            if self.trained:
+                self.grad_impl = self.tp.impl
+            else:
+                self.g_on = self.bk.gradient_function(self.k, "grad_online", grad_impl)
+                self.g_tg = self.bk.gradient_function(self.k, "grad_target", grad_impl)
+                self.grad_impl = self.g_on.impl
+
+    def initial_predictor(self, Wp0=None) -> np.ndarray:
+        """A trained predictor's W_P(0) (M, M), host float64: ``Wp0`` if given, else by ``predictor_init`` from
+        the correlation the closed-form predictor would use now (the weights source before the first batch):
+        closed-form U diag(lambda) U^T; identity; random Q diag(lambda) Q^T (:func:`predictor.random_predictor`,
+        from this run's seed).  Projected onto symmetric matrices with ``predictor_symmetric``."""
+        c, M = self.cfg, self.cfg.out_dim
+        if Wp0 is not None:
+            Wp = np.asarray(Wp0, dtype=np.float64)
+            if Wp.shape != (M, M) or not np.all(np.isfinite(Wp)):
+                raise ValueError(f"Wp0 must be a finite ({M}, {M}) array; got shape {Wp.shape}")
+        elif c.predictor_init == "identity":
+            Wp = np.eye(M)
+        else:
+            _, lam, U = self.predictor(*self.current_source())
+            aligned = c.predictor_init == "closed-form"
+            Wp = closed_form_predictor(lam, U) if aligned else random_predictor(lam, self.seed)
+        return (Wp + Wp.T) / 2 if c.predictor_symmetric else Wp.copy()
 
     # --- predictor ------------------------------------------------------------------------
 
@@ -188,7 +302,10 @@ class NetworkTrainer:
     # --- gradients --------------------------------------------------------------------------
 
     def weight_gradient(self, batch=None):
-        """(dL/dW (M, N) on the backend, s, lambda) for one batch (drawn if None)."""
+        """(dL/dW (M, N) on the backend, s, lambda) for one batch (drawn if None).  With a trained predictor
+        lambda is its spectrum (:meth:`trained_gradients` also gives dL/dW_P)."""
+        if self.trained:
+            return self.trained_gradients(batch)[::2] + (self._record["lam"],)
         if self.cfg.sampler == "moments":
             return self._moments_gradient(batch if batch is not None else self.sampler.draw())
         xp, n = self.xp, self.cfg.samples
@@ -265,8 +382,118 @@ class NetworkTrainer:
 
     # --- stepping -----------------------------------------------------------------------------
 
+    # --- a trained predictor (SPEC §7; dynamics.network.predictor) -------------------------------------------
+
+    def _draw(self, batch):
+        if batch is None:
+            fac = None if self.cfg.sigma2 == 0 or self.rule.target_gradient else self.sampler.factor(self.Wt)
+            batch = self.sampler.draw(self.W, self.Wt, fac)
+        return batch
+
+    def trained_gradients(self, batch=None):
+        """(dL/dW (M, N), dL/dW_P (M, M) or None (wrong-stopgrad), s) for one batch (drawn if None) with the
+        trained predictor W_P held at its current value; dL/dW_P = mean_i (dl/dp)_i z1_i^T of the predictor's
+        loss.  Records the state's measures (:meth:`predictor_record`) in ``self._record``."""
+        if self.cfg.sampler == "moments":
+            return self._trained_moments_gradient(batch if batch is not None else self.sampler.draw())
+        xp, n = self.xp, self.cfg.samples
+        batch = self._draw(batch)
+        z1 = xp.maximum(batch.u1, 0) if self.relu else batch.u1
+        z2 = xp.maximum(batch.u2, 0) if self.relu else batch.u2
+        if self.cfg.predictor_source == "representations":
+            source = self._update_running(self.bk.asnumpy(z1.T @ z1).astype(np.float64) / n), 0.0
+        else:
+            source = self.weights_source()
+        s, _, U = self.predictor(*source)
+        self._record = self.predictor_record(s, U)
+        keep = None  # ReLU + cosine: a zero z1 or z2 has no defined cosine (as the closed-form path)
+        if self.relu and self.rule.metric == "cosine":
+            keep = (xp.abs(z1).max(axis=1, keepdims=True) > 0) & (xp.abs(z2).max(axis=1, keepdims=True) > 0)
+        g, h, D = self.tp(z1, z2, self.Wp, keep)
+        grad = 0
+        if g is not None:
+            if self.relu:
+                g = g * (batch.u1 > 0)
+            grad = g.T @ batch.x1
+        if h is not None:
+            if self.relu:
+                h = h * (batch.u2 > 0)
+            grad = grad + h.T @ batch.x2
+        gWp = None if D is None else self.tp.predictor_gradient(D, z1)
+        return grad / n, gWp, s
+
+    def _trained_moments_gradient(self, m):
+        """The same from the views' empirical moments (linear Euclidean rules; module predictor: coefficients)."""
+        W, Wt, Wp = self.W.astype(np.float64), self.Wt.astype(np.float64), self.Wp.astype(np.float64)
+        if self.cfg.predictor_source == "representations":
+            source = self._update_running(W @ m.C11 @ W.T), 0.0
+        else:
+            source = self.weights_source()
+        s, _, U = self.predictor(*source)
+        self._record = self.predictor_record(s, U)
+        coef, tp = self._coef, self.tp
+        if tp.route == "eigenbasis":
+            lam, Up = np.linalg.eigh((Wp + Wp.T) / 2)
+            coef = {**coef, **tp.coefficients(self.cfg.out_dim, lam)}
+        S11, S21 = W @ m.C11 @ W.T, Wt @ m.C21 @ W.T  # <z1 z1^T>, <z2 z1^T>
+        X11, X21 = W @ m.C11, Wt @ m.C21  # <z1 x1^T>, <z2 x1^T>
+        grad, gWp = 0, None
+        if "dp" in coef:  # D = P Pa + Z2 Pb, P = Z1 W_P^T
+            Pa, Pb = coef["dp"]
+            if tp.trains_predictor:
+                gWp = Pa.T @ Wp @ S11 + Pb.T @ S21  # <D^T z1>
+            DX = Pa.T @ Wp @ X11 + Pb.T @ X21  # <D^T x1>
+            if tp.route == "transpose":
+                grad = Wp.T @ DX
+            elif tp.route == "identity":
+                grad = DX
+        if tp.route == "eigenbasis":
+            Ga, Gb = coef["online"]
+            A, B = Up @ Ga @ Up.T, Up @ Gb @ Up.T
+            grad = A.T @ X11 + B.T @ X21
+        if self.rule.target_gradient:
+            Ta, Tb = coef["target"]
+            if tp.route == "eigenbasis":  # h = Z1 Ta + Z2 Tb in W_P's eigenbasis
+                A, B = Up @ Ta @ Up.T, Up @ Tb @ Up.T
+            else:  # h = P Ta + Z2 Tb
+                A, B = Wp.T @ Ta, Tb
+            grad = grad + A.T @ W @ m.C21.T + B.T @ Wt @ m.C22
+        return (np.asarray(grad, dtype=np.float64).astype(self.dtype),
+                None if gWp is None else gWp.astype(self.dtype), s)
+
+    def predictor_record(self, s, U) -> dict:
+        """The trained predictor's measures at the current state (dynamics.measures): its spectrum ``lam``
+        (ascending), ``alignment``, ``eigvec_alignment`` and ``asymmetry`` against C = U diag(s) U^T, the
+        correlation the closed-form predictor would use (host)."""
+        Wp = self.bk.asnumpy(self.Wp).astype(np.float64)
+        C = (U * s) @ U.T
+        M = len(s)
+        with np.errstate(all="ignore"):
+            if np.all(np.isfinite(Wp)):
+                lam, Up = np.linalg.eigh((Wp + Wp.T) / 2)  # = ms.predictor_spectrum, once for both uses
+                eigvec = ms.eigenvector_overlap(U, Up) if np.all(np.isfinite(U)) else np.full(M, np.nan)
+            else:
+                lam = eigvec = np.full(M, np.nan)
+            return {"lam": lam, "alignment": float(ms.eigenspace_alignment(C, Wp)), "eigvec_alignment": eigvec,
+                    "asymmetry": float(ms.asymmetry(Wp)), "Wp": Wp if self.keep_predictor else None}
+
+    def _trained_step(self):
+        grad, gWp, s = self.trained_gradients()
+        c = self.cfg
+        W = self.W - c.lr * (grad + c.weight_decay * self.W)
+        if gWp is None:
+            Wp = self.Wp - c.lr * c.gamma_p * self.Wp
+        else:
+            Wp = self.Wp - c.lr * (c.alpha_p * gWp + c.gamma_p * self.Wp)
+        self.Wp = (Wp + Wp.T) / 2 if c.predictor_symmetric else Wp
+        self.Wt = c.ema * self.Wt + (1 - c.ema) * W if self.separate_target else W
+        self.W = W
+        return s, self._record["lam"]
+
     def step(self):
         """One update; returns (s, lambda) of the predictor that step used."""
+        if self.trained:
+            return self._trained_step()
         grad, s, lam = self.weight_gradient()
         c = self.cfg
         W = self.W - c.lr * (grad + c.weight_decay * self.W)
@@ -284,10 +511,21 @@ class NetworkTrainer:
         return self.bk.asnumpy(self.xp.maximum(u, 0) if self.relu else u).astype(np.float64)
 
     def final_eigenvalues(self):
-        s, lam, _ = self.predictor(*self.current_source())
+        """(s, lambda) of the current state (a trained predictor: its spectrum, and its record is refreshed)."""
+        s, lam, U = self.predictor(*self.current_source())
+        if self.trained:
+            self._record = self.predictor_record(s, U)
+            return s, self._record["lam"]
         return s, lam
 
-    def _loop(self, steps, s_hist, lam_hist, p_hist, progress):
+    def _store(self, hist, t):
+        """A trained predictor's record of state t into the histories."""
+        if hist is None:
+            return
+        for name, arr in hist.items():
+            arr[t] = self._record[name]
+
+    def _loop(self, steps, s_hist, lam_hist, p_hist, progress, hist=None):
         """Run the steps; (diverged step or None, steps done, divergence bound).  The bound is
         dynamics.measures.divergence_bound of the first step's eigenvalues (the mode equations' rule)."""
         bound = None
@@ -297,19 +535,20 @@ class NetworkTrainer:
             with np.errstate(all="ignore"):
                 s, lam = self.step()
             s_hist[t], lam_hist[t] = s, lam
+            self._store(hist, t)
             if bound is None:
                 bound = ms.divergence_bound(s)
             if progress is not None:
                 progress(1)
             if ms.beyond_bound(s, bound):  # state t is beyond the bound
                 return t, t + 1, bound
-            if not _finite(self.bk, self.W):  # state t + 1 is not finite
-                return t + 1, t + 1, bound
+            if not _finite(self.bk, self.W) or (self.trained and not _finite(self.bk, self.Wp)):
+                return t + 1, t + 1, bound  # state t + 1 is not finite
         return None, steps, bound
 
     def run(self, steps: int, progress=None) -> NetworkRun:
-        """Train ``steps`` steps; stops early, diverged, when W stops being finite or s leaves the bound of
-        :mod:`dynamics.measures` (non-finite, or above BOUND * max(1, max s at step 0)).
+        """Train ``steps`` steps; stops early, diverged, when W (or a trained W_P) stops being finite or s leaves
+        the bound of :mod:`dynamics.measures` (non-finite, or above BOUND * max(1, max s at step 0)).
 
         progress: None or a callable(k) told after each step (the CLI passes a tqdm update).
         """
@@ -318,14 +557,21 @@ class NetworkTrainer:
         lam_hist = np.full((steps + 1, M), np.nan)
         K = 0 if self.probes is None else self.probes.shape[0]
         p_hist = np.full((steps + 1, K, M), np.nan) if K else None
+        hist = None
+        if self.trained:
+            hist = {"alignment": np.full(steps + 1, np.nan), "eigvec_alignment": np.full((steps + 1, M), np.nan),
+                    "asymmetry": np.full(steps + 1, np.nan)}
+            if self.keep_predictor:
+                hist["Wp"] = np.full((steps + 1, M, M), np.nan)
         t0 = time.perf_counter()
         # thin (n x M) products: one BLAS thread is much faster than contended threads
         limit = threadpool_limits(self.blas_threads, user_api="blas") if self.bk.name == "numpy" else nullcontext()
         with limit:
-            diverged_step, done, bound = self._loop(steps, s_hist, lam_hist, p_hist, progress)
+            diverged_step, done, bound = self._loop(steps, s_hist, lam_hist, p_hist, progress, hist)
         if diverged_step is None:
             with np.errstate(all="ignore"):
                 s_hist[steps], lam_hist[steps] = self.final_eigenvalues()
+            self._store(hist, steps)
             if p_hist is not None:
                 p_hist[steps] = self.probe_representations()
             if bound is None:  # no step taken
@@ -335,9 +581,15 @@ class NetworkTrainer:
         if self.bk.name == "cupy":
             self.xp.cuda.Stream.null.synchronize()
         seconds = time.perf_counter() - t0
-        return NetworkRun(self.cfg, self.seed, s_hist, lam_hist, p_hist, self.bk.asnumpy(self.W).astype(np.float64),
-                          self.bk.asnumpy(self.Wt).astype(np.float64), steps, diverged_step is not None,
-                          diverged_step, seconds, self.bk.name, self.grad_impl, {"steps_done": done})
+        run = NetworkRun(self.cfg, self.seed, s_hist, lam_hist, p_hist, self.bk.asnumpy(self.W).astype(np.float64),
+                         self.bk.asnumpy(self.Wt).astype(np.float64), steps, diverged_step is not None,
+                         diverged_step, seconds, self.bk.name, self.grad_impl, {"steps_done": done})
+        if self.trained:
+            run.alignment, run.eigvec_alignment, run.asymmetry = (hist[k] for k in ("alignment", "eigvec_alignment",
+                                                                                    "asymmetry"))
+            run.Wp = self.bk.asnumpy(self.Wp).astype(np.float64)
+            run.Wp_history = hist.get("Wp")
+        return run
 
 
 def _finite(bk, W) -> bool:
@@ -365,11 +617,14 @@ def init_weights(out_dim: int, in_dim: int, scale: float, seed: int) -> np.ndarr
 
 
 def train(config: NetworkConfig, W0=None, init_scale: float = 0.25, steps: int = 1500, seed: int = 0,
-          backend: str = "numpy", probes=None, grad_impl: str = "auto", progress=None) -> NetworkRun:
-    """Convenience: build a :class:`NetworkTrainer` and run it."""
+          backend: str = "numpy", probes=None, grad_impl: str = "auto", progress=None, Wp0=None,
+          keep_predictor: bool = False) -> NetworkRun:
+    """Convenience: build a :class:`NetworkTrainer` and run it (Wp0, keep_predictor: a trained predictor's
+    start and whether to keep its history)."""
     if W0 is None:
         W0 = init_weights(config.out_dim, config.in_dim, init_scale, seed)
-    return NetworkTrainer(config, W0, seed, backend, probes, grad_impl).run(steps, progress)
+    return NetworkTrainer(config, W0, seed, backend, probes, grad_impl, Wp0=Wp0,
+                          keep_predictor=keep_predictor).run(steps, progress)
 
 
 def summary(run: NetworkRun, extra_params: dict | None = None) -> dict:
@@ -378,6 +633,9 @@ def summary(run: NetworkRun, extra_params: dict | None = None) -> dict:
     collapsed, n_dead and recruit_steps by :mod:`dynamics.measures`, as ``isodyn simulate`` has them: a mode is
     dead when its final s_m <= DEAD * max s at step 0, collapsed = every mode dead; recruit_steps per mode
     (ascending eigenvalues), the first step within 1% of its final value, None if never, dead or diverged.
+    A trained predictor (SPEC §7) adds, at the same state as s_final: ``alignment_final`` (the eigenspace
+    alignment), ``eigvec_alignment_final`` (per eigenvector, ascending) and ``asymmetry_final``; its
+    ``lam_final`` is the trained predictor's spectrum.
     """
     last = run.last_index
     s_final, lam_final = run.s[last], run.lam[last]
@@ -385,7 +643,7 @@ def summary(run: NetworkRun, extra_params: dict | None = None) -> dict:
     finite = bool(np.all(np.isfinite(s_final)))
     dead = ms.dead_modes(s_final, run.s[0]) if finite else np.zeros(s_final.shape, dtype=bool)
     rec = ms.recruit_steps(run.s[: last + 1], np.arange(last + 1), dead=dead | run.diverged | (not finite))
-    return {
+    out = {
         "s_final": [_num(x) for x in s_final[order]],
         "lam_final": [_num(x) for x in np.sort(lam_final)],
         "steps": int(run.steps),
@@ -399,6 +657,11 @@ def summary(run: NetworkRun, extra_params: dict | None = None) -> dict:
         "grad_impl": run.grad_impl,
         "parameters": {**run.config.as_dict(), "seed": run.seed, **(extra_params or {})},
     }
+    if run.trained_predictor:
+        out.update(alignment_final=_num(run.alignment[last]),
+                   eigvec_alignment_final=[_num(x) for x in run.eigvec_alignment[last]],
+                   asymmetry_final=_num(run.asymmetry[last]))
+    return out
 
 
 def _num(x):

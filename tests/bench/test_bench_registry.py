@@ -69,3 +69,11 @@ def test_cupy_row_is_a_result_either_way(rows):
     assert all(bool(r.get("skipped")) == (not ok) for r in cupy)
     if not ok:
         assert why in cupy[0]["note"]
+
+
+def test_trained_predictor_row(rows):
+    """issue 13: the sampled step with a trained predictor against the closed-form step, side by side."""
+    trained = [r for r in rows if r["group"] == "network" and "trained predictor vs closed-form" in r["name"]]
+    assert len(trained) == 2  # quick: Euclidean, inputs and moments samplers
+    for r in trained:
+        assert r["unit"] == "ms/step" and r["baseline"].startswith("closed-form predictor step")

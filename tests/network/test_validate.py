@@ -68,3 +68,46 @@ def test_bad_input_exits_2_with_one_line(argv, flag, capsys):
     assert main(["validate", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("isodyn: error:") and flag in err[0]
+
+
+# --- a trained predictor (SPEC §7; issue 13, item 5) -------------------------------------------------------
+
+
+def test_trained_predictor_cases_are_opt_in_settings():
+    assert not any(c.trained for c in V.matrix(quick=True))  # the default matrix is unchanged
+    cases = V.matrix(("euclidean",), None, (2, 50), quick=True, settings=("trained", "unaligned"))
+    assert {(c.variant, c.start) for c in cases} == {("standard", "aligned"), ("iso", "aligned"),
+                                                     ("no-stopgrad", "aligned"), ("wrong-stopgrad", "aligned"),
+                                                     ("standard", "random"), ("iso", "random")}
+    assert all(c.M == 2 and c.rule.trainable for c in cases)  # M <= TRAINED_MAX_M, variants with a predictor
+
+
+def test_trained_aligned_case_passes_and_a_wrong_predictor_rate_fails(monkeypatch):
+    case = V.matrix(("euclidean",), ("standard",), (5,), quick=True, settings=("trained",))[0]
+    good = V.run_case(case, K=4)
+    assert good.status == "pass" and good.lam_ratio < 1, good.as_dict()
+    assert good.lam_train.shape == good.train.shape and good.as_dict()["lam_ratio"] == good.lam_ratio
+    real = V.simulate
+
+    def wrong_rate(rule, s0, **kw):  # the map with the predictor learning 1.5 x faster than in training
+        return real(rule, s0, predictor_lr_ratio=1.5, **kw)
+
+    monkeypatch.setattr(V, "simulate", wrong_rate)
+    bad = V.run_case(case, K=4)
+    assert bad.status == "FAIL" and bad.lam_ratio > 1
+
+
+def test_random_start_alignment_falls_then_the_map_is_compared():
+    case = V.matrix(("euclidean",), ("standard",), (2,), quick=True, settings=("unaligned",))[0]
+    r = V.run_case(case, K=3)
+    a = r.alignment
+    assert a["start"] > 0.2 and a["fall"] > 2 and a["at_compare"] < a["start"]
+    assert 0 < a["compared_from_step"] == r.step[0] and r.status == "pass", r.as_dict()
+
+
+def test_cli_trained_settings(capsys):
+    rc = main(["validate", "--metrics", "euclidean", "--variants", "standard", "--modes", "2", "--settings",
+               "trained", "--quick", "--seeds", "3", "--json", "--no-progress", "--jobs", "1"])
+    data = json.loads(capsys.readouterr().out)
+    assert rc == 0 and data["total"] == 1 and data["cases"][0]["lam_ratio"] < 1
+    assert "trained predictor" in data["cases"][0]["setting"] and "lambda_m" in data["rule"]
