@@ -182,6 +182,19 @@ def fixed_point_outcomes(lam_end, dead, plus, threshold_exceeded) -> tuple[float
     return err, wrong
 
 
+def spectrum_deviation(sampled, modes) -> float:
+    """max over steps and modes of |sampled - modes| / max |modes| of ascending spectra (T, M): how far sampled
+    training's eigenvalues are from the mode equations'."""
+    a, b = np.sort(np.asarray(sampled, float), axis=-1), np.sort(np.asarray(modes, float), axis=-1)
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+def fall_factor(x) -> float:
+    """x(0) / x(end) of a series (e.g. the eigenspace alignment measure over training): how many times it fell."""
+    x = np.asarray(x, float)
+    return float(x[0] / x[-1]) if x[-1] > 0 else float("inf")
+
+
 # --- claim 9: closed-form against trained predictor -----------------------------------------------------
 
 

@@ -72,3 +72,17 @@ def test_end_state_statistics():
     size, ratio = C.cloud_shape(Z)
     assert size == pytest.approx(math.sqrt(5.0)) and ratio == pytest.approx(1 / 9)
     assert C.cloud_shape(np.zeros((3, 2))) == (0.0, 0.0)
+
+
+def test_spectrum_deviation_sorts_modes_and_scales_by_the_largest():
+    """The order of the modes does not matter; the deviation is max |a - b| over the largest |b|."""
+    modes = np.array([[1.0, 2.0, 4.0], [1.0, 2.0, 8.0]])
+    sampled = modes[:, ::-1] + np.array([[0.0, 0.0, 0.04], [0.0, 0.16, 0.0]])[:, ::-1]
+    assert C.spectrum_deviation(sampled, modes) == pytest.approx(0.16 / 8)
+    assert C.spectrum_deviation(modes, modes) == 0.0
+
+
+def test_fall_factor():
+    assert C.fall_factor([0.3, 0.2, 0.1]) == pytest.approx(3.0)
+    assert C.fall_factor([0.1, 0.2]) == pytest.approx(0.5)
+    assert C.fall_factor([0.1, 0.0]) == math.inf
