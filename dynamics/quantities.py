@@ -35,12 +35,27 @@ QUANTITIES: dict[str, dict] = {
     "diverged": {"long_name": "diverged (non-finite or beyond the bound)", "units": "1", **_BOOL},
     "converged": {"long_name": "every live mode at rest at the end (a live mode required)", "units": "1", **_BOOL},
     "rate": {"long_name": "relative rate |dS_m/dt| / |S_m| at the last state", "units": "1"},
-    "recruit_steps": {"long_name": "first saved step within 1% of the mode's final value (-1: never, dead or "
-                                   "diverged)", "units": "1"},
+    "recruit_steps": {"long_name": "for a mode that rose (s_m(end) >= 2 s_m(0), alive): the first saved step "
+                                   "within 1% of its final value; -1 for the others and diverged runs",
+                      "units": "1"},
     "effective_rank": {"long_name": "participation ratio (sum s)^2 / sum s^2 at the end", "units": "1"},
     "isotropy": {"long_name": "min lambda / max lambda at the end", "units": "1"},
     "closure_error": {"long_name": "exact closure: relative quadrature error at the initial and final state",
                       "units": "1"},
+    "W": {"long_name": "final online weights W (out x in)", "units": "1"},
+    "Wt": {"long_name": "final target weights W_t (out x in)", "units": "1"},
+    "probes": {"long_name": "probe inputs' representations W x_probe", "units": "1"},
+    "alignment": {"long_name": "eigenspace alignment ||[C, W_P]|| / (||C|| ||W_P||) of the trained predictor",
+                  "units": "1"},
+    "asymmetry": {"long_name": "asymmetry ||W_P - W_P^T|| / ||W_P|| of the trained predictor", "units": "1"},
+    "eigvec_alignment": {"long_name": "|u_m^T W_P u_m| / ||W_P u_m|| of the trained predictor along the "
+                                      "correlation's eigenvectors u_m", "units": "1"},
+    "Wp": {"long_name": "final trained predictor W_P (mode x mode)", "units": "1"},
+    "Wp_history": {"long_name": "trained predictor W_P at each saved step", "units": "1"},
+    "mode_col": {"long_name": "column index of W_P", "units": "1"},
+    "out": {"long_name": "output unit index", "units": "1"},
+    "in": {"long_name": "input unit index", "units": "1"},
+    "probe": {"long_name": "probe index", "units": "1"},
     "outcome": {"long_name": "outcome of the run", "units": "1", "flag_values": list(range(len(OUTCOMES))),
                 "flag_meanings": " ".join(OUTCOMES)},
 }
@@ -70,3 +85,19 @@ def label(ds) -> None:
     for name in list(ds.data_vars) + list(ds.coords):
         ds[name].attrs.update(attributes(str(name)))
     ds.attrs.setdefault("Conventions", CONVENTIONS)
+
+
+def command() -> str:
+    """The command line that made a file (CF's ``history``); the Python API says so."""
+    import shlex
+    import sys
+
+    return "isodyn " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "isodyn (Python API)"
+
+
+def stamp(ds, title: str) -> None:
+    """The global attributes every isodyn netCDF file carries (in place): Conventions, title, source (isodyn and
+    its version), history (the command)."""
+    import isodyn
+
+    ds.attrs.update(Conventions=CONVENTIONS, title=title, source=f"isodyn {isodyn.__version__}", history=command())

@@ -49,3 +49,18 @@ def test_a_sweep_file_describes_itself(tmp_path):
 def test_an_undescribed_quantity_is_an_error():
     with pytest.raises(KeyError, match="quantities.py"):
         attributes("no_such_quantity")
+
+
+@pytest.mark.parametrize("predictor", ["closed-form", "trainable"])
+def test_a_train_file_describes_itself(tmp_path, capsys, predictor):
+    from isodyn.dynamics.cli.common import main
+
+    path, probes = tmp_path / "t.nc", tmp_path / "probes.npy"
+    np.save(probes, np.random.default_rng(0).standard_normal((2, 6)))
+    assert main(["train", "--in-dim", "6", "--out-dim", "3", "--samples", "200", "--steps", "5",
+                 "--probes", str(probes), "--predictor", predictor, "--out", str(path)]) == 0
+    capsys.readouterr()
+    ds = xr.open_dataset(path)
+    _described(ds)
+    assert ds.attrs["history"].startswith("isodyn ") and ds.attrs["metric"] == "euclidean"
+    assert ("Wp" in ds) == (predictor == "trainable")

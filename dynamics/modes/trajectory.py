@@ -159,8 +159,7 @@ class Trajectory:
             attrs[k] = v if isinstance(v, (int, float, str)) else json.dumps(v)
         ds.attrs.update({k: v for k, v in attrs.items() if v is not None})
         quantities.label(ds)
-        ds.attrs.update(title=f"isodyn mode equations: {self.rule.name}", source=f"isodyn {_version()}",
-                        history=_command())
+        quantities.stamp(ds, f"isodyn mode equations: {self.rule.name}")
         return ds
 
     def write(self, path) -> Path:
@@ -225,16 +224,3 @@ def _status_name(code: int) -> str:
 
     return STATUS.get(code, str(code))
 
-
-def _version() -> str:
-    import isodyn
-
-    return isodyn.__version__
-
-
-def _command() -> str:
-    """The command line that made the file (the history attribute of CF)."""
-    import shlex
-    import sys
-
-    return "isodyn " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "isodyn (Python API)"

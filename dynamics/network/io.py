@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from isodyn.dynamics import quantities
 from isodyn.dynamics.files import atomic_write
 
 SUFFIXES = (".nc", ".npz")
@@ -57,6 +58,8 @@ def to_dataset(run, summary: dict):
                      "diverged_step": -1 if run.diverged_step is None else int(run.diverged_step),
                      "seconds": float(run.seconds), "parameters_json": json.dumps(params),
                      "summary_json": json.dumps(summary)})
+    quantities.label(ds)
+    quantities.stamp(ds, f"isodyn sampled training: {params.get('metric', '')}/{params.get('variant', '')}")
     return ds
 
 

@@ -113,8 +113,7 @@ def assemble(spec: SweepSpec, store: PartStore, chunks) -> xr.Dataset:  # noqa: 
     for name in ds.coords:  # an axis is a parameter (or a rule option): say which
         ds[name].attrs.setdefault("long_name", quantities.PARAMETERS.get(name, name.replace("_", " ")))
         ds[name].attrs.setdefault("units", "1")
-    ds.attrs.update(Conventions=quantities.CONVENTIONS, title="isodyn parameter sweep",
-                    source=f"isodyn {isodyn.__version__}")
+    quantities.stamp(ds, "isodyn parameter sweep")
     ds.attrs.update({"isodyn_version": isodyn.__version__, "spec_digest": spec.digest,
                      "spec_json": json.dumps(spec.canonical(), sort_keys=True), "outcomes": ",".join(OUTCOMES),
                      "recruit_resolution": frame_stride(spec)})
