@@ -105,7 +105,7 @@ def _sum_symbol(prefix: str, key) -> sp.Symbol:
 
 #: what an expected drift is of: the encoder's amplitude S_m (G_m, SPEC §4) or a trainable predictor's
 #: eigenvalue lambda_m (H_m, SPEC §7)
-QUANTITIES = ("encoder", "predictor")
+DRIFTS_OF = ("encoder", "predictor")
 
 
 def _integrand(rule: Rule, quantity: str = "encoder"):
@@ -120,7 +120,7 @@ def _integrand(rule: Rule, quantity: str = "encoder"):
         g = gradients(rule)
         integrand = -(g.online.component().xreplace(sub) * a) - (g.target.component().xreplace(sub) * b)
     else:
-        raise ValueError(f"quantity {quantity!r}; accepted: {QUANTITIES}")
+        raise ValueError(f"quantity {quantity!r}; accepted: {DRIFTS_OF}")
     if not rule.has_predictor:
         integrand = integrand.xreplace({lam: sp.Integer(1)})
     return sp.expand(integrand), St_
