@@ -3,13 +3,15 @@
   cache.py        the kernel cache on disk (hashes, atomic writes, the index, loading a module from its file)
   printing.py     sympy -> Python source (scalar numba code or xp array code), common subexpressions
   templating.py   the Jinja2 environment (StrictUndefined) of templates/
-  kernels.py      a rule's kernel module (gradients, s and lambda, the drift, the exact closure's integrand)
+  kernels.py      a rule's kernel module (gradients, the drift, the exact closure's integrand) and the shared
+                  module of s and lambda it imports
   integrators.py  a rule's integrator module (map, Runge-Kutta, Dormand-Prince drivers) from the kernels
   fastmath.py     the vectorised powers and borrowed views the generated loops call
-  templates/      kernels.py.j2, integrators.py.j2 (+ the macros they include)
+  templates/      kernels.py.j2, eigenvalues.py.j2, integrators.py.j2 (+ the macros they include)
 """
 
 from .cache import cache_dir, generator_hash, load_module, store_source
-from .kernels import generate_source, kernels
+from .kernels import eigenvalues_source, generate_source, kernels
 
-__all__ = ["cache_dir", "generate_source", "generator_hash", "kernels", "load_module", "store_source"]
+__all__ = ["cache_dir", "eigenvalues_source", "generate_source", "generator_hash", "kernels", "load_module",
+           "store_source"]

@@ -3,9 +3,12 @@
 Layout under :func:`cache_dir` (``$ISODYN_CACHE``, default ``~/.cache/isodyn``)::
 
     kernels/k_<hash>.py      a rule's kernel module (codegen.kernels)
+    kernels/e_<hash>.py      s and the closed-form predictor's lambda from S, shared by the kernel modules that
+                             print the same predictor (compiled once for all of them)
     kernels/i_<hash>.py      a rule's integrator module (codegen.integrators)
     kernels/__pycache__/     numba's machine code for them (``njit(cache=True)``)
-    index/<hash>.json        rule structure + :func:`generator_hash` -> its kernel module's file name
+    index/<hash>.json        rule structure + :func:`generator_hash` -> its kernel module's file name and the
+                             modules it imports
 
 A module is written once, atomically, and imported from its file (numba's ``cache=True`` needs a real
 file).  The index lets a second process find a rule's kernels without importing sympy; it is keyed by
@@ -126,10 +129,15 @@ def intact(path: Path) -> bool:
     return path.stem.endswith(_digest(src))
 
 
+def module_file(src: str, prefix: str) -> str:
+    """The file name generated source ``src`` is stored under (a hash of it and the tool versions)."""
+    return f"{prefix}{_digest(src)}.py"
+
+
 def store_source(src: str, prefix: str) -> Path:
     """Write generated source into the kernel cache under a hash of it and the tool versions (again, if the file
     there is corrupt)."""
-    path = cache_dir() / "kernels" / f"{prefix}{_digest(src)}.py"
+    path = cache_dir() / "kernels" / module_file(src, prefix)
     if path.exists():
         try:
             if path.read_text() == src:
@@ -192,17 +200,10 @@ def _index_path(key) -> Path:
     return cache_dir() / "index" / (hashlib.sha256(text.encode()).hexdigest()[:24] + ".json")
 
 
-def indexed_module(key) -> Path | None:
-    """The intact cached module file recorded for ``key`` (a rule's structural key), or None (a corrupt index
-    entry or module is said once and then generated again by the caller)."""
-    idx = _index_path(key)
-    if not idx.exists():
-        return None
-    try:
-        path = cache_dir() / "kernels" / json.loads(idx.read_text())["module"]
-    except (ValueError, KeyError, TypeError, OSError):
-        say_once(f"isodyn: note: the kernel index entry {idx.name} was corrupt; generating the kernels again")
-        return None
+def _intact_file(name: str) -> Path | None:
+    """The cached module ``kernels/<name>`` if it is there and intact; a corrupt one is said once and removed
+    with its compiled code (the caller generates it again)."""
+    path = cache_dir() / "kernels" / name
     if not path.exists():
         return None
     if not intact(path):
@@ -212,6 +213,25 @@ def indexed_module(key) -> Path | None:
     return path
 
 
-def record_module(key, path: Path) -> None:
-    """Record in the index that ``key``'s module is ``path``."""
-    atomic_write(_index_path(key), json.dumps({"module": path.name, "rule": list(key)}))
+def indexed_modules(key) -> list[Path] | None:
+    """The intact cached module files recorded for ``key`` (a rule's structural key), the modules it imports
+    first and its own last; None when any is missing or corrupt (said once; the caller generates them again)."""
+    idx = _index_path(key)
+    if not idx.exists():
+        return None
+    try:
+        entry = json.loads(idx.read_text())
+        names = [*entry.get("needs", []), entry["module"]]
+        if not all(isinstance(n, str) for n in names):
+            raise TypeError
+    except (ValueError, KeyError, TypeError, OSError, AttributeError):
+        say_once(f"isodyn: note: the kernel index entry {idx.name} was corrupt; generating the kernels again")
+        return None
+    paths = [_intact_file(n) for n in names]
+    return None if any(p is None for p in paths) else paths
+
+
+def record_module(key, path: Path, needs=()) -> None:
+    """Record in the index that ``key``'s module is ``path``, importing the cached modules ``needs``."""
+    atomic_write(_index_path(key), json.dumps({"module": path.name, "needs": [n.name for n in needs],
+                                               "rule": list(key)}))

@@ -10,7 +10,8 @@ beta change):
   invariants(xp, Z1, Z2, lam, beta)        -> tuple of (n, 1) arrays, the Q's of the gradients
   grad_online(xp, Z1, Z2, lam, beta, Q)    -> (n, M) dl/dz1 in the predictor eigenbasis
   grad_target(xp, Z1, Z2, lam, beta, Q)    -> (n, M) dl/dz2
-  eigenvalues(S, sigma1, alpha, eps, normalize, s_out, lam_out)   numba: s_m and lambda_m from S_m
+  eigenvalues(S, sigma1, alpha, eps, normalize, s_out, lam_out)   numba: s_m and lambda_m from S_m (imported
+                                         from the shared module of templates/eigenvalues.py.j2)
   drift(S, St, lam, sigma1, sigma2, beta, out)        numba: G_m, Euclidean closed form or cosine mean-field
   drift_np(S, St, lam, sigma1, sigma2, beta)           NumPy twin, arrays (..., M)
   exact_integrand(t, u, S, St, lam, sigma1, sigma2, beta, out)   numba, cosine only:
@@ -24,8 +25,10 @@ LAMBDA_ELEMENTWISE, AMPLITUDE, DRIFT_ELEMENTWISE, MAP_STEP, ODE_STEP, LAG_STEP, 
 from __future__ import annotations
 
 import re
+import sys
+from pathlib import Path
 
-from .cache import fastmath_hash, indexed_module, load_module, record_module, store_source
+from .cache import fastmath_hash, indexed_modules, load_module, module_file, record_module, store_source
 from .printing import cse_lines, hoist_point_terms, mode_symbols, printer
 from .templating import render
 
@@ -220,18 +223,43 @@ def _step_context() -> dict:
             "predictor_ode": repr(pr(predictor_ode(H).xreplace(names)))}
 
 
-def generate_source(rule) -> str:
-    """The kernel module's full source for ``rule`` (sympy work happens here)."""
+_EIGEN_PREFIX, _KERNEL_PREFIX = "e_", "k_"
+
+
+def eigenvalues_source(rule) -> str:
+    """The source of the module holding ``eigenvalues`` for ``rule``: the same text (and so one file, compiled
+    once) for every rule whose s(S) and lambda(s) print the same."""
+    predictor = _predictor_context(rule)
+    uses_math = _mentions([predictor[k] for k in ("corr", "plain", "normed")], "math.")
+    return render("eigenvalues.py.j2", predictor=predictor, fastmath=repr(fastmath_hash()), uses_math=uses_math)
+
+
+def _module_name(prefix: str, file: str) -> str:
+    return prefix + Path(file).stem
+
+
+def generate_source(rule, eigen_source: str | None = None) -> str:
+    """The kernel module's full source for ``rule`` (sympy work happens here); it imports ``eigenvalues`` from
+    the module of :func:`eigenvalues_source`."""
     cosine, trainable = rule.metric == "cosine", rule.has_predictor
+    eigen_source = eigenvalues_source(rule) if eigen_source is None else eigen_source
     ctx = dict(grad=_gradient_context(rule), predictor=_predictor_context(rule), drift=_drift_context(rule),
                predictor_drift=_drift_context(rule, "predictor") if trainable else None, steps=_step_context(),
                exact=_exact_context(rule) if cosine else None,
                exact_predictor=_exact_context(rule, "predictor") if cosine and trainable else None)
-    code = [ctx["predictor"][k] for k in ("corr", "plain", "normed")] + [ctx["drift"][k] for k in (
-        "sum_lines", "sum_finals", "point_lines", "mode_lines", "mode_final")]
+    code = [ctx["drift"][k] for k in ("sum_lines", "sum_finals", "point_lines", "mode_lines", "mode_final")]
     uses_math = ctx["exact"] is not None or _mentions(code, "math.")
     return render("kernels.py.j2", rule_name=rule.name, rule_key=repr(rule.structural_key),
-                  fastmath=repr(fastmath_hash()), uses_math=uses_math, **ctx)
+                  fastmath=repr(fastmath_hash()), uses_math=uses_math,
+                  eigenvalues_module=_module_name(EIGEN_MODULE, module_file(eigen_source, _EIGEN_PREFIX)), **ctx)
+
+
+EIGEN_MODULE, KERNEL_MODULE = "isodyn_eigenvalues_", "isodyn_kernels_"
+
+
+def _load_shared(path: Path):
+    name = _module_name(EIGEN_MODULE, path.name)
+    return sys.modules.get(name) or load_module(path, EIGEN_MODULE)
 
 
 def kernels(rule):
@@ -239,10 +267,15 @@ def kernels(rule):
     key = rule.structural_key
     if key in _LOADED:
         return _LOADED[key]
-    path = indexed_module(key)
-    if path is None:
-        path = store_source(generate_source(rule), "k_")
-        record_module(key, path)
-    mod = load_module(path, "isodyn_kernels_")
+    paths = indexed_modules(key)
+    if paths is None:
+        eigen = eigenvalues_source(rule)
+        needs = [store_source(eigen, _EIGEN_PREFIX)]
+        path = store_source(generate_source(rule, eigen), _KERNEL_PREFIX)
+        record_module(key, path, needs)
+        paths = [*needs, path]
+    for need in paths[:-1]:
+        _load_shared(need)
+    mod = load_module(paths[-1], KERNEL_MODULE)
     _LOADED[key] = mod
     return mod

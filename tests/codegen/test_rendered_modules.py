@@ -15,7 +15,7 @@ import jinja2
 import pytest
 from scenarios import RULES, rule_id
 
-from isodyn.dynamics.codegen import generate_source, templating
+from isodyn.dynamics.codegen import eigenvalues_source, generate_source, templating
 from isodyn.dynamics.codegen.integrators import PARAM_NAMES, integrator_source, state_rows
 from isodyn.dynamics.codegen.kernels import kernels
 from isodyn.dynamics.modes.schemes import MAP_BLOCK, MAP_FAST_BLOCK, PI_CONTROLLER
@@ -35,12 +35,13 @@ def _ruff():
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
-    """Every rule's kernel module and integrator module, written to a folder: name -> path."""
+    """Every rule's eigenvalues, kernel and integrator modules, written to a folder: name -> path."""
     folder = tmp_path_factory.mktemp("rendered")
     out = {}
     for rule in RULES:
         stem = re.sub(r"\W", "_", rule.name)
-        for kind, src in (("k", generate_source(rule)), ("i", integrator_source(rule, **OPTIONS))):
+        for kind, src in (("e", eigenvalues_source(rule)), ("k", generate_source(rule)),
+                          ("i", integrator_source(rule, **OPTIONS))):
             path = folder / f"{kind}_{stem}.py"
             path.write_text(src)
             out[f"{kind}/{rule.name}"] = path
