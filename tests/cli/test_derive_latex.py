@@ -35,7 +35,7 @@ def pdflatex():
     exe = shutil.which("pdflatex")
     if exe is None:
         pytest.skip("pdflatex is not installed (apt-get install texlive-latex-base texlive-latex-recommended "
-                    "lmodern; CI's setup installs it)")
+                    "texlive-pictures lmodern; CI's setup installs it)")
     return exe
 
 
