@@ -325,25 +325,33 @@ def _fixed_points(d: _Doc, rule: Rule, use_exact: bool, numbers) -> None:
             + (" The leading coefficient $" + sp.latex(lead) + "$ is negative, so $G_m - \\gamma S_m \\le 0$ for every "
                "$\\lambda_m$: every mode decays (collapse)." if lead.is_negative else ""))
     else:
-        for fp in fps:
-            _symbolic_fixed_point(d, fp)
+        _symbolic_fixed_points(d, fps)
     if numbers is not None:
         _fixed_points_at(d, rule, numbers)
 
 
-def _symbolic_fixed_point(d: _Doc, fp) -> None:
-    d.p(fp.note + ":")
+def _symbolic_fixed_points(d: _Doc, fps) -> None:
+    """The condition once, every root (lambda*, s*), then the linearisation (shared by the roots: it is written
+    in lambda*, s*)."""
+    fp = fps[0]
+    d.p(fp.note[0].upper() + fp.note[1:] + ". Condition:")
     d.math(sp.latex(fp.condition))
-    if fp.lam is not None:
-        d.math(_eq(r"\lambda^*", sp.latex(fp.lam)))
-        f = sp.expand(fp.condition.lhs - fp.condition.rhs) if isinstance(fp.condition, sp.Equality) else None
-        if f is not None and f.has(lam) and sp.Poly(f, lam).degree() == 2:
-            D = sp.factor(sp.discriminant(f, lam))
-            if not D.is_nonnegative:
-                d.p("real only where the discriminant $D = " + sp.latex(D) + " \\ge 0$.")
-    if fp.s is not None:
-        d.math(_eq(r"s^*", sp.latex(fp.s)))
+    roots = [x for x in fps if x.lam is not None]
+    for i, x in enumerate(roots):
+        sub = "" if len(roots) == 1 else "_{" + str(i + 1) + "}"
+        d.math(_eq(r"\lambda^*" + sub, sp.latex(x.lam)))
+        if x.s is not None:
+            d.math(_eq(r"s^*" + sub, sp.latex(x.s)))
+    f = sp.expand(fp.condition.lhs - fp.condition.rhs) if isinstance(fp.condition, sp.Equality) else None
+    if roots and f is not None and f.has(lam) and sp.Poly(f, lam).degree() == 2:
+        D = sp.factor(sp.discriminant(f, lam))
+        if not D.is_nonnegative:
+            d.p("Real only where the discriminant $D = " + sp.latex(D) + " \\ge 0$.")
+    for x in fps[1:]:
+        if x.jacobian != fp.jacobian:
+            raise AssertionError("fixed points of one condition with different linearisations")
     J = fp.jacobian
+    d.p("Linearisation" + (" at each root" if len(roots) > 1 else "") + ":")
     d.math(_eq("J", sp.latex(J)))
     if J.shape == (2, 2):
         d.p(r"Stable iff $\operatorname{tr} J < 0$ and $\det J > 0$; without EMA ($S_t = S$) the single eigenvalue "
