@@ -487,5 +487,14 @@ def recruitment_at(rule: Rule, values: dict, lam0s=(1e-1, 1e-2, 1e-3)) -> tuple:
     substituted, ((lambda_0, T), ...)); T is an expression where the law keeps mode sums (cosine)."""
     a = weak_mode_asymptotics(rule)
     sub = substitution(values)
-    law = a.leading.xreplace(sub)
-    return law, tuple((x, sp.N(law.xreplace({lam0: sp.Float(x)}), 4)) for x in lam0s)
+    law = _four_digits(a.leading.xreplace(sub))
+    return law, tuple((x, _four_digits(law.xreplace({lam0: sp.Float(x)}))) for x in lam0s)
+
+
+def _four_digits(e):
+    """e with its numerical coefficient to 4 significant digits (the symbolic rest kept exact: sqrt stays sqrt)."""
+    e = sp.sympify(e)
+    if e.is_number:
+        return sp.N(e, 4)
+    c, rest = e.as_coeff_Mul()
+    return sp.Mul(sp.N(c, 4), rest.xreplace({x: sp.N(x, 4) for x in rest.atoms(sp.Float)}))

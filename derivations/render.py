@@ -216,7 +216,9 @@ def _header(d: _Doc, rule: Rule, numbers, given) -> None:
     d.h("Rule and notation")
     d.p(
         f"Metric **{rule.metric}**, variant **{rule.variant}**"
-        + (f", IsoLoss-family exponent $\\beta = {_n(rule.beta)}$ (symbolic below)" if rule.beta is not None else "")
+        + (f", IsoLoss-family exponent $\\beta = {_n(rule.beta)}$ (kept symbolic"
+           + (", substituted where the numbers are shown)" if numbers is not None else ")")
+           if rule.beta is not None else "")
         + (", trained predictor" if rule.trainable else "")
         + ". Predictor $W_P = U \\operatorname{diag}(\\lambda) U^T$ with $\\lambda_m = "
         + sp.latex(predictor_eigenvalue(rule.normalize))
@@ -418,7 +420,8 @@ def _weak_mode_asymptotics(d: _Doc, rule: Rule, numbers) -> None:
     for x, T in times:
         row = f"$\\lambda_0 = {_n(x)}$: $T \\approx {_tex(T)}$"
         if T.is_number and lr:
-            row += f", about ${_n(float(T) / lr)}$ steps at $\\eta = {_n(lr)}$"
+            steps = float(T) / lr
+            row += (f", about ${_n(steps)}$ steps" if steps >= 1 else ", under one step") + f" at $\\eta = {_n(lr)}$"
         rows.append(row)
     d.items(rows)
     off = [NUMBER_NAMES[k][0] + " = " + _n(numbers[k]) for k in ("sigma1", "weight_decay", "eps") if numbers.get(k)]
