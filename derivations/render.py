@@ -229,8 +229,9 @@ def _header(d: _Doc, rule: Rule, numbers, given) -> None:
     )
     if numbers is not None:
         d.p("Numbers substituted below, next to the symbolic forms:")
-        d.items(f"${NUMBER_NAMES[k][0]} = {_n(v)}$ ({'given' if k in given else 'default'}, {NUMBER_NAMES[k][1]})"
-                for k, v in numbers.items() if v is not None)
+        unused = {"ema": "unused: no separate target network"} if not rule.has_target_network else {}
+        d.items(f"${NUMBER_NAMES[k][0]} = {_n(v)}$ ({'given' if k in given else 'default'}, {NUMBER_NAMES[k][1]}"
+                + (f"; {unused[k]}" if k in unused else "") + ")" for k, v in numbers.items() if v is not None)
 
 
 def _gradients(d: _Doc, rule: Rule) -> None:
@@ -390,6 +391,9 @@ def _fixed_points_at(d: _Doc, rule: Rule, numbers) -> None:
                else f"eigenvalues of $J$: ${eig}$")
         rows.append(f"{where}: **{fp.stability}** ({lin})")
     d.items(rows)
+    if rule.normalize and rule.metric == "euclidean":
+        d.p(r"(with the normalised predictor the linearisation above is that of $\lambda = (s + \epsilon)^\alpha$, "
+            r"i.e. it holds for modes other than the largest)")
     if rule.metric == "cosine" and numbers.get("sigma1"):
         d.p(r"(the Jacobian of the line is taken at $\sigma_1 = 0$)")
 
