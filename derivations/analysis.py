@@ -13,7 +13,7 @@ from functools import cache
 import sympy as sp
 
 from .invariants import beta, lam
-from .modes import C, S, St, alpha, eps, eta, gamma, kappa, mode_drift, predictor_drift, rho, s, sigma1, tau
+from .modes import C, S, St, alpha, eps, eta, gamma, kappa, mode_drift, predictor_drift, rho, s, sigma1, sigma2, tau
 from .rules import Rule
 
 G_sym = sp.Symbol("G_m", real=True)
@@ -100,7 +100,7 @@ class FixedPoint:
     s           s* = lambda*^(1/alpha) - eps (unnormalised predictor)
     jacobian    linearisation (1x1 in s without EMA; 2x2 in (S, S_t) with EMA)
     eigenvalues its eigenvalues, as expressions
-    note        one line for the reader
+    note        one line for the reader (prose with inline $...$ math)
     """
 
     condition: sp.Basic
@@ -137,11 +137,12 @@ def _euclidean_fixed_points(key) -> tuple:
         if rule.has_target_network:
             J = sp.Matrix([[dG_dS - gamma, sp.diff(G, St)], [kappa, -kappa]])
             note = (
-                "2x2 Jacobian in (S, S_t) with target EMA, kappa = (1-tau)/eta, at lambda = lambda*, s = s*"
+                r"2x2 Jacobian in $(S, S_t)$ with the target EMA, $\kappa = (1-\tau)/\eta$, at $\lambda = \lambda^*$, "
+                r"$s = s^*$"
             )
         else:
             J = sp.Matrix([[dG_dS - gamma]])
-            note = "Jacobian of dS/dt (S_t = S) at lambda = lambda*, s = s*"
+            note = r"Jacobian of $dS/dt$ ($S_t = S$) at $\lambda = \lambda^*$, $s = s^*$"
         J = J.xreplace(on_diag).xreplace(at).applyfunc(sp.simplify)
         if rule.has_predictor:
             # on the fixed point rate(lambda*) = gamma: eliminate gamma
@@ -196,7 +197,7 @@ def fixed_points(rule: Rule) -> tuple:
             None,
             J,
             eig,
-            "isotropic spectra (all lambda_k equal, any scale); Jacobian for M = 3, sigma1 = 0",
+            r"isotropic spectra (all $\lambda_k$ equal, any scale); Jacobian for $M = 3$, $\sigma_1 = 0$",
         ),
     )
 
@@ -321,3 +322,179 @@ def trainable_theory(rule: Rule) -> TrainableTheory:
         raise ValueError(f"{rule.name}: the invariant and the fixed points of SPEC §7 are those of the Euclidean "
                          "standard loss")
     return _trainable_theory(rule.structural_key)
+
+
+# --- the analysis at numbers (isodyn derive with --alpha, --weight-decay, ...) -------------------------------
+
+#: library keyword of a number a user can give -> its symbol in the mode equations
+NUMBER_SYMBOLS = {"alpha": alpha, "eps": eps, "beta": beta, "sigma1": sigma1, "sigma2": sigma2,
+                  "weight_decay": gamma, "ema": tau, "lr": eta}
+
+
+def substitution(values: dict) -> dict:
+    """{symbol: number} for the library keywords in ``values`` (NUMBER_SYMBOLS), with kappa = (1 - tau)/eta
+    when both tau and eta are given."""
+    sub = {NUMBER_SYMBOLS[k]: sp.Float(v) for k, v in values.items() if k in NUMBER_SYMBOLS and v is not None}
+    if tau in sub and eta in sub:
+        sub[kappa] = ema_rate().xreplace(sub)
+    return sub
+
+
+def stability_in_words(eigenvalues, line: bool = False, tol: float = 1e-10) -> str:
+    """'stable' (every eigenvalue's real part < 0), 'unstable' (all > 0), 'saddle' (both signs) or 'marginal' (a
+    zero real part, none positive); with ``line`` one zero eigenvalue runs along a line of fixed points:
+    'marginal line' plus whether the other directions attract or repel."""
+    re = [complex(e).real for e in eigenvalues]
+    scale = max([1.0] + [abs(x) for x in re])
+    if line:
+        zeros = [i for i, x in enumerate(re) if abs(x) <= tol * scale]
+        if zeros:
+            re = re[: zeros[0]] + re[zeros[0] + 1:]
+    neg = any(x < -tol * scale for x in re)
+    pos = any(x > tol * scale for x in re)
+    if line:
+        if not re or not (neg or pos):
+            return "marginal line (every direction marginal at linear order)"
+        return "marginal line, " + ("saddle-like off the line" if neg and pos else
+                                    "attracting (stable off the line)" if neg else "repelling (unstable off the line)")
+    if neg and pos:
+        return "saddle"
+    if pos:
+        return "unstable"
+    if len([x for x in re if x < -tol * scale]) < len(re):
+        return "marginal"
+    return "stable"
+
+
+@dataclass(frozen=True)
+class FixedPointAt:
+    """One fixed point of :func:`fixed_points` at numbers.
+
+    exists       a real non-trivial fixed point (lambda* > 0, s* > 0) at these numbers
+    lam, s       lambda*, s* (floats; None where there is none)
+    eigenvalues  of the linearisation at the numbers (sympy numbers; for the cosine line in S-bar)
+    stability    :func:`stability_in_words` ('' where it does not exist)
+    reason       why there is no fixed point (exists False), in words with the numbers
+    reduced      the linearisation used: 'S_t = S' (no EMA: J_11 + J_12) or 'full'
+    """
+
+    exists: bool
+    lam: float | None
+    s: float | None
+    eigenvalues: tuple
+    stability: str
+    reason: str = ""
+    reduced: str = "full"
+
+
+def _num(x) -> complex:
+    return complex(sp.N(x))
+
+
+def _g(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def fixed_points_at(rule: Rule, values: dict) -> tuple:
+    """:func:`fixed_points` of ``rule`` at the numbers ``values`` (library keywords: alpha, eps, sigma1, sigma2,
+    weight_decay, ema, lr, beta), each with its stability in words, or why it does not exist at these numbers
+    (not real, lambda* = 0, s* <= 0).  Symbolic substitution and evaluation only."""
+    sub = substitution(values)
+    fps = fixed_points(rule)
+    if rule.metric == "cosine":
+        fp = fps[0]
+        eig = tuple(sp.simplify(e.xreplace(sub)) for e in fp.eigenvalues)
+        at_one = [_num(e.xreplace({Sbar: 1})) for e in eig]  # signs do not depend on the scale S-bar > 0
+        return (FixedPointAt(True, None, None, eig, stability_in_words(at_one, line=True)),)
+    cond = fps[0].condition
+    f = sp.expand((cond.lhs - cond.rhs).xreplace(sub))
+    no_ema = rule.has_target_network and float(sub.get(tau, 0)) == 0
+    out = []
+    for fp in fps:
+        if fp.lam is None:  # no predictor: the condition does not involve lambda
+            val = _num(f).real
+            if abs(val) > 1e-12:
+                out.append(FixedPointAt(False, None, None, (), "", (
+                    f"on the diagonal $S_t = S$ the drift is ${_g(val)}\\,S_m$, never zero for $S_m > 0$, so every "
+                    "mode "
+                    + ("decays to 0" if val < 0 else "grows without bound"))))
+                continue
+            lamv = sv = None
+        else:
+            lamc = _num(fp.lam.xreplace(sub))
+            if abs(lamc.imag) > 1e-12 * max(1.0, abs(lamc)):
+                disc = sp.discriminant(f, lam) if sp.Poly(f, lam).degree() == 2 else None
+                why = "the fixed-point condition has no real root"
+                if disc is not None:
+                    why += f" (its discriminant in $\\lambda$ is ${_g(_num(disc).real)} < 0$)"
+                out.append(FixedPointAt(False, None, None, (), "", why))
+                continue
+            lamv = lamc.real
+            if lamv <= 1e-12:
+                out.append(FixedPointAt(False, lamv, None, (), "", f"$\\lambda^* = {_g(lamv)}$ is the collapsed mode "
+                                        "($S = 0$), not a non-trivial fixed point"))
+                continue
+            sv = _num(fp.s.xreplace(sub)).real
+            if sv <= 1e-12:
+                out.append(FixedPointAt(False, lamv, sv, (), "", (
+                    f"$s^* = (\\lambda^*)^{{1/\\alpha}} - \\epsilon = {_g(sv)} \\le 0$: "
+                    f"$\\lambda^* = {_g(lamv)}$ is below what the predictor reaches for $s > 0$, so there is "
+                    "no such fixed point")))
+                continue
+        J = fp.jacobian
+        if lamv is not None:
+            J = J.xreplace({lam_star: sp.Float(lamv), s_star: sp.Float(sv)})
+        J = J.xreplace(sub)
+        if J.shape == (2, 2) and no_ema:
+            eig, reduced = (sp.N(J[0, 0] + J[0, 1]),), "S_t = S"
+        else:
+            eig, reduced = tuple(sp.N(e) for e in J.eigenvals(multiple=True)), "full"
+        out.append(FixedPointAt(True, lamv, sv, eig, stability_in_words([_num(e) for e in eig]), "", reduced))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class TrainableAt:
+    """:func:`trainable_theory` at numbers (S_t = S at a fixed point, so r = 1): lambda*+- with their
+    stability, or why they are not real; the collapse threshold gamma_c."""
+
+    points: tuple  # ((label, FixedPointAt), ...)
+    threshold: float
+
+
+def trainable_at(rule: Rule, values: dict) -> TrainableAt:
+    th = trainable_theory(rule)
+    sub = {**substitution(values), ema_ratio: sp.Integer(1)}
+    thr = _num(th.threshold.xreplace(sub)).real
+    pts = []
+    for label, r, d in zip(("+", "-"), th.fixed_points, th.stability):
+        v = _num(r.xreplace(sub))
+        if abs(v.imag) > 1e-12 * max(1.0, abs(v)):
+            pts.append((label, FixedPointAt(False, None, None, (), "", (
+                f"the weight decay $\\gamma = {_g(float(sub[gamma]))}$ exceeds $\\gamma_c = {_g(thr)}$: every mode "
+                "collapses"))))
+        elif v.real <= 1e-12:
+            pts.append((label, FixedPointAt(False, v.real, None, (), "",
+                                            f"$\\lambda^* = {_g(v.real)}$: the collapsed mode")))
+        else:
+            e = sp.N(d.xreplace(sub))
+            pts.append((label, FixedPointAt(True, v.real, None, (e,), stability_in_words([_num(e)]))))
+    return TrainableAt(tuple(pts), thr)
+
+
+def recruitment_at(rule: Rule, values: dict, lam0s=(1e-1, 1e-2, 1e-3)) -> tuple:
+    """The weak-mode recruitment law (:func:`weak_mode_asymptotics`) at numbers: (law with the numbers
+    substituted, ((lambda_0, T), ...)); T is an expression where the law keeps mode sums (cosine)."""
+    a = weak_mode_asymptotics(rule)
+    sub = substitution(values)
+    law = _four_digits(a.leading.xreplace(sub))
+    return law, tuple((x, _four_digits(law.xreplace({lam0: sp.Float(x)}))) for x in lam0s)
+
+
+def _four_digits(e):
+    """e with its numerical coefficient to 4 significant digits (the symbolic rest kept exact: sqrt stays sqrt)."""
+    e = sp.sympify(e)
+    if e.is_number:
+        return sp.N(e, 4)
+    c, rest = e.as_coeff_Mul()
+    return sp.Mul(sp.N(c, 4), rest.xreplace({x: sp.N(x, 4) for x in rest.atoms(sp.Float)}))

@@ -139,3 +139,135 @@ def predictor_gradient(rule: Rule) -> sp.Expr:
     """d l / d lambda_m of :func:`predictor_loss` = (dl/dp)_m z1_m: the diagonal of dl/dW_P = (dl/dp) z1^T in
     the eigenbasis of an aligned symmetric predictor (SPEC §7), in z1_m, z2_m, lambda_m and invariants."""
     return _predictor_gradient(rule.structural_key)
+
+
+# --- the losses as a textbook writes them (SPEC §3) -------------------------------------------------------
+# per_sample_loss is the loss in invariants (what is differentiated); compact_loss is the same loss as a
+# sympy tree of vectors, norms, dot products and stop-gradients, for display.  to_invariants(compact_loss)
+# equals per_sample_loss (tests/derivations check it symbolically), so what a slide shows is what is derived.
+
+
+class SG(sp.Function):
+    """Stop-gradient of a vector or a scalar (a vector when its argument is: non-commutative)."""
+
+    nargs = 1
+
+    def _latex(self, printer, exp=None):
+        out = r"\operatorname{sg}\left(" + printer._print(self.args[0]) + r"\right)"
+        return out if exp is None else r"\left[" + out + r"\right]^{" + exp + "}"
+
+
+class Dot(sp.Function):
+    """u . v of two vectors (a scalar)."""
+
+    nargs = 2
+    is_commutative = True
+
+    def _latex(self, printer, exp=None):
+        parts = [printer._print(x) for x in self.args]
+        parts = [r"\left(" + t + r"\right)" if x.is_Add else t for x, t in zip(self.args, parts)]
+        out = r" \cdot ".join(parts)
+        return out if exp is None else r"\left(" + out + r"\right)^{" + exp + "}"
+
+
+class Norm(sp.Function):
+    """||v|| of a vector (a positive scalar)."""
+
+    nargs = 1
+    is_commutative = True
+    is_positive = True
+
+    def _latex(self, printer, exp=None):
+        out = r"\left\lVert " + printer._print(self.args[0]) + r" \right\rVert"
+        return out if exp is None else out + "^{" + exp + "}"
+
+
+#: the vectors of the compact form: z1, z2, the prediction p = W_P z1 and the predictor W_P
+Z1, Z2, P = (sp.Symbol(n, commutative=False) for n in ("z_1", "z_2", "p"))
+WP = sp.Symbol("W_P", commutative=False)
+
+
+def _compact_metric(metric: str, p, t):
+    if metric == "euclidean":
+        return half * Norm(sp.Add(p, -t, evaluate=False)) ** 2
+    return -Dot(p, t) / (Norm(p) * Norm(t))
+
+
+def _compact_dl_dp(metric: str, p):
+    """dl/dp of the metric with the target stopped, as a compact vector (inside a stop-gradient)."""
+    if metric == "euclidean":
+        return sp.Add(p, -Z2, evaluate=False)
+    return sp.Add(-Z2 / (Norm(p) * Norm(Z2)), Dot(p, Z2) * p / (Norm(p) ** 3 * Norm(Z2)), evaluate=False)
+
+
+def compact_loss(rule: Rule) -> sp.Expr:
+    """The per-sample loss of ``rule`` in its textbook form (SPEC §3): vectors z1, z2, p = W_P z1 (p = z1
+    without a predictor), Norm, Dot and SG.  :func:`to_invariants` turns it into :func:`per_sample_loss`."""
+    metric = rule.metric
+    p = P if rule.has_predictor else Z1
+    if rule.beta is not None:
+        loss = Dot(SG(WP**beta * _compact_dl_dp(metric, p)), Z1)
+        if rule.variant == "no-stopgrad":
+            loss = sp.Add(loss, _compact_metric(metric, SG(p), Z2), evaluate=False)
+        return loss
+    if rule.variant in ("standard", "no-predictor"):
+        return _compact_metric(metric, p, SG(Z2))
+    if rule.variant == "no-stopgrad":
+        return _compact_metric(metric, p, Z2)
+    if rule.variant == "wrong-stopgrad":
+        return _compact_metric(metric, SG(p), Z2)
+    if rule.variant == "iso":
+        if metric == "euclidean":
+            return half * Norm(sp.Add(Z1, -SG(sp.Add(Z2, Z1, -P, evaluate=False)), evaluate=False)) ** 2
+        return sp.Add(
+            -Dot(Z1, SG(Z2)) / SG(Norm(P) * Norm(Z2)),
+            half * SG(Dot(P, Z2) / (Norm(P) ** 3 * Norm(Z2))) * Norm(WP ** half * Z1) ** 2,
+            evaluate=False,
+        )
+    raise AssertionError(rule.variant)
+
+
+def _as_vec(e) -> Vec:
+    z1 = Vec.base("z1")
+    if e == Z1:
+        return z1
+    if e == Z2:
+        return Vec.base("z2")
+    if e == P:
+        return z1.weighted(1)
+    if isinstance(e, SG):
+        return sg(_as_vec(e.args[0]))
+    if e.is_Add:
+        out = Vec(())
+        for x in e.args:
+            out = out + _as_vec(x)
+        return out
+    if e.is_Mul:
+        c, nc = e.args_cnc()
+        v = _as_vec(nc[-1])
+        for f in reversed(nc[:-1]):
+            if f == WP:
+                v = v.weighted(1)
+            elif f.is_Pow and f.base == WP:
+                v = v.weighted(f.exp)
+            else:
+                raise ValueError(f"not a vector factor: {f}")
+        return _as_scalar(sp.Mul(*c)) * v
+    raise ValueError(f"not a vector: {e}")
+
+
+def _as_scalar(e):
+    if isinstance(e, Dot):
+        return dot(_as_vec(e.args[0]), _as_vec(e.args[1]))
+    if isinstance(e, Norm):
+        return norm(_as_vec(e.args[0]))
+    if isinstance(e, SG):
+        return sg(_as_scalar(e.args[0]))
+    if e.args:
+        return e.func(*[_as_scalar(x) for x in e.args])
+    return e
+
+
+def to_invariants(expr) -> sp.Expr:
+    """A compact loss (:func:`compact_loss`) in the invariants of :mod:`.invariants` (frozen twins for SG)."""
+    return _as_scalar(expr)
