@@ -190,19 +190,17 @@ def _euclidean_theory(key):
 
 @cache
 def _cosine_theory(key):
-    """From analysis: the isotropic residual (fixed_points' condition at M = 2) and the eigenvalues of
-    isotropic_jacobian(rule, 2) (sigma1 = eps = gamma = 0), lambdified."""
+    """From analysis: the isotropic residual (the condition of analysis.fixed_points, isotropic_residual, at M = 2)
+    and the eigenvalues of isotropic_jacobian(rule, 2) (sigma1 = eps = gamma = 0), lambdified."""
     import sympy as sp
 
     from isodyn.derivations import Rule
-    from isodyn.derivations.analysis import Lbar, Sbar, fixed_points, isotropic_jacobian
+    from isodyn.derivations.analysis import Lbar, Sbar, isotropic_jacobian, isotropic_residual
     from isodyn.derivations.invariants import beta
     from isodyn.derivations.modes import alpha, sigma1, sigma2
 
     rule = Rule.from_structural_key(key)
-    (fp,) = fixed_points(rule)
-    M = [x for x in fp.condition.rhs.free_symbols if x.name == "M"]
-    residual = fp.condition.rhs.xreplace({M[0]: 2}) if M else fp.condition.rhs
+    residual = isotropic_residual(rule, 2)
     _, eig = isotropic_jacobian(rule, 2)
     res = sp.lambdify((Sbar, Lbar, sigma1, sigma2, beta), residual, "numpy")
     return res, [sp.lambdify((Sbar, alpha, sigma2, beta), e, "numpy") for e in eig]
