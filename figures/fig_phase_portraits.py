@@ -34,6 +34,10 @@ HORIZON = {"euclidean": 100.0, "cosine": 200.0}
 MARKERS = {"stable": dict(marker="o", mfc="k", mec="k"), "unstable": dict(marker="o", mfc="white", mec="k"),
            "saddle": dict(marker="o", mfc="white", mec="k", fillstyle="left", markerfacecoloralt="white"),
            "marginal": dict(marker="s", mfc="white", mec="k")}
+MARKER_WORDS = {"stable": "filled circle", "saddle": "half-filled circle", "unstable": "open circle",
+                "marginal": "open square"}
+PANELS = {"euclidean/standard": "Euclidean standard", "euclidean/iso": "Euclidean IsoLoss",
+          "cosine/standard": "cosine standard", "cosine/iso": "cosine IsoLoss"}
 NULL_COLORS = {"s1": "#E69F00", "s2": "#009E73"}
 STREAM_CMAP = LinearSegmentedColormap.from_list("streams", ["0.8", "0.2"])
 
@@ -113,25 +117,27 @@ def _pair(p) -> str:
 def caption_from(numbers: dict) -> str:
     """The caption, every number taken from ``numbers`` (the figure's)."""
     parts = []
-    for key, label in (("euclidean/standard", "Euclidean standard"), ("euclidean/iso", "Euclidean IsoLoss"),
-                       ("cosine/standard", "cosine standard"), ("cosine/iso", "cosine IsoLoss")):
+    for key, label in PANELS.items():
         nb = numbers[key]
         fp = nb["marked_fixed_points"]
         if key.startswith("euclidean"):
             pts = "; ".join(f"{w} at {_pair(p)}" for *p, w in fp)
-            fixed = f"fixed points {pts} (and {len(nb['off_axis_fixed_points'])} with a mode at 0, off the log axes)"
+            off = ", ".join(f"{w} at {_pair(p)}" for *p, w in nb["off_axis_fixed_points"])
+            fixed = f"fixed points {pts} (off the log axes, with a mode at 0: {off})"
         else:
             fixed = f"the line of fixed points s1 = s2 (marked at {len(fp)} points)"
         ends = ", ".join(f"{_pair(s)} → {_pair(e)}" for s, e in zip(nb["trajectory_starts"], nb["trajectory_ends"]))
         parts.append(f"{label}: {fixed}; trajectories over t = {P.fmt(nb['ode_time'])} ({nb['steps']:,} steps at "
                      f"η = {P.fmt(nb['lr'])}) {ends}")
+    drawn = {w for k in PANELS for *_, w in numbers[k]["marked_fixed_points"]}
+    key = ", ".join(f"{MARKER_WORDS[w]}: {w}" for w in MARKER_WORDS if w in drawn) or "none isolated"
     drift = {v: max(abs(e / s - 1) for s, e in numbers[f"cosine/{v}"]["trajectory_sum_start_end"])
              for v in ("standard", "iso")}
     return ("Phase portraits of the two-mode flow (s1, s2 eigenvalues of the online correlation; S_t = S, no weight "
             "decay, α = 1, σ1 = 0, σ2 = 0.1; cosine with the mean-field closure): grey streamlines of the flow "
             "(darker: faster, in log s per unit time), dashed nullclines (orange ds1/dt = 0, green ds2/dt = 0), "
-            "fixed points from derivations.analysis (filled: stable, half-filled: saddle, open circle: unstable; "
-            "grey line with squares: a line of fixed points, marginal along it), and mode-ODE trajectories run by "
+            f"fixed points from derivations.analysis ({key}; grey line with squares: a line of fixed points, "
+            "marginal along it), and mode-ODE trajectories run by "
             "isodyn.simulate (dopri5; open circle: start, diamond: end). "
             + ". ".join(parts) + f". Along the cosine trajectories s1 + s2 changed by at most {drift['standard']:.1e} "
             f"(standard) and {drift['iso']:.1e} (IsoLoss), relative to its start.")

@@ -60,8 +60,10 @@ def test_caption_states_the_numbers(result, metric, variant):
         assert f"{F._pair(s)} → {F._pair(e)}" in cap
     assert f"{nb['steps']:,} steps at η = {P.fmt(nb['lr'])}" in cap
     if metric == "euclidean":
-        for *p, w in nb["marked_fixed_points"]:
+        for *p, w in nb["marked_fixed_points"] + nb["off_axis_fixed_points"]:
             assert f"{w} at {F._pair(p)}" in cap
+        assert "filled circle: stable" in cap  # the marker key names the kinds drawn
+        assert "half-filled circle" not in cap  # no saddle is drawn at these settings
     else:
         assert f"marked at {len(nb['marked_fixed_points'])} points" in cap
 
