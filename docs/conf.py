@@ -51,7 +51,6 @@ nb_render_markdown_format = "myst"
 autodoc_default_options = {"members": False, "show-inheritance": False}
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
-autodoc_class_signature = "separated"
 napoleon_google_docstring = True
 napoleon_numpy_docstring = True
 
@@ -90,17 +89,24 @@ def _parses_cleanly(text: str) -> bool:
 
     plain = re.sub(r":[a-z:]+:`([^`]*)`", r"``\1``", text)
     try:
-        docutils.core.publish_doctree(plain, settings_overrides={"report_level": docutils.utils.Reporter.SEVERE_LEVEL + 1,
-                                                                 "halt_level": docutils.utils.Reporter.WARNING_LEVEL,
+        levels = docutils.utils.Reporter
+        docutils.core.publish_doctree(plain, settings_overrides={"report_level": levels.SEVERE_LEVEL + 1,
+                                                                 "halt_level": levels.WARNING_LEVEL,
                                                                  "warning_stream": False})
     except docutils.utils.SystemMessage:
         return False
     return True
 
 
+#: files of the project's workspace that some docstrings name, and what the site has in their place
+_OUTSIDE = {"ARCHITECTURE.md": "the command-line reference", "SPEC.md": "the theory page"}
+
+
 def _docstring(app, what, name, obj, options, lines):
     if not lines:
         return
+    for old, new in _OUTSIDE.items():
+        lines[:] = [line.replace(old, new) for line in lines]
     text = "\n".join(lines)
     if not _parses_cleanly(text):
         head_end = lines.index("") if "" in lines else len(lines)
