@@ -3,7 +3,8 @@
 The notebooks check their own claims in their cells (asserts), so a changed API or a changed result fails
 here.  Each is read from its MyST Markdown source by jupytext and executed by nbclient in a fresh kernel,
 in the folder of the notebook, with one wall-clock limit for the whole notebook.  The executed notebook
-goes into the session's jupyter-cache (conftest), where the documentation build finds it.
+goes into the session's jupyter-cache (conftest), where the documentation build finds it (without nbclient's
+per-cell timing metadata, which would change the notebook's hash in the cache).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def test_there_are_four_tutorials():
 @pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.stem)
 def test_tutorial_executes(path, notebook_cache):
     nb = jupytext.read(path)
-    client = NotebookClient(nb, timeout=NOTEBOOK_TIMEOUT, kernel_name="python3",
+    client = NotebookClient(nb, timeout=NOTEBOOK_TIMEOUT, kernel_name="python3", record_timing=False,
                             resources={"metadata": {"path": str(path.parent)}})
     t0 = time.perf_counter()
     try:
