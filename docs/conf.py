@@ -74,6 +74,7 @@ html_static_path: list[str] = []
 # plain text (a summary, then a table of names and meanings) are not reStructuredText: their body is shown
 # as a literal block, as written, rather than misparsed.
 
+_ROLE = re.compile(r":[a-z]+(?::[a-z]+)?:`([^`]*)`")
 _SPEC = re.compile(r"SPEC §(\d+)((?:[-–,]\s*§?\d+)*)")
 
 
@@ -111,6 +112,8 @@ def _docstring(app, what, name, obj, options, lines):
     if not _parses_cleanly(text):
         head_end = lines.index("") if "" in lines else len(lines)
         head, body = lines[:head_end], lines[head_end + 1:]
+        body = [_ROLE.sub(lambda m: m.group(1).lstrip("~").rsplit(".", 1)[-1] if m.group(1).startswith("~")
+                          else m.group(1), b) for b in body]  # a role in a literal block: its text
         lines[:] = [*head, "", "::", "", *("    " + b if b else "" for b in body), ""] if body else head
         lines[: len(head)] = [_link_spec(h) for h in head]
         return
