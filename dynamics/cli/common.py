@@ -283,6 +283,11 @@ def build_parser():
     return parser, modules
 
 
+def parser() -> argparse.ArgumentParser:
+    """The ``isodyn`` parser with every subcommand (the documentation's CLI reference is generated from it)."""
+    return build_parser()[0]
+
+
 def main(argv=None) -> int:
     parser, modules = build_parser()
     try:
