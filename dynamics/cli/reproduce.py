@@ -15,7 +15,7 @@ import os
 import shlex
 import sys
 
-from isodyn.dynamics.cli.common import UsageError, integer
+from isodyn.dynamics.cli.common import UsageError, integer, seed
 
 
 def _names(text):
@@ -33,8 +33,8 @@ def add_parser(sub):
     p.add_argument("--quick", action="store_true", help="fewer samples and steps (the report says so)")
     p.add_argument("--only", type=_names, action="append", default=None, metavar="NAMES",
                    help="comma-separated figure names (repeatable; default: all)")
-    p.add_argument("--seed", type=integer(lo=0), default=0, help="base seed (default 0)")
-    p.add_argument("--jobs", type=integer(lo=1), default=None,
+    p.add_argument("--seed", type=seed(), default=0, help="base seed (default 0)")
+    p.add_argument("--jobs", type=integer(lo=1, hi=64), default=None,
                    help="figures made at a time in worker processes (default: the number of CPUs)")
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from isodyn.derivations.checks import InputError
 from isodyn.dynamics.cli.common import (
+    PLOT_SUFFIXES,
     RECRUITMENT_HELP,
     UsageError,
     add_output_flags,
+    add_plot_flag,
     add_rule_flags,
     add_training_flags,
     check_memory,
@@ -64,7 +66,16 @@ def add_parser(sub):
                    help="map: predictor eigenvalues in full every N steps, by <= 1-ulp ratio updates in between "
                         "(default 32; 1: in full every step)")
     add_output_flags(p)
+    add_plot_flag(p)
     return p
+
+
+def memory_estimate(modes: int, steps: int, stride: int) -> tuple[float, int]:
+    """(bytes, saved frames) a simulation of ``modes`` modes over ``steps`` steps saving every ``stride``-th needs:
+    the saved histories of s and lambda, (frames, M) float64 each, and as much again for their copies in the
+    output (the labelled dataset, the JSON lists); the integrator's own state is O(M) and negligible."""
+    frames = steps // stride + 2
+    return 4 * 8.0 * frames * modes, frames
 
 
 def initial_spectrum(args):
@@ -104,11 +115,14 @@ def run(args) -> int:
     _scheme_options(args)
     if args.out is not None:
         check_output("--out", args.out, (".nc", ".npz"))
-    s0 = initial_spectrum(args)
-    frames = args.steps // args.stride + 2
-    size_flag = "--steps" if frames >= len(s0) else ("--s0" if args.s0 is not None else "--modes")
-    check_memory(size_flag, 4 * 8.0 * frames * len(s0), f"{frames:,} saved frames x {len(s0):,} modes",
+    if args.plot is not None:
+        check_output("--plot", args.plot, PLOT_SUFFIXES)
+    M = len(args.s0) if args.s0 is not None else (args.modes if args.modes is not None else 10)
+    nbytes, frames = memory_estimate(M, args.steps, args.stride)  # before the spectrum is made: --modes 10**8
+    size_flag = "--steps" if frames >= M else ("--s0" if args.s0 is not None else "--modes")
+    check_memory(size_flag, nbytes, f"{frames:,} saved frames x {M:,} modes",
                  "fewer --steps, a larger --stride or fewer modes")
+    s0 = initial_spectrum(args)
     kw = dict(lr=args.lr, steps=args.steps, sigma1=args.sigma_online,
               sigma2=args.sigma_target, weight_decay=args.weight_decay, ema=args.ema, rho=args.rho,
               scheme=args.scheme, closure=args.closure or "exact", stride=args.stride,
@@ -129,14 +143,19 @@ def run(args) -> int:
     if args.out is not None:
         tr.extra["seed"] = args.seed
         tr.write(args.out)
+    if args.plot is not None:
+        from isodyn.figures.quicklook import eigenvalue_plot
+
+        eigenvalue_plot(tr.step, tr.s, args.plot, lam=tr.lam, title=f"isodyn simulate: {rule.name}, {args.scheme}",
+                        diverged_step=summ.get("diverged_step"))
     if args.json:
         emit_json(summ)
     else:
-        _report(summ, args.out)
+        _report(summ, args.out, args.plot)
     return 0
 
 
-def _report(s: dict, out) -> None:
+def _report(s: dict, out, plot=None) -> None:
     p = s["parameters"]
     r = p["rule"]
     print(f"isodyn simulate: {r['metric']}/{r['variant']} ({p['closure']}), {p['scheme']}, lr={p['lr']:g}, "
@@ -150,5 +169,6 @@ def _report(s: dict, out) -> None:
           f"seconds={s['seconds']:.3g}")
     if "closure_rel_error" in s:
         print(f"  exact closure: relative error {s['closure_rel_error']:.1e} (tolerance {s['closure_tol']:.0e})")
-    if out:
-        print(f"  wrote {out}")
+    for f in (out, plot):
+        if f:
+            print(f"  wrote {f}")
