@@ -19,8 +19,8 @@ Everything a command is given is checked before it computes anything (issue 11, 
 
 **Inapplicable flags: the rule.**  A flag the user gave that has no effect under the other options chosen
 (``--substeps``/``--rtol``/``--atol`` outside their scheme, ``--map-resync`` outside the map, ``--closure`` and
-``--exact-tol`` for Euclidean rules, train's ``--rho`` without ``--predictor-source representations``, a trained
-predictor's options with the closed-form predictor, ``--lam0`` likewise) is an **error**, exit 2, one line naming
+``--exact-tol`` for Euclidean rules, train's ``--rho`` without ``--predictor-source representations``, simulate's
+``--rho`` with a trained predictor, a trained predictor's options or ``--lam0`` with the closed-form predictor) is an **error**, exit 2, one line naming
 the flag and the option it needs -- never a warning, never silently ignored: a run that quietly differs from what
 was asked is worse than no run, and a warning is lost in scripts.  Only flags the user actually gave count: such
 flags default to None and take their documented default once the option they belong to is known, so a default is
@@ -117,8 +117,9 @@ def usage_error(e: InputError) -> UsageError:
 
 #: what the JSON's recruit_steps means (the help of simulate and train; dynamics/measures.py defines it)
 RECRUITMENT_HELP = ("recruit_steps (JSON, per mode): the first step at which a mode is within 1% of its final "
-                    "eigenvalue, reported only for modes that rose (their eigenvalue at least doubled) and are alive "
-                    "at the end; null for modes that barely moved, shrank, died, or for a diverged run.")
+                    "eigenvalue, reported only for modes that rose (log s grew by at least log 2: the eigenvalue at "
+                    "least doubled) and are alive at the end; null for modes that barely moved (0.001 -> 0.00103), "
+                    "shrank, died, or for a diverged run.")
 
 
 # --- checks of what a command will write and hold, before any work ---------------------------------

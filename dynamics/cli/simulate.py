@@ -44,8 +44,9 @@ def add_parser(sub):
     g.add_argument("--modes", type=integer(), default=None, help="M log-spaced modes")
     g.add_argument("--s0-range", type=real_list("two positive reals lo,hi with lo <= hi", n=2), default=None,
                    help="lo,hi of the log-spaced initial eigenvalues (default 0.001,1)")
-    g.add_argument("--rho", type=parameter("rho"), default=0.0,
-                   help="predictor lag: C <- rho C + (1 - rho) s (0: lambda from the current s)")
+    g.add_argument("--rho", type=parameter("rho"), default=None,
+                   help="closed-form predictor's lag in [0, 1): C <- rho C + (1 - rho) s (default 0: lambda from the "
+                        "current s)")
     g.add_argument("--lam0", type=real_list("comma-separated finite reals >= 0, one per mode", lo=0.0, lo_open=False),
                    default=None, help="a trained predictor's initial eigenvalues (default: the closed-form "
                                       "predictor's at s0; --predictor trainable)")
@@ -113,6 +114,9 @@ def run(args) -> int:
                 raise UsageError(f"argument {flag}: only with --metric cosine; accepted: omit it for Euclidean "
                                  "rules (closed-form expectation)")
     _scheme_options(args)
+    if args.rho is not None and rule.trainable:
+        raise UsageError("argument --rho: only with --predictor closed-form (a trained predictor has no lag); "
+                         "accepted: omit it with --predictor trainable")
     if args.out is not None:
         check_output("--out", args.out, (".nc", ".npz"))
     if args.plot is not None:
@@ -124,7 +128,7 @@ def run(args) -> int:
                  "fewer --steps, a larger --stride or fewer modes")
     s0 = initial_spectrum(args)
     kw = dict(lr=args.lr, steps=args.steps, sigma1=args.sigma_online,
-              sigma2=args.sigma_target, weight_decay=args.weight_decay, ema=args.ema, rho=args.rho,
+              sigma2=args.sigma_target, weight_decay=args.weight_decay, ema=args.ema, rho=args.rho or 0.0,
               scheme=args.scheme, closure=args.closure or "exact", stride=args.stride,
               substeps=args.substeps or 1, rtol=args.rtol or 1e-8, atol=1e-12 if args.atol is None else args.atol)
     kw.update(predictor_options(args))

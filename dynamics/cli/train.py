@@ -13,6 +13,7 @@ import numpy as np
 from isodyn.derivations.checks import InputError
 from isodyn.dynamics.cli.common import (
     PLOT_SUFFIXES,
+    RECRUITMENT_HELP,
     UsageError,
     add_output_flags,
     add_plot_flag,
@@ -40,7 +41,8 @@ SIZE_DEFAULTS = {"--samples": 50_000, "--in-dim": 15, "--out-dim": 10, "--steps"
 
 def add_parser(sub):
     p = sub.add_parser("train", help="train a sampled Siamese network (linear or ReLU)",
-                       description="Sampled Siamese-network training (SPEC §2-3), NumPy or CuPy.")
+                       description="Sampled Siamese-network training (SPEC §2-3), NumPy or CuPy.",
+                       epilog=RECRUITMENT_HELP)
     add_rule_flags(p)
     add_training_flags(p, steps=1500, lr=None)
     g = p.add_argument_group("network")
