@@ -20,12 +20,13 @@ Everything a command is given is checked before it computes anything (issue 11, 
 **Inapplicable flags: the rule.**  A flag the user gave that has no effect under the other options chosen
 (``--substeps``/``--rtol``/``--atol`` outside their scheme, ``--map-resync`` outside the map, ``--closure`` and
 ``--exact-tol`` for Euclidean rules, train's ``--rho`` without ``--predictor-source representations``, simulate's
-``--rho`` with a trained predictor, a trained predictor's options or ``--lam0`` with the closed-form predictor) is an **error**, exit 2, one line naming
-the flag and the option it needs -- never a warning, never silently ignored: a run that quietly differs from what
-was asked is worse than no run, and a warning is lost in scripts.  Only flags the user actually gave count: such
-flags default to None and take their documented default once the option they belong to is known, so a default is
-never mistaken for a choice.  The one exception is the contract's common ``--seed``, accepted by every command
-that takes rule flags and recorded with the result even where the run is deterministic (simulate).
+``--rho`` with a trained predictor, a trained predictor's options or ``--lam0`` with the closed-form predictor,
+``--ema`` for a rule without a target network) is an **error**, exit 2, one line naming the flag and the option
+it needs -- never a warning, never silently ignored: a run that quietly differs from what was asked is worse
+than no run, and a warning is lost in scripts.  Only flags the user actually gave count: such flags default to
+None and take their documented default once the option they belong to is known, so a default is never mistaken
+for a choice.  The one exception is the contract's common ``--seed``, accepted by every command that takes rule
+flags and recorded with the result even where the run is deterministic (simulate).
 """
 
 from __future__ import annotations

@@ -162,6 +162,9 @@ def test_unwritable_outputs(capsys, no_work, tmp_path, sweep_file, argv, flag):
 def test_reproduce_out_a_file(capsys, no_work, tmp_path):
     (tmp_path / "f").write_text("x")
     _refused(capsys, tmp_path, ["reproduce", "--out", "OUT/f"], "--out")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "figures").write_text("x")
+    _refused(capsys, tmp_path, ["reproduce", "--out", "OUT/d"], "--out")
 
 
 SIZES = [
@@ -205,6 +208,7 @@ VALUES = [  # values that would overflow a run or are out of their flag's range
     (["reproduce", "--seed", "4294967296"], "--seed"),
     (["reproduce", "--jobs", "0"], "--jobs"),
     (["reproduce", "--jobs", "100000"], "--jobs"),
+    (["reproduce", "--only", "nosuch"], "--only"),  # after --out was checked: the probe's folder is gone again
     (["validate", "--jobs", "0"], "--jobs"),
     (["validate", "--seed", "1e3"], "--seed"),
     (["train", "--samples", "0"], "--samples"),
