@@ -194,6 +194,24 @@ def test_memory_estimate_scales_with_the_arrays():
     assert big["histories"] == pytest.approx(1001 / 101 * small["histories"])
 
 
+def test_cupy_runs_are_checked_against_the_gpu_memory(monkeypatch):
+    """On CuPy the batch and the weights must fit the GPU's free memory too (a stand-in backend: no GPU here)."""
+    from types import SimpleNamespace
+
+    from isodyn.derivations import Rule
+    from isodyn.dynamics.cli import train as train_cli
+    from isodyn.dynamics.cli.common import UsageError
+    from isodyn.dynamics.network.trainer import NetworkConfig
+
+    gpu = SimpleNamespace(name="cupy", xp=SimpleNamespace(cuda=SimpleNamespace(runtime=SimpleNamespace(
+        memGetInfo=lambda: (10**6, 10**9)))))
+    args = SimpleNamespace(steps=10)
+    cfg = NetworkConfig(Rule("euclidean", "standard"), samples=50_000)
+    train_cli.check_size(args, cfg, 0, None)  # fits this machine
+    with pytest.raises(UsageError, match="more than the GPU can give"):
+        train_cli.check_size(args, cfg, 0, gpu)
+
+
 VALUES = [  # values that would overflow a run or are out of their flag's range
     (["train", "--init-scale", "1e300"], "--init-scale"),
     (["simulate", "--s0", "1e308,1"], "--s0"),
