@@ -243,6 +243,11 @@ class Flag:
         return bool(value)
 
 
+#: the largest seed: the command line's --seed and a sweep spec's seed (a seed plus a run's index stays an int64,
+#: which netCDF attributes and every random stream of NumPy and CuPy take)
+SEED_MAX = 2**32 - 1
+SEED = Integer(lo=0, hi=SEED_MAX)
+
 #: The domain of every model and training parameter (SPEC §2-4), by library keyword: the one table the rule,
 #: the command line, simulate / simulate_batch and sweep specs check these parameters against.
 PARAMETERS = {

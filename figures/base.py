@@ -27,7 +27,8 @@ class Context:
     out       output folder (figures go to out / 'figures')
     quick     fewer steps/samples (the report says so)
     seed      base seed; a figure derives its own seeds from it deterministically
-    progress  callable(str) to report what is running (drawn on the progress bar)
+    progress  callable(str): a figure calls it as each of its runs or stages begins (one simulation, one training,
+              one batch of cases); each call advances ``isodyn reproduce``'s bar by one run
     """
 
     out: Path

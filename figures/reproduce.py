@@ -143,12 +143,19 @@ def _run_entry(entry: Entry, ctx: Context) -> tuple[FigureResult | None, float, 
 
 
 def _worker(task):
-    """Run one group of figures in a worker process -> [(name, FigureResult | None, seconds, error)]."""
-    modules, names, out, quick, seed = task
+    """Run one group of figures in a worker process -> [(name, FigureResult | None, seconds, error)]; the figures'
+    progress messages go to ``queue`` (a Manager queue the parent's bar reads), when there is one."""
+    modules, names, out, quick, seed, queue = task
     entries, _ = discover(modules)
-    ctx = Context(Path(out), quick=quick, seed=seed)
+    pid = os.getpid()
+    say = (lambda msg: queue.put((pid, msg))) if queue is not None else (lambda msg: None)
+    ctx = Context(Path(out), quick=quick, seed=seed, progress=lambda msg: say(str(msg)))
     todo = [e for n in names for e in entries if e.name == n]
-    return [(e.name, *_run_entry(e, ctx)) for e in todo]
+    results = []
+    for e in todo:
+        results.append((e.name, *_run_entry(e, ctx)))
+        say(None)  # this figure ended
+    return results
 
 
 def _clean_tmp(out: Path) -> None:
@@ -219,22 +226,22 @@ def run(out=DEFAULT_OUT, quick: bool = False, only=None, seed: int = 0, jobs: in
     results: dict[str, FigureResult] = {}
     timings: dict[str, report.FigureTiming] = {}
     t0 = time.perf_counter()
-    bar = tqdm(total=len(entries), file=stream, unit="fig", dynamic_ncols=True, leave=True)
+    bar = _Progress(tqdm, len(entries), stream)
 
-    def done(name, res, secs, cpu, err):
+    def done(name, res, secs, cpu, err, key="main"):
         timings[name] = report.FigureTiming(name, secs, res is not None, err, cpu)
         if res is not None:
             results[name] = res
-            bar.write(f"  {name}: {secs:.1f} s ({cpu:.1f} s CPU); {_seeds_text(res)}", file=stream)
+            bar.write(f"  {name}: {secs:.1f} s ({cpu:.1f} s CPU); {_seeds_text(res)}")
         else:
-            bar.write(f"isodyn: error: figure {name} failed: {err}", file=stream)
-        bar.update(1)
+            bar.write(f"isodyn: error: figure {name} failed: {err}")
+        bar.figure_done(name, key)
 
     try:
         if jobs == 1:
-            ctx = Context(out, quick=quick, seed=seed, progress=lambda msg: bar.set_postfix_str(msg, refresh=True))
+            ctx = Context(out, quick=quick, seed=seed, progress=bar.step)
             for e in entries:
-                bar.set_postfix_str(e.name, refresh=True)
+                bar.begin(e.name)
                 done(e.name, *_run_entry(e, ctx))
         else:
             _run_parallel(entries, out, quick, seed, jobs, bar, done)
@@ -258,21 +265,110 @@ def run(out=DEFAULT_OUT, quick: bool = False, only=None, seed: int = 0, jobs: in
     return 0 if len(results) == len(entries) else 1
 
 
+class _Progress:
+    """The bar of ``isodyn reproduce``: it counts the runs done inside the figures, not only finished figures.
+
+    A figure reports each run or stage as it begins through ``Context.progress(msg)`` (figures that run several
+    simulations or trainings report each).  A report closes the figure's previous stage (one run done) and shows
+    what runs now; a finished figure closes its last stage (or counts once, when it reported nothing).  So
+    "runs done" is the number of completed stages.  How many runs a figure has is not known before it runs, so
+    the bar counts up without a total; its description says how many figures are done of how many.  Each update
+    is drawn at once (a reader of the stream sees it advance).  ``key`` tells apart figures running at the same
+    time (the worker processes of ``jobs > 1``).
+    """
+
+    def __init__(self, tqdm, figures: int, stream):
+        import threading
+
+        self.lock = threading.Lock()  # the parallel run's listener thread updates it too
+        self.figures, self.finished, self.stream = figures, 0, stream
+        self.open: dict = {}  # key -> a stage is running
+        self.bar = tqdm(total=None, file=stream, unit="run", dynamic_ncols=True, leave=True, mininterval=0,
+                        desc=self._desc(), bar_format="{desc} | runs done: {n} | {elapsed}{postfix}")
+
+    def _desc(self) -> str:
+        return f"{self.finished}/{self.figures} figures"
+
+    def begin(self, name: str) -> None:
+        with self.lock:
+            self.bar.set_postfix_str(name, refresh=True)
+
+    def step(self, msg: str, key="main") -> None:
+        """A figure's progress message: its previous stage (if any) is done, ``msg`` runs now."""
+        with self.lock:
+            self.bar.set_postfix_str(str(msg), refresh=False)
+            self.bar.update(1 if self.open.get(key) else 0)
+            self.open[key] = True
+            self.bar.refresh()
+
+    def end_figure(self, key="main") -> None:
+        """A figure ended: its last stage is done (or the figure, if it reported no stage)."""
+        with self.lock:
+            self.open[key] = False
+            self.bar.update(1)
+            self.bar.refresh()
+
+    def figure_done(self, name: str, key="main") -> None:
+        """``name`` is finished (key None: its stages were closed by :meth:`end_figure` already)."""
+        if key is not None:
+            self.end_figure(key)
+        with self.lock:
+            self.finished += 1
+            self.bar.set_description_str(self._desc(), refresh=False)
+            self.bar.set_postfix_str(f"{name} done", refresh=False)
+            self.bar.refresh()
+
+    def write(self, line: str) -> None:
+        with self.lock:
+            self.bar.write(line, file=self.stream)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def _run_parallel(entries, out, quick, seed, jobs, bar, done):
+    """Groups of figures in ``jobs`` spawned workers; their progress messages come back on a Manager queue, read
+    by a thread that advances the bar while the figures run."""
     import multiprocessing as mp
+    import queue as queue_mod
+    import threading
 
     groups = _groups(entries)
     modules = list(dict.fromkeys(e.module for e in entries))
-    tasks = [(modules, [e.name for e in g], str(out), quick, seed) for g in groups]
-    bar.set_postfix_str(f"{jobs} workers", refresh=True)
-    pool = mp.get_context("spawn").Pool(jobs)
+    ctx = mp.get_context("spawn")
+    manager = ctx.Manager()
+    messages = manager.Queue()
+    stop = threading.Event()
+
+    def listen():
+        while not stop.is_set():
+            try:
+                msg = messages.get(timeout=0.2)
+            except queue_mod.Empty:
+                continue
+            except (EOFError, OSError):  # the manager went away
+                return
+            pid, text = msg
+            if text is None:
+                bar.end_figure(pid)
+            else:
+                bar.step(text, pid)
+
+    tasks = [(modules, [e.name for e in g], str(out), quick, seed, messages) for g in groups]
+    bar.begin(f"{jobs} workers")
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    pool = ctx.Pool(jobs)
     try:
         for batch in pool.imap_unordered(_worker, tasks):
             for item in batch:
-                done(*item)
+                done(*item, key=None)  # the workers' messages closed its stages
         pool.close()
     except BaseException:
         pool.terminate()
         raise
     finally:
         pool.join()
+        stop.set()
+        listener.join()
+        manager.shutdown()

@@ -4,6 +4,29 @@ Each subcommand lives in its own module exposing ``add_parser(subparsers)`` and
 ``run(args) -> int``; this module holds the shared flags, their validation and the
 error convention: bad input ends with exit status 2 and one line
 ``isodyn: error: ...`` on stderr naming the flag and the accepted range.
+
+Everything a command is given is checked before it computes anything (issue 11, item 1):
+
+* values: each flag's type (:func:`real`, :func:`integer`, :func:`parameter`, :func:`seed`) checks its range,
+  finite values only; a value that would overflow a run (``--s0 1e308``, ``train --init-scale 1e300``) is refused
+  with the range that does not;
+* outputs: every path the command will write (``--out``, ``--plot``, ``--figure``) by :func:`check_output`, a
+  probe file in its folder (nothing is left behind);
+* sizes: each command estimates the arrays its run needs (one documented estimator per command:
+  :func:`isodyn.dynamics.cli.simulate.memory_estimate`, :func:`isodyn.dynamics.cli.train.memory_estimate`; sweep
+  specs by their own cap) and :func:`check_memory` refuses what this machine cannot hold, naming the flag whose
+  size dominates.
+
+**Inapplicable flags: the rule.**  A flag the user gave that has no effect under the other options chosen
+(``--substeps``/``--rtol``/``--atol`` outside their scheme, ``--map-resync`` outside the map, ``--closure`` and
+``--exact-tol`` for Euclidean rules, train's ``--rho`` without ``--predictor-source representations``, simulate's
+``--rho`` with a trained predictor, a trained predictor's options or ``--lam0`` with the closed-form predictor,
+``--ema`` for a rule without a target network) is an **error**, exit 2, one line naming the flag and the option
+it needs -- never a warning, never silently ignored: a run that quietly differs from what was asked is worse
+than no run, and a warning is lost in scripts.  Only flags the user actually gave count: such flags default to
+None and take their documented default once the option they belong to is known, so a default is never mistaken
+for a choice.  The one exception is the contract's common ``--seed``, accepted by every command that takes rule
+flags and recorded with the result even where the run is deterministic (simulate).
 """
 
 from __future__ import annotations
@@ -13,7 +36,7 @@ import json
 import sys
 from importlib import import_module
 
-from isodyn.derivations.checks import PARAMETERS, InputError, Integer, Real, cli_flag
+from isodyn.derivations.checks import PARAMETERS, SEED, InputError, Integer, Real, cli_flag
 
 # modules dynamics.cmd_<name> ("-" -> "_"); a new subcommand appends its name here
 SUBCOMMANDS = ("derive", "train", "sweep", "plot-sweep", "simulate", "bench", "validate", "reproduce")
@@ -74,6 +97,12 @@ def real_list(accepted: str = "comma-separated positive reals", lo=0.0, lo_open=
     return _argparse_type(check, "real_list")
 
 
+def seed():
+    """argparse type of a seed: an integer in [0, SEED_MAX] (:data:`~isodyn.derivations.checks.SEED`, the range
+    sweep specs check too)."""
+    return _argparse_type(lambda text: SEED.parse("", text), "integer")
+
+
 def parameter(name: str):
     """argparse type of the model parameter ``name`` (library keyword), in its domain from
     :data:`~isodyn.derivations.checks.PARAMETERS` (the one table the library and sweep specs check too)."""
@@ -89,8 +118,9 @@ def usage_error(e: InputError) -> UsageError:
 
 #: what the JSON's recruit_steps means (the help of simulate and train; dynamics/measures.py defines it)
 RECRUITMENT_HELP = ("recruit_steps (JSON, per mode): the first step at which a mode is within 1% of its final "
-                    "eigenvalue, reported only for modes that rose (their eigenvalue at least doubled) and are alive "
-                    "at the end; null for modes that barely moved, shrank, died, or for a diverged run.")
+                    "eigenvalue, reported only for modes that rose (log s grew by at least log 2: the eigenvalue at "
+                    "least doubled) and are alive at the end; null for modes that barely moved (0.001 -> 0.00103), "
+                    "shrank, died, or for a diverged run.")
 
 
 # --- checks of what a command will write and hold, before any work ---------------------------------
@@ -107,11 +137,11 @@ def check_output(flag: str, path, suffixes: tuple = (), folder: bool = False):
 
     out = Path(path)
     want = ("a writable folder" if folder else "a writable file path"
-            + (f" ending in {' or '.join(suffixes)}" if suffixes else ""))
-    if not folder and suffixes and out.suffix not in suffixes:
-        raise UsageError(f"argument {flag}: invalid value {str(path)!r}; accepted: {want}")
+            + (f" ending in {', '.join(suffixes)}" if suffixes else ""))
     if not folder and out.is_dir():
         raise UsageError(f"argument {flag}: {str(path)!r} is a folder; accepted: {want}")
+    if not folder and suffixes and out.suffix not in suffixes:
+        raise UsageError(f"argument {flag}: invalid value {str(path)!r}; accepted: {want}")
     if folder and out.exists() and not out.is_dir():
         raise UsageError(f"argument {flag}: {str(path)!r} is a file; accepted: {want}")
     target = out if folder else out.parent
@@ -147,7 +177,8 @@ def available_memory() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def _bytes(n: float) -> str:
+def human_bytes(n: float) -> str:
+    """``n`` bytes in words: 1.2 GB (decimal units)."""
     for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
         if n < 1000 or unit == "PB":
             return f"{n:.3g} {unit}"
@@ -159,13 +190,25 @@ def _bytes(n: float) -> str:
 MEMORY_SHARE = 0.8
 
 
-def check_memory(flag: str, nbytes: float, what: str, accepted: str) -> None:
+def check_memory(flag: str, nbytes: float, what: str, accepted: str, available: float | None = None,
+                 where: str = "this machine") -> None:
     """UsageError naming ``flag`` when the arrays a run needs (``nbytes``, an estimate: ``what`` says of what)
-    exceed MEMORY_SHARE of the memory available now."""
-    have = available_memory()
+    exceed MEMORY_SHARE of the memory available now (``available``: bytes of another memory, e.g. a GPU's,
+    ``where`` names it; default :func:`available_memory`)."""
+    have = available_memory() if available is None else available
     if nbytes > MEMORY_SHARE * have:
-        raise UsageError(f"argument {flag}: {what} need about {_bytes(nbytes)}, more than this machine can give "
-                         f"({_bytes(have)} available); accepted: {accepted}")
+        raise UsageError(f"argument {flag}: {what} need about {human_bytes(nbytes)}, more than {where} can give "
+                         f"({human_bytes(have)} available); accepted: {accepted}")
+
+
+#: the formats of a quick-look figure (``--plot``)
+PLOT_SUFFIXES = (".png", ".pdf")
+
+
+def add_plot_flag(p) -> None:
+    """``--plot FILE.png|pdf``: a quick figure of the run (figures/quicklook.py), its path checked before the work."""
+    p.add_argument("--plot", default=None, metavar="FILE",
+                   help="a quick figure of the run's eigenvalues against steps (.png or .pdf), in the report's style")
 
 
 # --- shared flag groups -------------------------------------------------------------------
@@ -209,7 +252,7 @@ def add_training_flags(p, steps: int = 1500, lr: float | None = None):
         help="learning rate eta (default: the paper's for the rule)",
     )
     g.add_argument("--steps", type=integer(), default=steps)
-    g.add_argument("--seed", type=integer(lo=0), default=0)
+    g.add_argument("--seed", type=seed(), default=0, help="random seed, an integer in [0, 2**32 - 1]")
     g.add_argument("--predictor-lr-ratio", type=parameter("predictor_lr_ratio"), default=None,
                    help="alpha_p: a trained predictor's learning rate / lr (default 1; --predictor trainable)")
     g.add_argument("--predictor-weight-decay", type=parameter("predictor_weight_decay"), default=None,

@@ -12,6 +12,8 @@ from pathlib import Path
 from isodyn.dynamics.cli.common import check_output, integer
 
 NON_AXES = ("mode", "step")
+#: the figure formats --out takes
+FORMATS = (".png", ".pdf", ".svg")
 
 
 def add_parser(sub):
@@ -66,6 +68,8 @@ def run(args) -> int:
     from isodyn.dynamics.cli.common import UsageError
 
     path = Path(args.file)
+    if args.out is not None:  # a path given is checked before the dataset is read (the default needs --color)
+        check_output("--out", args.out, FORMATS)
     try:
         import xarray as xr
 
@@ -94,7 +98,7 @@ def run(args) -> int:
         raise UsageError(f"argument --mode: invalid value {args.mode}; accepted: an integer in "
                          f"[0, {ds.sizes['mode'] - 1}]")
     out = check_output("--out", args.out or path.with_name(f"{path.stem}_{args.color}_{args.x}_{args.y}.png"),
-                       (".png", ".pdf", ".svg"))
+                       FORMATS)
     ds = _select(ds, args.sel, keep, UsageError)
 
     from isodyn.figures.phase_diagram import phase_diagram

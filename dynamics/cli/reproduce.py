@@ -15,7 +15,7 @@ import os
 import shlex
 import sys
 
-from isodyn.dynamics.cli.common import UsageError, integer
+from isodyn.dynamics.cli.common import UsageError, check_output, integer, seed
 
 
 def _names(text):
@@ -33,8 +33,8 @@ def add_parser(sub):
     p.add_argument("--quick", action="store_true", help="fewer samples and steps (the report says so)")
     p.add_argument("--only", type=_names, action="append", default=None, metavar="NAMES",
                    help="comma-separated figure names (repeatable; default: all)")
-    p.add_argument("--seed", type=integer(lo=0), default=0, help="base seed (default 0)")
-    p.add_argument("--jobs", type=integer(lo=1), default=None,
+    p.add_argument("--seed", type=seed(), default=0, help="base seed (default 0)")
+    p.add_argument("--jobs", type=integer(lo=1, hi=64), default=None,
                    help="figures made at a time in worker processes (default: the number of CPUs)")
 
 
@@ -43,17 +43,17 @@ def run(args) -> int:
 
     if args.only is not None:  # repeated --only accumulates (the names of every one, in order, once each)
         args.only = list(dict.fromkeys(name for names in args.only for name in names))
+    # the folder first: checking it is cheap, importing the figure modules (for --only) is not; nothing is left
+    # behind when a later check fails (check_output removes the folders it made for its probe)
+    out = check_output("--out", args.out, folder=True)
+    if (out / "figures").exists() and not (out / "figures").is_dir():
+        raise UsageError(f"argument --out: {str(out / 'figures')!r} is a file; accepted: a folder whose figures/ "
+                         "can be a folder")
     entries, skipped = reproduce.discover()
     try:
         reproduce.select(entries, args.only)
     except ValueError as e:
         raise UsageError(f"argument --only: {e}") from None
-    try:
-        out = reproduce.check_out(args.out)
-    except OSError as e:
-        reason = e.strerror or type(e).__name__
-        raise UsageError(f"argument --out: cannot write to {args.out!r} ({reason}); accepted: a folder that can "
-                         f"be created and written") from None
     jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
     command = "isodyn " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "isodyn reproduce"
     return reproduce.run(out, quick=args.quick, only=args.only, seed=args.seed, jobs=jobs, command=command,

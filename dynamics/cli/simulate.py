@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from isodyn.derivations.checks import InputError
 from isodyn.dynamics.cli.common import (
+    PLOT_SUFFIXES,
     RECRUITMENT_HELP,
     UsageError,
     add_output_flags,
+    add_plot_flag,
     add_rule_flags,
     add_training_flags,
     check_memory,
@@ -42,8 +44,9 @@ def add_parser(sub):
     g.add_argument("--modes", type=integer(), default=None, help="M log-spaced modes")
     g.add_argument("--s0-range", type=real_list("two positive reals lo,hi with lo <= hi", n=2), default=None,
                    help="lo,hi of the log-spaced initial eigenvalues (default 0.001,1)")
-    g.add_argument("--rho", type=parameter("rho"), default=0.0,
-                   help="predictor lag: C <- rho C + (1 - rho) s (0: lambda from the current s)")
+    g.add_argument("--rho", type=parameter("rho"), default=None,
+                   help="closed-form predictor's lag in [0, 1): C <- rho C + (1 - rho) s (default 0: lambda from the "
+                        "current s)")
     g.add_argument("--lam0", type=real_list("comma-separated finite reals >= 0, one per mode", lo=0.0, lo_open=False),
                    default=None, help="a trained predictor's initial eigenvalues (default: the closed-form "
                                       "predictor's at s0; --predictor trainable)")
@@ -64,7 +67,16 @@ def add_parser(sub):
                    help="map: predictor eigenvalues in full every N steps, by <= 1-ulp ratio updates in between "
                         "(default 32; 1: in full every step)")
     add_output_flags(p)
+    add_plot_flag(p)
     return p
+
+
+def memory_estimate(modes: int, steps: int, stride: int) -> tuple[float, int]:
+    """(bytes, saved frames) a simulation of ``modes`` modes over ``steps`` steps saving every ``stride``-th needs:
+    the saved histories of s and lambda, (frames, M) float64 each, and as much again for their copies in the
+    output (the labelled dataset, the JSON lists); the integrator's own state is O(M) and negligible."""
+    frames = steps // stride + 2
+    return 4 * 8.0 * frames * modes, frames
 
 
 def initial_spectrum(args):
@@ -102,15 +114,21 @@ def run(args) -> int:
                 raise UsageError(f"argument {flag}: only with --metric cosine; accepted: omit it for Euclidean "
                                  "rules (closed-form expectation)")
     _scheme_options(args)
+    if args.rho is not None and rule.trainable:
+        raise UsageError("argument --rho: only with --predictor closed-form (a trained predictor has no lag); "
+                         "accepted: omit it with --predictor trainable")
     if args.out is not None:
         check_output("--out", args.out, (".nc", ".npz"))
-    s0 = initial_spectrum(args)
-    frames = args.steps // args.stride + 2
-    size_flag = "--steps" if frames >= len(s0) else ("--s0" if args.s0 is not None else "--modes")
-    check_memory(size_flag, 4 * 8.0 * frames * len(s0), f"{frames:,} saved frames x {len(s0):,} modes",
+    if args.plot is not None:
+        check_output("--plot", args.plot, PLOT_SUFFIXES)
+    M = len(args.s0) if args.s0 is not None else (args.modes if args.modes is not None else 10)
+    nbytes, frames = memory_estimate(M, args.steps, args.stride)  # before the spectrum is made: --modes 10**8
+    size_flag = "--steps" if frames >= M else ("--s0" if args.s0 is not None else "--modes")
+    check_memory(size_flag, nbytes, f"{frames:,} saved frames x {M:,} modes",
                  "fewer --steps, a larger --stride or fewer modes")
+    s0 = initial_spectrum(args)
     kw = dict(lr=args.lr, steps=args.steps, sigma1=args.sigma_online,
-              sigma2=args.sigma_target, weight_decay=args.weight_decay, ema=args.ema, rho=args.rho,
+              sigma2=args.sigma_target, weight_decay=args.weight_decay, ema=args.ema, rho=args.rho or 0.0,
               scheme=args.scheme, closure=args.closure or "exact", stride=args.stride,
               substeps=args.substeps or 1, rtol=args.rtol or 1e-8, atol=1e-12 if args.atol is None else args.atol)
     kw.update(predictor_options(args))
@@ -129,14 +147,19 @@ def run(args) -> int:
     if args.out is not None:
         tr.extra["seed"] = args.seed
         tr.write(args.out)
+    if args.plot is not None:
+        from isodyn.figures.quicklook import eigenvalue_plot
+
+        eigenvalue_plot(tr.step, tr.s, args.plot, lam=tr.lam, title=f"isodyn simulate: {rule.name}, {args.scheme}",
+                        diverged_step=summ.get("diverged_step"))
     if args.json:
         emit_json(summ)
     else:
-        _report(summ, args.out)
+        _report(summ, args.out, args.plot)
     return 0
 
 
-def _report(s: dict, out) -> None:
+def _report(s: dict, out, plot=None) -> None:
     p = s["parameters"]
     r = p["rule"]
     print(f"isodyn simulate: {r['metric']}/{r['variant']} ({p['closure']}), {p['scheme']}, lr={p['lr']:g}, "
@@ -150,5 +173,6 @@ def _report(s: dict, out) -> None:
           f"seconds={s['seconds']:.3g}")
     if "closure_rel_error" in s:
         print(f"  exact closure: relative error {s['closure_rel_error']:.1e} (tolerance {s['closure_tol']:.0e})")
-    if out:
-        print(f"  wrote {out}")
+    for f in (out, plot):
+        if f:
+            print(f"  wrote {f}")

@@ -7,18 +7,23 @@ bar goes to stderr for runs longer than a second; ``--out`` writes .nc or .npz a
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from isodyn.derivations.checks import InputError
 from isodyn.dynamics.cli.common import (
+    PLOT_SUFFIXES,
+    RECRUITMENT_HELP,
     UsageError,
     add_output_flags,
+    add_plot_flag,
     add_rule_flags,
     add_training_flags,
+    check_memory,
+    check_output,
     emit_json,
     format_values,
+    human_bytes,
     integer,
     parameter,
     predictor_options,
@@ -28,10 +33,16 @@ from isodyn.dynamics.cli.common import (
 )
 from isodyn.dynamics.paper import paper_lr
 
+#: --rho's default (NetworkConfig's): the running correlation's rate under --predictor-source representations
+RHO = 0.3
+#: the defaults of the size flags (the flag named by a memory refusal is the one furthest above its default)
+SIZE_DEFAULTS = {"--samples": 50_000, "--in-dim": 15, "--out-dim": 10, "--steps": 1500}
+
 
 def add_parser(sub):
     p = sub.add_parser("train", help="train a sampled Siamese network (linear or ReLU)",
-                       description="Sampled Siamese-network training (SPEC §2-3), NumPy or CuPy.")
+                       description="Sampled Siamese-network training (SPEC §2-3), NumPy or CuPy.",
+                       epilog=RECRUITMENT_HELP)
     add_rule_flags(p)
     add_training_flags(p, steps=1500, lr=None)
     g = p.add_argument_group("network")
@@ -43,8 +54,8 @@ def add_parser(sub):
                    help="W0 entries N(0, c^2) when --w0 is not given (default 1/4, SPEC §5)")
     g.add_argument("--samples", type=integer(), default=50_000, help="fresh inputs a step")
     g.add_argument("--predictor-source", choices=("weights", "representations"), default="weights")
-    g.add_argument("--rho", type=parameter("rho"), default=0.3,
-                   help="running-correlation rate for --predictor-source representations")
+    g.add_argument("--rho", type=parameter("rho"), default=None,
+                   help=f"running-correlation rate in [0, 1) (default {RHO}); --predictor-source representations only")
     g.add_argument("--sampler", choices=("inputs", "moments"), default="inputs",
                    help="moments: draw the views' second moments (Wishart); linear Euclidean rules only")
     g.add_argument("--backend", choices=("auto", "numpy", "cupy"), default="auto")
@@ -61,6 +72,7 @@ def add_parser(sub):
                         "IsoLoss family, --beta); --predictor trainable")
     g.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     add_output_flags(p)
+    add_plot_flag(p)
     return p
 
 
@@ -89,12 +101,16 @@ def config_from_args(args):
     if args.sampler == "moments" and (args.net != "linear" or rule.metric != "euclidean"):
         raise UsageError("argument --sampler: invalid value 'moments'; accepted: moments only with --net linear "
                          "and --metric euclidean, else inputs")
+    if args.rho is not None and args.predictor_source != "representations":
+        raise UsageError("argument --rho: only with --predictor-source representations (the weights source has no "
+                         "running correlation); accepted: omit it, or add --predictor-source representations")
     lr = args.lr if args.lr is not None else paper_lr(rule)
     try:  # the flags are checked above; NetworkConfig checks them again, by the same checkers
         return NetworkConfig(rule, net=args.net, in_dim=args.in_dim, out_dim=args.out_dim, samples=args.samples,
                              sigma1=args.sigma_online, sigma2=args.sigma_target, lr=lr,
                              weight_decay=args.weight_decay, ema=args.ema, predictor_source=args.predictor_source,
-                             rho=args.rho, sampler=args.sampler, dtype=args.dtype, **trained)
+                             rho=RHO if args.rho is None else args.rho, sampler=args.sampler, dtype=args.dtype,
+                             **trained)
     except InputError as e:
         raise usage_error(e) from None
 
@@ -136,20 +152,91 @@ def pick_backend(args):
     return bk
 
 
+def memory_estimate(cfg, steps: int, probes: int = 0, itemsize: int = 8) -> dict:
+    """Bytes a training run needs, by part (the estimator of ``isodyn train``; ``itemsize`` of --dtype):
+
+    batch      one step's samples: with the inputs sampler up to 5 (n, N) arrays (x, the two views, their noise)
+               and 10 (n, M) ones (u1, u2, z1, z2, the eigenbasis copies Z1, Z2, the invariants, the per-sample
+               gradients g, h, a mask); with the moments sampler the Wishart draw and its (2N, 3N) factor, about
+               4 (3N, 3N) float64 arrays whatever n is;
+    weights    W, W_t, the gradient, the update and their float64 host copies: 8 (M, N) arrays, and the predictor's
+               (M, M) matrices (G, its eigenvectors, a trained W_P and its gradient): 6;
+    histories  the per-step records kept for the result, float64: s and lambda (steps + 1, M), probes' representations
+               (steps + 1, K, M), a trained predictor's alignment per eigenvector (steps + 1, M) and two scalars
+               -- twice, for the copies written to --out / the JSON.
+    """
+    n, N, M, T = cfg.samples, cfg.in_dim, cfg.out_dim, steps + 1
+    if cfg.sampler == "moments":
+        batch = 4 * 8.0 * (3 * N) ** 2
+    else:
+        batch = itemsize * float(n) * (5 * N + 10 * M)
+    weights = (4 * itemsize + 4 * 8.0) * M * N + 8.0 * 6 * M * M
+    per_step = 2 + probes + ((M + 2 / M) if cfg.rule.trainable else 0)
+    histories = 2 * 8.0 * T * M * per_step
+    return {"batch": batch, "weights": weights, "histories": histories}
+
+
+def check_size(args, cfg, probes: int, backend) -> None:
+    """Refuse, before any work, a run whose arrays (:func:`memory_estimate`) this machine cannot hold (and, on CuPy,
+    whose batch and weights its GPU cannot), naming the size flag furthest above its default."""
+    itemsize = np.dtype(cfg.dtype).itemsize
+    parts = memory_estimate(cfg, args.steps, probes, itemsize)
+    values = {"--samples": cfg.samples, "--in-dim": cfg.in_dim, "--out-dim": cfg.out_dim, "--steps": args.steps}
+    flag = max(values, key=lambda f: values[f] / SIZE_DEFAULTS[f])
+    what = (f"{cfg.samples:,} samples x {cfg.in_dim:,} inputs -> {cfg.out_dim:,} outputs over {args.steps:,} steps "
+            f"(batch {human_bytes(parts['batch'])}, weights {human_bytes(parts['weights'])}, histories "
+            f"{human_bytes(parts['histories'])})")
+    accepted = "fewer --samples, a smaller --in-dim / --out-dim or fewer --steps"
+    check_memory(flag, sum(parts.values()), what, accepted)
+    if backend is not None and backend.name == "cupy":
+        free = float(backend.xp.cuda.runtime.memGetInfo()[0])
+        check_memory(flag, parts["batch"] + parts["weights"], what, accepted, available=free, where="the GPU")
+
+
+def max_init_scale(in_dim: int, out_dim: int, sigma1: float) -> float:
+    """The largest --init-scale c whose initial eigenvalues stay within the bound every run accepts
+    (dynamics.measures.MAX_S0, as simulate's --s0): the largest singular value of an (M, N) matrix of N(0, c^2)
+    entries is about c (sqrt N + sqrt M), so s_max(0) ~ (1 + sigma1^2) c^2 (sqrt N + sqrt M)^2 <= MAX_S0."""
+    from isodyn.dynamics.measures import MAX_S0
+
+    return float(np.sqrt(MAX_S0 / (1 + sigma1**2)) / (np.sqrt(in_dim) + np.sqrt(out_dim)))
+
+
+def _check_w0_scale(W0, flag: str, sigma1: float) -> None:
+    """A --w0 whose largest initial eigenvalue (1 + sigma1^2) S_max^2 exceeds MAX_S0 (or overflows) is refused."""
+    from isodyn.dynamics.measures import MAX_S0
+
+    m = np.float64(np.abs(W0).max())
+    with np.errstate(over="ignore", invalid="ignore"):
+        top = (1 + sigma1**2) * (m * np.linalg.norm(W0 / m, 2)) ** 2 if m > 0 else np.float64(0.0)
+    if not np.isfinite(top) or top > MAX_S0:
+        raise UsageError(f"argument {flag}: its largest initial eigenvalue is {float(top):.3g}; accepted: weights "
+                         f"whose initial eigenvalues (1 + sigma1^2) S_m^2 are at most {MAX_S0:g}")
+
+
 def run(args) -> int:
     from isodyn.dynamics.network.io import SUFFIXES, write
     from isodyn.dynamics.network.trainer import NetworkTrainer, init_weights, summary
 
     cfg = config_from_args(args)
-    if args.out is not None and Path(args.out).suffix not in SUFFIXES:
-        raise UsageError(f"argument --out: invalid value {args.out!r}; accepted: a path ending in .nc or .npz")
+    if args.out is not None:
+        check_output("--out", args.out, tuple(SUFFIXES))
+    if args.plot is not None:
+        check_output("--plot", args.plot, PLOT_SUFFIXES)
     M, N = cfg.out_dim, cfg.in_dim
+    if args.w0 is None and args.init_scale > (c_max := max_init_scale(N, M, cfg.sigma1)):
+        raise UsageError(f"argument --init-scale: invalid value {args.init_scale:g}; accepted: a real in "
+                         f"(0, {c_max:.3g}] at --in-dim {N} --out-dim {M} (initial eigenvalues up to 1e+300)")
+    bk = pick_backend(args)
+    check_size(args, cfg, 0, bk)  # before anything of the run's size is made
     if args.w0 is not None:
         W0 = _load_matrix(args.w0, "--w0", f"{M}x{N} (--out-dim x --in-dim)", N, M)
+        _check_w0_scale(W0, "--w0", cfg.sigma1)
     else:
         W0 = init_weights(M, N, args.init_scale, args.seed)
     probes = None if args.probes is None else _load_matrix(args.probes, "--probes", f"K x {N} (--in-dim)", N, None)
-    bk = pick_backend(args)
+    if probes is not None:
+        check_size(args, cfg, probes.shape[0], bk)
     trainer = NetworkTrainer(cfg, W0, args.seed, bk, probes, args.grad_impl)
     from tqdm import tqdm
 
@@ -161,14 +248,20 @@ def run(args) -> int:
     summ = summary(result, extra)
     if args.out is not None:
         write(result, summ, args.out)
+    if args.plot is not None:
+        from isodyn.figures.quicklook import eigenvalue_plot
+
+        eigenvalue_plot(np.arange(result.s.shape[0]), result.s, args.plot, lam=result.lam,
+                        title=f"isodyn train: {cfg.rule.name}, {cfg.net}, n = {cfg.samples:,}",
+                        diverged_step=result.diverged_step)
     if args.json:
         emit_json(summ)
     else:
-        _report(summ, args.out)
+        _report(summ, args.out, args.plot)
     return 0
 
 
-def _report(s: dict, out) -> None:
+def _report(s: dict, out, plot=None) -> None:
     p = s["parameters"]
     print(f"isodyn train: {p['metric']}/{p['variant']} {p['net']} {p['in_dim']}->{p['out_dim']}, "
           f"n={p['samples']}, {s['steps']} steps on {s['backend']} ({p['dtype']}, {p['sampler']} sampler)")
@@ -180,5 +273,6 @@ def _report(s: dict, out) -> None:
               f"{'null' if a is None else f'{a:.3g}'}, asymmetry = {'null' if asym is None else f'{asym:.3g}'}, "
               f"per eigenvector {format_values(s['eigvec_alignment_final'])}")
     print(f"  collapsed={s['collapsed']} diverged={s['diverged']} seconds={s['seconds']:.3g}")
-    if out:
-        print(f"  wrote {out}")
+    for f in (out, plot):
+        if f:
+            print(f"  wrote {f}")

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from isodyn.dynamics.cli.common import UsageError, emit_json, integer
+from isodyn.dynamics.cli.common import UsageError, check_output, emit_json, integer, seed
 
 
 def _csv(choices, flag):
@@ -59,7 +59,7 @@ def add_parser(sub):
                         "predictor started aligned, SPEC §7) and unaligned (started at a random W_P), M <= 10")
     p.add_argument("--seeds", type=integer(lo=3, hi=64), default=4,
                    help="K repeated seeds per case (the sampling error comes from their spread)")
-    p.add_argument("--seed", type=integer(lo=0), default=0, help="base seed")
+    p.add_argument("--seed", type=seed(), default=0, help="base seed")
     p.add_argument("--quick", action="store_true", help="fewer steps and samples (a smoke test)")
     p.add_argument("--jobs", type=integer(lo=1, hi=64), default=None,
                    help="worker processes (default: min(2, CPUs))")
@@ -70,24 +70,16 @@ def add_parser(sub):
     return p
 
 
-def _check_out(path: str, flag: str):
-    d = Path(path).resolve().parent
-    if not d.is_dir() or not os.access(d, os.W_OK):
-        raise UsageError(f"argument {flag}: cannot write to {str(d)!r}; accepted: a path in an existing, "
-                         "writable folder")
-
-
 def run(args) -> int:
     from isodyn.dynamics.files import atomic_write
     from isodyn.dynamics.network import validation as V
 
     if args.out is not None:
-        _check_out(args.out, "--out")
-        if Path(args.out).suffix not in (".md", ".txt", ".json"):
-            raise UsageError(f"argument --out: invalid value {args.out!r}; accepted: a path ending in .md, .txt "
-                             "or .json")
-    if args.figure is not None:
-        _check_out(args.figure, "--figure")
+        check_output("--out", args.out, (".md", ".txt", ".json"))
+    if args.figure is not None:  # a stem: STEM.png and STEM.pdf are written
+        check_output("--figure", args.figure + ".png", (".png",))
+    elif args.out is not None:
+        check_output("--out", str(Path(args.out).with_suffix("")) + ".png", (".png",))
     cases = V.matrix(args.metrics, args.variants, args.modes, args.quick, args.settings)
     if not cases:
         raise UsageError("argument --settings: no case selected; accepted: a selection with at least one case")

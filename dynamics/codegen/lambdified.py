@@ -11,7 +11,7 @@ renamed a0, a1, ... so any symbol name works); constants are module attributes (
 
 from __future__ import annotations
 
-from .cache import indexed_module, load_module, record_module, store_source
+from .cache import indexed_modules, load_module, record_module, store_source
 
 _LOADED: dict = {}
 
@@ -36,7 +36,8 @@ def cached_functions(key: tuple, build):
     ``build()`` printed now."""
     if key in _LOADED:
         return _LOADED[key]
-    path = indexed_module(key)
+    paths = indexed_modules(key)
+    path = paths[-1] if paths else None
     if path is None:
         path = store_source(source(*build()), "l_")
         record_module(key, path)

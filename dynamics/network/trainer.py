@@ -275,6 +275,9 @@ class NetworkTrainer:
         eigenvectors and eigenvalues; s_m = (1 + sigma1^2) S_m^2 and lambda_m come from the generated
         ``kernels(rule).eigenvalues`` (derivations.modes.correlation_eigenvalue, predictor_eigenvalue; SPEC §2).
         sigma1 = 0 for a G that is already the correlation (the running estimate of the representations)."""
+        if not np.all(np.isfinite(G)):  # a state past overflow: NaN eigenvalues, which the loop records as diverged
+            nan = np.full(G.shape[0], np.nan)
+            return nan, nan.copy(), np.full(G.shape, np.nan)
         evals, U = np.linalg.eigh((G + G.T) / 2)
         S = np.sqrt(np.clip(evals, 0.0, None))
         s, lam = np.empty_like(S), np.empty_like(S)

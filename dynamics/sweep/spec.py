@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from isodyn.derivations import METRICS, PREDICTORS, VARIANTS, Rule
-from isodyn.derivations.checks import PARAMETERS, Choice, Flag, InputError, Integer, Real, spec_key
+from isodyn.derivations.checks import PARAMETERS, SEED, Choice, Flag, InputError, Integer, Real, spec_key
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -91,7 +91,7 @@ PARAMS = {
     "s0_lo": (Real(lo=0.0, lo_open=True), 1e-3),
     "s0_hi": (Real(lo=0.0, lo_open=True), 1.0),
     "s0_family": (Choice(S0_FAMILIES), "logspace"),
-    "seed": (Integer(lo=0), 0),
+    "seed": (SEED, 0),
 }
 #: parameters fixing the compiled call's structure: points of one chunk share them
 STRUCTURAL = ("metric", "variant", "beta_family", "modes", "normalize", "predictor")

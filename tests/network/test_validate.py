@@ -60,7 +60,7 @@ def test_cli_table_and_json(tmp_path, capsys):
     (["--metrics", "nonsense"], "--metrics"),
     (["--variants", "iso,bogus"], "--variants"),
     (["--seeds", "2"], "--seeds"),
-    (["--out", "/nonexistent-dir/x.md"], "--out"),
+    (["--out", "/proc/x.md"], "--out"),  # a folder that cannot be made
     (["--out", "table.nc"], "--out"),
     (["--jobs", "0"], "--jobs"),
 ])
