@@ -78,7 +78,7 @@ def simulate_batch(rule, s0, *, lr=None, steps: int = 1500, sigma1=0.0, sigma2=0
     weight_decay  gamma >= 0;  ema  target momentum tau in [0, 1) (0: no EMA; rules without a target
                   network accept only 0);  rho  predictor lag in [0, 1) (0: lambda from the current s)
     alpha, eps    predictor exponent and offset (default: the rule's); beta IsoLoss exponent (default:
-                  the rule's, 0 when it has none);  s_bound  divergence bound on s (default
+                  the rule's; only for a rule with a beta, Rule(..., beta=B));  s_bound  divergence bound on s (default
                   measures.BOUND * max(1, max s0))
     lam0, predictor_lr_ratio, predictor_weight_decay
                   a trained predictor's (``rule.predictor == 'trainable'``, SPEC §7) initial eigenvalues
@@ -101,6 +101,9 @@ def simulate_batch(rule, s0, *, lr=None, steps: int = 1500, sigma1=0.0, sigma2=0
     """
     t_start = time.perf_counter()
     _check_options(scheme, closure, steps, stride, substeps, rtol, atol, map_resync, exact_tol)
+    if beta is not None and rule.beta is None:
+        raise InputError("beta", np.asarray(beta).ravel()[:3].tolist(), "only with an IsoLoss-family rule, "
+                         f"Rule({rule.metric!r}, {rule.variant!r}, beta=B) (this rule's multiplier is its variant's)")
     given = dict(lr=paper_lr(rule) if lr is None else lr, sigma1=sigma1, sigma2=sigma2, weight_decay=weight_decay,
                  ema=ema, alpha=rule.alpha if alpha is None else alpha, eps=rule.eps if eps is None else eps,
                  beta=(rule.beta if rule.beta is not None else 0.0) if beta is None else beta, rho=rho)

@@ -72,7 +72,7 @@ def arguments(spec, index: np.ndarray) -> tuple:
         lr=np.array([spec.lr(p) for p in points]), steps=run["steps"], sigma1=col("sigma_online"),
         sigma2=col("sigma_target"), weight_decay=col("weight_decay"), ema=np.where(has_target, col("ema"), 0.0),
         rho=col("rho"), alpha=col("alpha"), eps=col("eps"),
-        beta=np.array([r.beta if r.beta is not None else 0.0 for r in rules]),
+        beta=np.array([r.beta for r in rules]) if rule.beta is not None else None,
         scheme=run["scheme"], closure=closure, stride=frame_stride(spec), substeps=run["substeps"],
         rtol=run["rtol"], atol=run["atol"], exact_tol=run["exact_tol"], threads=None,
     )
