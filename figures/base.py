@@ -96,10 +96,11 @@ class ClaimResult:
 
 
 #: notation a caption's plain text may contain digits in (regular expressions; module docstring)
-NOTATION = (r"SPEC §\d+", r"\d+→\d+", r"[σλαγτ]_?\d\b", r"[σλαγτ]\d", r"_\{?\d+\}?", r"I_\d+", r"\^\{?-?\d\}?",
+NOTATION = (r"\b2·W0\b", r"\bW0\b", r"fresh N\(0, 1/4\)",  # names of the fixed-point figure's starts
+            r"λ = 1\b", r"s_m − 1\|",  # the Euclidean fixed point, λ = 1 (SPEC §6 claim 1)
+            r"SPEC §\d+", r"\d+→\d+", r"[σλαγτ]_?\d\b", r"[σλαγτ]\d", r"_\{?\d+\}?", r"I_\d+", r"\^\{?-?\d\}?",
             r"log\(1/", r"1/λ", r"\\ln\(1/", r"\\propto 1/", r"ln\(1/", r"W_\d", r"[zxps]\d\b", r"float\d\d",
-            r"dopri5", r"N\(0, ",
-            r"\b2·W0\b", r"\bW0\b", r"fresh N\(0, 1/4\)")  # the last three: names of the fixed-point figure's starts
+            r"dopri5", r"N\(0, ")
 
 
 @dataclass(frozen=True)
