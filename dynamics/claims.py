@@ -13,6 +13,7 @@ claim 3  noise or drift: :func:`log_change`, :func:`rms`, :func:`noise_or_drift`
 claim 4  recruitment laws: :func:`fit_slope`, :func:`loglog_slope`, :func:`log_slope`
 claim 5  time to isotropy: :func:`first_step_at`, :func:`sooner`
 claim 6  weight-decay survival: :func:`threshold_agreement`
+claim 7  a failing case explained by sampling: :func:`shrink_test` (:class:`Shrink`, :data:`EXPLAIN_FACTOR`)
 =======  ==========================================================================================
 """
 
@@ -211,3 +212,39 @@ def mean_over_log(x, y) -> float:
     over log-spaced weight decays."""
     lx = np.log(np.asarray(x, dtype=float))
     return float(np.trapezoid(np.asarray(y, dtype=float), lx) / (lx[-1] - lx[0]))
+
+
+# --- claim 7: is a failing sampled-vs-mode-equations case a sampling effect? ------------------------------------
+
+#: a failing case is explained by sampling if its deviation in units of its tolerance falls at least this many
+#: times when the samples a step are quadrupled
+EXPLAIN_FACTOR = 1.5
+
+
+@dataclass(frozen=True)
+class Shrink:
+    """A failing case's deviation in units of its tolerance (max |seed mean - map| / tol) at n samples a step
+    (``ratio_n``) and at 4 n (``ratio_4n``), the shrink factor ratio_n / ratio_4n and the decision."""
+
+    ratio_n: float
+    ratio_4n: float
+    factor: float
+    need: float
+
+    @property
+    def explained(self) -> bool:
+        """A sampling effect vanishing with n: the deviation in tolerance units shrank at least ``need``-fold."""
+        return self.factor >= self.need
+
+
+def shrink_test(ratio_n: float, ratio_4n: float, need: float = EXPLAIN_FACTOR) -> Shrink:
+    """Claim 7: does a failing case's deviation, in units of its own tolerance, shrink when n is quadrupled?
+
+    The tolerance z * sd / sqrt(K) itself halves at 4 n (the seed spread ~ 1/sqrt(n)), so an absolute deviation
+    that halves only keeps its ratio: a deviation of the mode equations (independent of n) doubles in tolerance
+    units, a sampling bias O(1/n) halves.  Explained iff ratio_n / ratio_4n >= ``need`` (a case going
+    5.45 -> 7.72 tol has factor 0.71: not explained).
+    """
+    ratio_n, ratio_4n = float(ratio_n), float(ratio_4n)
+    factor = ratio_n / ratio_4n if ratio_4n > 0 else math.inf
+    return Shrink(ratio_n, ratio_4n, factor, float(need))

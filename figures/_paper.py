@@ -199,3 +199,64 @@ def fmt(x: float, digits: int = 3) -> str:
 
 def fmt_list(xs, digits: int = 3) -> str:
     return "[" + ", ".join(fmt(x, digits) for x in xs) + "]"
+
+
+# --- caption facts (figures.base: every number of a caption is a field of a Fact) ------------------------
+
+
+def settings_numbers(rules) -> dict:
+    """The SPEC §5 settings a caption states, as numbers: {"W0_sd", "alpha", "sigma1", "sigma2", "lr": {rule: eta}}."""
+    return {"W0_sd": INIT_SCALE, "fresh_sd": FRESH_SCALE, "alpha": ALPHA, "sigma1": SIGMA1, "sigma2": SIGMA2,
+            "lr": {f"{r.metric}/{r.variant}": float(lr(r)) for r in rules}}
+
+
+def settings_parts(nums: dict) -> list:
+    """Caption parts 'W0 entries N(0, 0.25²), α = 1, σ1 = 0, σ2 = 0.1, predictor from W Wᵀ' from
+    nums["settings"] (:func:`settings_numbers`)."""
+    from .base import fact
+
+    S = "settings"
+    return ["W0 entries N(0, ", fact("{sd}", sd=(S, "W0_sd")), "²), ",
+            fact("α = {a}, σ1 = {s1}, σ2 = {s2}", a=(S, "alpha"), s1=(S, "sigma1"), s2=(S, "sigma2")),
+            ", predictor from W Wᵀ"]
+
+
+def lr_parts(nums: dict) -> list:
+    """Caption parts 'η = 0.01 (Euclidean standard, iso) and 0.1 (cosine standard, ...)': the learning rates of
+    nums["settings"]["lr"] grouped by value."""
+    from .base import fact
+
+    groups: dict = {}
+    for key, v in nums["settings"]["lr"].items():
+        groups.setdefault(v, []).append(key)
+    every = {m: {k for k in nums["settings"]["lr"] if k.startswith(m + "/")} for m in METRICS}
+    parts = ["η = "]
+    for i, keys in enumerate(groups.values()):
+        if i:
+            parts.append(" and " if i == len(groups) - 1 else ", ")
+        names = []
+        for m in METRICS:
+            mine = [k for k in keys if k.startswith(m + "/")]
+            if mine and set(mine) == every[m] and len(mine) > 1:
+                names.append(f"every {METRIC_LABELS[m]} rule")
+            elif mine:
+                names.append(f"{METRIC_LABELS[m]} " + ", ".join(k.split("/", 1)[1] for k in mine))
+        parts += [fact("{eta}", eta=("settings", "lr", keys[0])), " (" + "; ".join(names) + ")"]
+    return parts
+
+
+def outcome_word(run) -> str:
+    """A sampled run's end by the thresholds of isodyn.dynamics.measures: 'diverged', 'collapsed' (every mode dead,
+    s <= DEAD * max s0), 'lost k of M modes' (some dead), 'kept every mode, k of M vanished (...)' (none dead, some at
+    or below VANISHED of the strongest) or 'kept every mode'."""
+    if run.diverged:
+        return "diverged"
+    s_end, s0 = end_state(run)[0], run.s[0]
+    nd, M = int(dead(s_end, s0).sum()), len(s0)
+    if nd == M:
+        return "collapsed"
+    if nd:
+        return f"lost {nd} of {M} modes"
+    nv = int(ms.vanished(s_end).sum())
+    return f"kept every mode, {nv} of {M} vanished (at or below {ms.VANISHED:g} of the strongest)" if nv else \
+        "kept every mode"

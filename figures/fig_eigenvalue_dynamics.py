@@ -23,7 +23,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 from isodyn.dynamics import claims as C
 
 from . import _paper as P
-from .base import ClaimResult, Context, FigureResult, verdict_from
+from .base import ClaimResult, Context, FigureResult, compose, fact, verdict_from
 from .style import mode_colors, plt, save, style
 
 NAME = "eigenvalue_dynamics"
@@ -181,7 +181,9 @@ def _no_stopgrad_euclidean(panels: dict, nums: dict) -> tuple[bool, str]:
     s0 = run.s[0]
     ok = bool(np.all(s_end < s0)) and not run.diverged
     txt = f"Euclidean no-stopgrad: {int((s_end < s0).sum())}/{len(s0)} modes shrank (end max s = " \
-          f"{P.fmt(s_end.max())}, {int(P.dead(s_end, s0).sum())}/{len(s0)} dead after {run.steps} steps)"
+          f"{P.fmt(s_end.max())}; after {run.steps} steps {int(P.dead(s_end, s0).sum())}/{len(s0)} dead " \
+          f"(≤ {P.ms.DEAD:g}·max s0), {int(P.ms.vanished(s_end).sum())}/{len(s0)} vanished " \
+          f"(≤ {P.ms.VANISHED:g}·max s))"
     if p["long"] is not None:
         long_dead = int(p["long"].measures["n_dead"])
         ok &= long_dead == len(s0)
@@ -270,7 +272,7 @@ def _kfmt(v, _pos):
     return f"{v / 1000:g}k" if abs(v) >= 10_000 else f"{v:g}"
 
 
-def _draw_panel(ax, p: dict, colors):
+def _draw_panel(ax, p: dict, colors, n_vanished: int):
     run = p["run"]
     i = run.last_index
     steps = np.arange(i + 1)
@@ -295,7 +297,7 @@ def _draw_panel(ax, p: dict, colors):
         ax.text(0.97, 0.97, f"diverged at step {run.diverged_step}", transform=ax.transAxes, ha="right", va="top",
                 fontsize=7)
     else:
-        d = int(P.ms.vanished(run.s[i]).sum())
+        d = n_vanished  # numbers[f"{metric}/{variant}/n_vanished"]: the caption's and the claims' count
         if d:
             ax.text(0.97, 0.05, f"{d}/{M} modes vanished", transform=ax.transAxes, ha="right", va="bottom",
                     fontsize=7, bbox=dict(facecolor="white", edgecolor="none", alpha=0.85, pad=1.5))
@@ -311,7 +313,7 @@ def _draw_panel(ax, p: dict, colors):
     ax.xaxis.set_major_formatter(FuncFormatter(_kfmt))
 
 
-def _draw(panels: dict, net: str, figstem, sz: P.Sizes):
+def _draw(panels: dict, net: str, figstem, sz: P.Sizes, nums: dict):
     with style():
         fig, axes = plt.subplots(2, 5, figsize=(11.0, 4.9), sharey=True)
         M = panels[("euclidean", "standard")]["run"].s.shape[1]
@@ -319,7 +321,7 @@ def _draw(panels: dict, net: str, figstem, sz: P.Sizes):
         for i, metric in enumerate(P.METRICS):
             for j, variant in enumerate(P.VARIANTS):
                 ax = axes[i, j]
-                _draw_panel(ax, panels[(metric, variant)], colors)
+                _draw_panel(ax, panels[(metric, variant)], colors, nums[f"{metric}/{variant}/n_vanished"])
                 if i == 0:
                     ax.set_title(P.VARIANT_LABELS[variant], fontsize=9)
                 if i == 1:
@@ -335,36 +337,77 @@ def _draw(panels: dict, net: str, figstem, sz: P.Sizes):
         return save(fig, figstem)
 
 
-def _caption(panels: dict, net: str, sz: P.Sizes) -> str:
-    ec = panels[("euclidean", "standard")]
-    cc = panels[("cosine", "standard")]
-    base = (f"Eigenvalues s_m (log scale) of the {'linear' if net == 'linear' else 'ReLU'} 15→10 network against "
-            f"training steps: rows Euclidean and cosine loss, columns the five variants; W0 entries N(0, 1/16), "
-            f"α = 1, σ1 = 0, σ2 = 0.1, predictor from W Wᵀ, η = 0.01 (Euclidean standard, iso, no-stopgrad, "
-            f"wrong-stopgrad) and 0.1 (cosine, Euclidean no-predictor). ")
+def _panel_numbers(panels: dict) -> dict:
+    """Per panel: steps, samples, mode-equation steps, vanished / dead / grown counts at the end, the step a
+    diverged run stopped (measures' thresholds); the caption, the panel labels and the claims use these."""
+    nums: dict = {"thresholds": {"vanished": P.ms.VANISHED, "dead": P.ms.DEAD}}
+    for (metric, variant), p in panels.items():
+        run, k = p["run"], f"{metric}/{variant}"
+        s_end, _ = P.end_state(run)
+        s0 = run.s[0]
+        nums.update({f"{k}/steps": int(p["steps"]), f"{k}/samples": int(p["samples"]),
+                     f"{k}/n_vanished": int(P.ms.vanished(s_end).sum()), f"{k}/n_dead": int(P.dead(s_end, s0).sum()),
+                     f"{k}/n_grew": int((s_end > s0).sum()), f"{k}/n_shrank": int((s_end < s0).sum()),
+                     f"{k}/diverged_step": int(run.diverged_step) if run.diverged else None})
+        if p["mode_steps"] is not None:
+            nums[f"{k}/mode_steps"] = int(p["mode_steps"])
+        if p["cont"] is not None:
+            kk, idx, tr = p["cont"]
+            nums[f"{k}/continued_modes"] = int(len(idx))
+            nums[f"{k}/continued_to_step"] = int(kk + tr.steps)
+    nums["M"] = int(panels[("euclidean", "standard")]["run"].s.shape[1])
+    return nums
+
+
+def _caption(panels: dict, net: str, sz: P.Sizes, nums: dict) -> tuple[str, list]:
+    word = "linear" if net == "linear" else "ReLU"
+    parts = [f"Eigenvalues s_m (log scale) of the {word} 15→10 network against training steps: rows Euclidean and "
+             f"cosine loss, columns the five variants; ", *P.settings_parts(nums), ", ", *P.lr_parts(nums), ". "]
     if net == "linear":
-        base += (f"Thick lines: sampled training; Euclidean rules use the moments sampler (the exact distribution of "
-                 f"the n = {P.PAPER_SAMPLES:,}-sample second moments, cost independent of n), cosine rules draw "
-                 f"n = {cc['samples']:,} inputs a step (the paper: 50,000) in float32. Thin dashed lines: the mode "
-                 f"equations of SPEC §4 from the sampled run's initial eigenvalues (Euclidean closed form; cosine "
-                 f"exact closure, {'step map' if sz.cosine_scheme == 'map' else 'ODE (dopri5, t = η·step)'}). "
-                 f"No-predictor: Euclidean sampled and mode equations for "
-                 f"{panels[('euclidean', 'no-predictor')]['steps']:,} "
-                 f"steps; cosine sampled for {panels[('cosine', 'no-predictor')]['steps']:,} steps and the mode "
-                 f"equations (exact closure, ODE with dopri5, t = η·step) for "
-                 f"{panels[('cosine', 'no-predictor')]['mode_steps']:,} steps (100,000 sampled steps do not fit the "
-                 f"time budget). Euclidean wrong-stopgrad: the strong modes diverge within a few dozen steps (×); "
-                 f"the shrinking modes are continued alone by the mode equations (a Euclidean mode's drift involves "
-                 f"only its own eigenvalue).")
+        parts += ["Thick lines: sampled training; Euclidean rules use the moments sampler (the exact distribution of "
+                  "the ", fact("n = {n}", n="euclidean/standard/samples"), "-sample second moments, cost independent "
+                  "of n), cosine rules draw ", fact("n = {n}", n="cosine/standard/samples"),
+                  " inputs a step in float32. Thin dashed lines: the mode equations of SPEC §4 from the sampled run's "
+                  "initial eigenvalues (Euclidean closed form; cosine exact closure, "
+                  f"{'step map' if sz.cosine_scheme == 'map' else 'ODE (dopri5, t = η·step)'}). ",
+                  fact("No-predictor: Euclidean sampled and mode equations for {n} steps; ",
+                       n="euclidean/no-predictor/steps"),
+                  fact("cosine sampled for {n} steps and the mode equations (exact closure, ODE with dopri5, "
+                       "t = η·step) for {m} steps. ", n="cosine/no-predictor/steps",
+                       m="cosine/no-predictor/mode_steps")]
+        if "cosine/wrong-stopgrad/mode_steps" not in nums:
+            parts.append("Cosine wrong-stopgrad: sampled training only (its mode equations are stiff). ")
     else:
-        rn = panels[("euclidean", "no-predictor")]
-        base += (f"Sampled training only (ReLU networks have no exact mode equations), n = "
-                 f"{ec['samples']:,} inputs a step (the paper: 50,000) in float32; no-predictor runs "
-                 f"{rn['steps']:,} steps with n = {rn['samples']:,} (the paper: 100,000 steps). s_m are the "
-                 f"eigenvalues of W Wᵀ, from which the predictor is built.")
+        parts += ["Sampled training only (ReLU networks have no exact mode equations), ",
+                  fact("n = {n}", n="euclidean/standard/samples"), " inputs a step in float32; ",
+                  fact("no-predictor runs {t} steps with n = {n}", t="euclidean/no-predictor/steps",
+                       n="euclidean/no-predictor/samples"),
+                  ". s_m are the eigenvalues of W Wᵀ, from which the predictor is built. "]
+    k = "euclidean/wrong-stopgrad"
+    if nums[f"{k}/diverged_step"] is not None:
+        parts.append(fact("Euclidean wrong-stopgrad: {g} of {M} modes grew and the run diverged at step {t} (×)",
+                          g=f"{k}/n_grew", M="M", t=f"{k}/diverged_step"))
+        if f"{k}/continued_modes" in nums:
+            parts.append(fact("; its {w} shrinking modes are continued alone by the mode equations to step {t} (a "
+                              "Euclidean mode's drift involves only its own eigenvalue)", w=f"{k}/continued_modes",
+                              t=f"{k}/continued_to_step"))
+        parts.append(". ")
+    else:
+        parts.append(fact("Euclidean wrong-stopgrad did not diverge: {g} of {M} modes grew, {h} shrank. ",
+                          g=f"{k}/n_grew", M="M", h=f"{k}/n_shrank"))
+    parts += ["Panel labels: modes at or below ", fact("{v}", v=("thresholds", "vanished")),
+              " times the strongest at the end (vanished), or the step a diverged run stopped. "]
+    vanished = [(m, v) for m in P.METRICS for v in P.VARIANTS
+                if nums[f"{m}/{v}/diverged_step"] is None and nums[f"{m}/{v}/n_vanished"]]
+    if vanished:
+        parts.append("At the end: ")
+        for i, (m, v) in enumerate(vanished):
+            parts += ["; " if i else "", fact(f"{P.METRIC_LABELS[m]} {v} {{n}}/{{M}} vanished, {{k}}/{{M}} dead",
+                                              n=f"{m}/{v}/n_vanished", M="M", k=f"{m}/{v}/n_dead")]
+        parts += [" (dead: at or below ", fact("{d}", d=("thresholds", "dead")), "·max s0). "]
     if sz.quick:
-        base += " Quick run: fewer samples a step and fewer no-predictor steps than the full run."
-    return base
+        parts.append("Quick run: fewer samples a step and fewer no-predictor steps than the full run.")
+    return compose(parts, nums)
 
 
 def make(ctx: Context, net: str = "linear") -> FigureResult:
@@ -389,8 +432,10 @@ def make(ctx: Context, net: str = "linear") -> FigureResult:
         seeds["noise_check"] = ctx.seed + 100
         noise = _noise_check(W0, ctx.seed + 100, sz)
     claims, nums = _claims(panels, net, noise, name)
+    nums.update(_panel_numbers(panels))
+    nums["settings"] = P.settings_numbers([p["rule"] for p in panels.values()])
     ctx.progress(f"{name}: drawing")
-    files = _draw(panels, net, ctx.figdir / name, sz)
+    files = _draw(panels, net, ctx.figdir / name, sz, nums)
     nums.update(seeds=seeds, sizes=sz.as_dict(), seconds=time.perf_counter() - t_all,
                 s0=panels[("euclidean", "standard")]["run"].s[0].tolist())
     for (metric, variant), p in panels.items():
@@ -399,7 +444,8 @@ def make(ctx: Context, net: str = "linear") -> FigureResult:
         nums[f"{metric}/{variant}/seconds_sampled"] = round(p["seconds_sampled"], 2)
         if p["modes"] is not None:
             nums[f"{metric}/{variant}/mode_eq_s_final"] = p["modes"].s_final.tolist()
-    return FigureResult(name, title, files, _caption(panels, net, sz), nums, claims)
+    caption, facts = _caption(panels, net, sz, nums)
+    return FigureResult(name, title, files, caption, nums, claims, facts=facts)
 
 
 #: the two figures this module makes (name -> (title, make))

@@ -22,7 +22,7 @@ from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
 from isodyn.dynamics import claims as C
 
 from . import _paper as P
-from .base import ClaimResult, Context, FigureResult, verdict_from
+from .base import ClaimResult, Context, FigureResult, compose, fact, verdict_from
 from .fig_probe_trajectories import seeds_for
 from .style import OKABE_ITO, plt, save, style
 
@@ -63,6 +63,8 @@ def _claims(runs: dict, net: str, figname: str):
         ok = (not run.diverged) and dev <= P.LAMBDA_TOL
         parts.append(f"Euclidean from {start}: s = λ {P.fmt_list(run.s[0])} → {P.fmt_list(s_end, 4)}")
         nums[f"euclidean/{start}/s_final"] = s_end.tolist()
+        nums[f"euclidean/{start}/max_abs_s_minus_1"] = dev
+        nums[f"euclidean/{start}/at_one"] = bool(ok)
         passed += bool(ok)
         checks += 1
     scales, flucts = [], []
@@ -77,6 +79,7 @@ def _claims(runs: dict, net: str, figname: str):
                      f"(min/max = {iso:.3f})")
         nums[f"cosine/{start}/s_final"] = s_end.tolist()
         nums[f"cosine/{start}/isotropy"] = iso
+        nums[f"cosine/{start}/isotropic"] = bool(ok)
         passed += bool(ok)
         checks += 1
     sep = C.min_neighbour_ratio(scales)
@@ -85,6 +88,13 @@ def _claims(runs: dict, net: str, figname: str):
                  f"ratio of neighbours {sep:.2f}, the scales' own relative fluctuation ≤ {P.fmt(max(flucts), 2)}")
     nums["cosine/end_scales"] = scales
     nums["cosine/scale_separation"] = sep
+    nums["cosine/scales_distinct"] = bool(ok)
+    n_e, n_c = sum(nums[f"euclidean/{st}/at_one"] for st in runs["euclidean"]), \
+        sum(nums[f"cosine/{st}/isotropic"] for st in runs["cosine"])
+    nums.update({"euclidean/at_one_text": _count_text(n_e, len(runs["euclidean"]), "ends at λ = 1"),
+                 "cosine/isotropic_text": _count_text(n_c, len(runs["cosine"]), "ends isotropic"),
+                 "cosine/scales_text": "the end scales differ between starts" if ok else "the end scales do not "
+                 "separate", "tolerances": {"lambda": P.LAMBDA_TOL, "isotropic": P.ISOTROPIC, "distinct": DISTINCT}})
     passed += bool(ok)
     checks += 1
     c1 = ClaimResult(
@@ -98,6 +108,46 @@ def _claims(runs: dict, net: str, figname: str):
         f"each ≥ {DISTINCT:g}× the previous (far above their fluctuation); {passed}/{checks} passed",
         figname)
     return [c1], nums
+
+
+def _count_text(k: int, n: int, what: str) -> str:
+    """'ends at λ = 1 from every start' / '... from 2 of 3 starts' / '... from no start' (a caption fact's value)."""
+    return f"{what} from " + ("every start" if k == n else "no start" if k == 0 else f"{k} of {n} starts")
+
+
+def _caption(net: str, sz: P.Sizes, nums: dict, starts: list, linear_modes: bool) -> tuple[str, list]:
+    parts = ["Both eigenvalues s_m = λ_m (", fact("α = {a}", a=("settings", "alpha")), "; log scale; solid the larger, "
+             f"dashed the smaller) of the {'linear' if net == 'linear' else 'ReLU'} 6→2 network under the standard "
+             "rule, from three starts: W0 (entries N(0, ", fact("{sd}", sd=("settings", "W0_sd")), "²)), 2·W0 and a "
+             "fresh draw with entries N(0, ", fact("{sd}", sd=("settings", "fresh_sd")), "²); ",
+             fact("σ1 = {s1}, σ2 = {s2}", s1=("settings", "sigma1"), s2=("settings", "sigma2")),
+             ", predictor from W Wᵀ, ", *P.lr_parts(nums), ", ", fact("{t} steps", t="steps"), ". "]
+    if net == "linear":
+        parts += ["Sampled training: Euclidean by the moments sampler at ", fact("n = {n}", n="euclidean_samples"),
+                  ", cosine with ", fact("n = {n}", n="samples"), " inputs a step in float32"]
+    else:
+        parts += ["Sampled training with ", fact("n = {n}", n="samples"), " inputs a step in float32"]
+    if linear_modes:
+        parts.append("; thin black: the mode equations of SPEC §4 from the same initial eigenvalues (cosine: exact "
+                     f"closure, {'step map' if sz.cosine_scheme == 'map' else 'ODE by dopri5'})")
+    parts += [". Measured: Euclidean ", fact("{w}", w="euclidean/at_one_text"), " (dotted line: λ = 1) ",
+              fact("(max|s_m − 1| " + ", ".join(f"{{d{i}}} from {st}" for i, st in enumerate(starts))
+                   + "; tolerance {tol})", tol=("tolerances", "lambda"),
+                   **{f"d{i}": f"euclidean/{st}/max_abs_s_minus_1" for i, st in enumerate(starts)})]
+    parts += ["; cosine ", fact("{w}", w="cosine/isotropic_text"), " ",
+              fact("(s_min/s_max " + ", ".join(f"{{q{i}}}" for i in range(len(starts))) + "; at least {iso})",
+                   iso=("tolerances", "isotropic"),
+                   **{f"q{i}": f"cosine/{st}/isotropy" for i, st in enumerate(starts)}),
+              " and ", fact("{w}", w="cosine/scales_text"), " ",
+              fact("(mean s over the last steps {sc}, smallest ratio of neighbours {r}; distinct: at least {d})",
+                   sc="cosine/end_scales", r="cosine/scale_separation", d=("tolerances", "distinct")), "."]
+    if linear_modes:
+        parts += [" Sampled cosine end scale over the mode equations': ",
+                  fact(", ".join(f"{{r{i}}} from {st}" for i, st in enumerate(starts)),
+                       **{f"r{i}": f"cosine/{st}/scale_over_modes" for i, st in enumerate(starts)}), "."]
+    if sz.quick:
+        parts.append(" Quick run: fewer samples a step.")
+    return compose(parts, nums)
 
 
 def _draw(runs: dict, modes: dict, net: str, figstem):
@@ -155,25 +205,17 @@ def make(ctx: Context, net: str = "linear") -> FigureResult:
     ctx.progress(f"{name}: drawing")
     files = _draw(runs, modes, net, ctx.figdir / name)
     n_cos = P.samples_used(P.rule("cosine", "standard"), net, samples)
-    caption = (f"Both eigenvalues s_m = λ_m (α = 1; log scale; solid the larger, dashed the smaller) of the "
-               f"{'linear' if net == 'linear' else 'ReLU'} 6→2 network under the standard rule, from three starts: "
-               f"W0 (entries N(0, 1/16)), 2·W0 and a fresh draw with entries N(0, 1/4); α = 1, σ1 = 0, σ2 = 0.1, "
-               f"predictor from W Wᵀ, η = 0.01 (Euclidean) and 0.1 (cosine), {sz.steps:,} steps. ")
-    if net == "linear":
-        caption += (f"Sampled training: Euclidean by the moments sampler at n = {P.PAPER_SAMPLES:,}, cosine with "
-                    f"n = {n_cos:,} inputs a step in float32 (the paper: 50,000); thin black: the mode equations of "
-                    f"SPEC §4 from the same initial eigenvalues (cosine: exact closure, "
-                    f"{'step map' if sz.cosine_scheme == 'map' else 'ODE by dopri5'}). ")
-    else:
-        caption += f"Sampled training with n = {n_cos:,} inputs a step in float32 (ReLU has no exact mode equations). "
-    caption += ("Euclidean ends at λ = 1 (dotted) from every start; cosine ends isotropic at a scale that depends "
-                "on the start. The sampled cosine scale creeps upward, the faster the fewer samples a step: sampling "
-                "noise pushes a scale-free loss outward, which the noise-free mode equations do not show.")
-    if sz.quick:
-        caption += " Quick run: fewer samples a step."
+    nums.update(samples=n_cos, steps=sz.steps,
+                euclidean_samples=P.samples_used(P.rule("euclidean", "standard"), net, samples),
+                settings=P.settings_numbers([P.rule(m, "standard") for m in P.METRICS]))
+    for (metric, start), tr in modes.items():
+        if metric == "cosine":
+            nums[f"cosine/{start}/scale_over_modes"] = float(P.end_state(runs[metric][start])[0].mean()
+                                                             / tr.s_final.mean())
+    caption, facts = _caption(net, sz, nums, list(starts), bool(modes))
     nums.update(seeds={**seeds, "fresh W": ctx.seed + 3}, samples=n_cos, steps=sz.steps,
                 seconds=time.perf_counter() - t0)
-    return FigureResult(name, title, files, caption, nums, claims)
+    return FigureResult(name, title, files, caption, nums, claims, facts=facts)
 
 
 ENTRIES = {NAME: (TITLE, partial(make, net="linear")), NAME_RELU: (TITLE_RELU, partial(make, net="relu"))}

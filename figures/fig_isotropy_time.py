@@ -14,7 +14,7 @@ import numpy as np
 from isodyn.dynamics import claims as C
 from isodyn.dynamics import measures as ms
 
-from .base import ClaimResult, Context, FigureResult, verdict_from
+from .base import ClaimResult, Context, FigureResult, compose, fact, verdict_from
 from .style import RULE_COLORS, plt, save, style
 
 NAME = "isotropy_time"
@@ -82,8 +82,15 @@ def make(ctx: Context) -> FigureResult:
         "; ".join(lines), verdict_from(sum(checks), len(checks)),
         f"per metric: at every initial spread s_lo the IsoLoss run reaches min/max lambda >= {ISO} in fewer "
         "steps than the standard run (or the standard run never does within the horizon)", NAME)
-    caption = (f"Steps until the predictor's eigenvalues are within a factor {ISO} of each other, M = {M} modes "
-               r"log-spaced over $[s_{lo}, 1]$, expected-GD map, the paper's learning rates ($\eta$ = 0.01 "
-               "Euclidean, 0.1 cosine), no EMA; cosine with the mean-field closure"
-               + ("" if ctx.quick else " (squares: exact closure at the widest spread)") + ".")
-    return FigureResult(NAME, TITLE, files, caption, numbers, [claim])
+    numbers.update(iso=ISO, M=M, top=1.0, horizon=steps)
+    caption, facts = compose([
+        "Steps until the predictor's eigenvalues are within a factor ", fact("{i}", i="iso"), " of each other, ",
+        fact("M = {M}", M="M"), " modes log-spaced over ", fact("$[s_{{lo}}, {t}]$", t="top"), ", expected-GD map, "
+        "the paper's learning rates (", fact("$\\eta$ = {a}", a=("euclidean/standard", "lr")), " Euclidean, ",
+        fact("{b}", b=("cosine/standard", "lr")), " cosine), no EMA; cosine with the mean-field closure",
+        "" if ctx.quick else " (squares: exact closure at the widest spread)",
+        fact("; horizons {e} (Euclidean) and {c} (cosine) steps. Measured: ", e=("horizon", "euclidean"),
+             c=("horizon", "cosine")),
+        fact("{m}", m="measured"), "."], {**numbers, "measured": "; ".join(lines)})
+    numbers["measured"] = "; ".join(lines)
+    return FigureResult(NAME, TITLE, files, caption, numbers, [claim], facts=facts)

@@ -18,7 +18,7 @@ import numpy as np
 from isodyn.dynamics import claims as C
 from isodyn.dynamics import measures as ms
 
-from .base import ClaimResult, Context, FigureResult, verdict_from
+from .base import ClaimResult, Context, FigureResult, compose, fact, verdict_from
 from .style import OKABE_ITO, plt, save, style
 
 NAME = "predictor_comparison"
@@ -157,11 +157,15 @@ def make(ctx: Context) -> FigureResult:
         "the run decides the comparison: every combination's recruitment time measured at every lambda0 and the "
         "soonest at the weakest lambda0 is no later at any lambda0 (per metric); the surviving fraction measured on "
         "the whole weight-decay grid", NAME)
-    caption = ("Closed-form (solid) against trained predictor (dashed; starts at the closed-form eigenvalues, "
-               r"$\alpha_p = 1$, $\gamma_p = \gamma$), standard (blue) against IsoLoss (vermilion), mode equations. "
-               rf"(a) Recruitment time of a weak mode next to a mode at s = 1 (map, $\eta$ = {LR:g}; cosine "
-               "mean-field). "
-               "(b) Fraction of 10 log-spaced modes alive at the end of a long ODE run under weight decay, no EMA "
-               "(Euclidean). (c) Trained predictor, fraction of intact points (no mode dead, not diverged) over "
-               r"$\alpha_p \in [0.1, 10]$ per weight decay, EMA off and on. Measured: " + "; ".join(lines) + ".")
-    return FigureResult(NAME, TITLE, files, caption, numbers, [claim])
+    numbers.update(lr=LR, M=M, alpha_p=1.0, strong=1.0, alpha_p_range=[float(np.min(ratios)), float(np.max(ratios))],
+                   ema=EMA, measured="; ".join(lines))
+    caption, facts = compose([
+        "Closed-form (solid) against trained predictor (dashed; starts at the closed-form eigenvalues, ",
+        fact("$\\alpha_p = {a}$", a="alpha_p"), ", $\\gamma_p = \\gamma$), standard (blue) against IsoLoss "
+        "(vermilion), mode equations. (a) Recruitment time of a weak mode next to a mode at ",
+        fact("s = {s}", s="strong"), " (map, ", fact("$\\eta$ = {lr}", lr="lr"), "; cosine mean-field). (b) Fraction "
+        "of ", fact("{M}", M="M"), " log-spaced modes alive at the end of a long ODE run under weight decay, no EMA "
+        "(Euclidean). (c) Trained predictor, fraction of intact points (no mode dead, not diverged) over ",
+        fact("$\\alpha_p \\in {r}$", r="alpha_p_range"), " per weight decay, EMA off and on (",
+        fact("tau = {e}", e="ema"), "). Measured: ", fact("{m}", m="measured"), "."], numbers)
+    return FigureResult(NAME, TITLE, files, caption, numbers, [claim], facts=facts)

@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D
 from isodyn.dynamics import claims as C
 
 from . import _paper as P
-from .base import ClaimResult, Context, FigureResult, verdict_from
+from .base import ClaimResult, Context, FigureResult, compose, fact, verdict_from
 from .style import RULE_COLORS, plt, save, style
 
 NAME = "probe_trajectories"
@@ -31,6 +31,7 @@ TITLE_RELU = "Representation trajectories of 20 probes, ReLU 6→2 network (pape
 SHRUNK = 0.1  # Euclidean no-stopgrad: the cloud's RMS norm falls below this fraction of its start
 KEPT = 0.1  # standard / iso: the cloud's RMS norm stays above this fraction of its start
 MAX_POINTS = 300
+DIVERGED_FRAME = 3.0  # a diverged run's frame: this many times the start's extent (the paths leave it)
 
 
 def _cloud(Z) -> tuple[float, float]:
@@ -61,7 +62,11 @@ def _claims(runs: dict, net: str, figname: str) -> tuple[list[ClaimResult], dict
         stats[key] = (r0, r1, q0, q1, run)
         k = "/".join(key)
         nums.update({f"{k}/rms_start_end": [r0, r1], f"{k}/cloud_sv2_ratio_start_end": [a0, a1],
-                     f"{k}/smin_over_smax_start_end": [q0, q1]})
+                     f"{k}/smin_over_smax_start_end": [q0, q1], f"{k}/rms_start": r0, f"{k}/rms_end": r1,
+                     f"{k}/s_start": run.s[0].tolist(), f"{k}/s_final": run.s[i].tolist(),
+                     f"{k}/outcome": P.outcome_word(run),
+                     f"{k}/diverged_step": int(run.diverged_step) if run.diverged else None,
+                     f"{k}/frame_over_start": _frame(run)[1]})
     parts, passed, checks = [], 0, 0
     for metric in P.METRICS:
         for variant in ("standard", "iso"):
@@ -114,6 +119,15 @@ def _claims(runs: dict, net: str, figname: str) -> tuple[list[ClaimResult], dict
     return [c1, c2], nums
 
 
+def _frame(run) -> tuple[float, float]:
+    """(half-width of a panel's frame, that over the start's extent max|f(W0 p)|): a diverged run's frame is
+    DIVERGED_FRAME times the start's extent, any other frame holds every point of the paths."""
+    Z = run.probes[: run.last_index + 1]
+    r0 = float(np.max(np.abs(Z[0])))
+    lim = DIVERGED_FRAME * r0 if run.diverged else 1.08 * float(np.max(np.abs(Z)))
+    return lim, lim / r0
+
+
 def _draw_panel(ax, run, color, relu: bool):
     i = run.last_index
     Z = run.probes[: i + 1]  # (T, K, 2)
@@ -123,13 +137,10 @@ def _draw_panel(ax, run, color, relu: bool):
         ax.plot(path[:, j, 0], path[:, j, 1], color=color, lw=0.8, alpha=0.55)
     ax.plot(Z[0, :, 0], Z[0, :, 1], "o", ms=3.2, mfc="white", mec="0.45", mew=0.8, lw=0)
     ax.plot(Z[-1, :, 0], Z[-1, :, 1], "o", ms=3.6, color=color, mec="k", mew=0.4, lw=0)
-    r0 = float(np.max(np.abs(Z[0])))
-    if run.diverged:
-        lim = 3 * r0  # the paths leave the frame
+    lim, _ = _frame(run)
+    if run.diverged:  # the paths leave the frame
         ax.text(0.97, 0.97, f"diverged at step {run.diverged_step}", transform=ax.transAxes, ha="right",
                 va="top", fontsize=7, bbox=dict(facecolor="white", edgecolor="none", alpha=0.85, pad=1.5))
-    else:
-        lim = 1.08 * float(np.max(np.abs(Z)))
     lo = -0.06 * lim if relu else -lim  # ReLU representations lie in the positive quadrant
     ax.set_xlim(lo, lim)
     ax.set_ylim(lo, lim)
@@ -160,6 +171,35 @@ def _draw(runs: dict, net: str, figstem):
         return save(fig, figstem)
 
 
+def _caption(net: str, sz: P.Sizes, nums: dict) -> tuple[str, list]:
+    parts = ["Representations f(W p) of ", fact("{k} probe inputs p (the {k} largest-norm of {pool} draws", k="probes",
+                                                 pool="probe_pool"),
+             f" from N(0, I_6)) in the {'linear' if net == 'linear' else 'ReLU'} 6→2 network over ",
+             fact("{t} steps", t="steps"), " of sampled training, every variant (columns) of both losses (rows); "
+             "open circles: start, dots: end. ", *P.settings_parts(nums), ", ", *P.lr_parts(nums), ". "]
+    if net == "linear":
+        parts += ["Euclidean rules: the moments sampler at ", fact("n = {n}", n="euclidean_samples"),
+                  "; cosine rules: ", fact("n = {n}", n="samples"), " inputs a step in float32. "]
+    else:
+        parts += [fact("n = {n}", n="samples"), " inputs a step in float32; ReLU representations lie in the "
+                  "positive quadrant. "]
+    parts.append("At the end (dead: s_m at or below ")
+    parts += [fact("{d}", d=("thresholds", "dead")), "·max s0, eigenvalues of W Wᵀ): "]
+    for i, k in enumerate(("euclidean/no-stopgrad", "euclidean/wrong-stopgrad", "cosine/wrong-stopgrad")):
+        label = k.replace("/", " ").replace("euclidean", "Euclidean")
+        parts.append("; " if i else "")
+        if nums[f"{k}/diverged_step"] is not None:
+            parts.append(fact(label + " {o} at step {t}; its frame shows {x}× the start's extent", o=f"{k}/outcome",
+                              t=f"{k}/diverged_step", x=f"{k}/frame_over_start"))
+        else:
+            parts.append(fact(label + " {o}, the probes' RMS norm {r0} → {r1}", o=f"{k}/outcome", r0=f"{k}/rms_start",
+                              r1=f"{k}/rms_end"))
+    parts.append(".")
+    if sz.quick:
+        parts.append(" Quick run: fewer samples a step.")
+    return compose(parts, nums)
+
+
 def make(ctx: Context, net: str = "linear") -> FigureResult:
     sz = P.sizes(ctx.quick)
     name, title = (NAME, TITLE) if net == "linear" else (NAME_RELU, TITLE_RELU)
@@ -178,23 +218,12 @@ def make(ctx: Context, net: str = "linear") -> FigureResult:
     ctx.progress(f"{name}: drawing")
     files = _draw(runs, net, ctx.figdir / name)
     n_cos = P.samples_used(P.rule("cosine", "standard"), net, samples)
-    caption = (f"Representations f(W p) of 20 probe inputs p (the 20 largest-norm of 5,000 draws from N(0, I_6)) "
-               f"in the {'linear' if net == 'linear' else 'ReLU'} 6→2 network over {sz.steps:,} steps of sampled "
-               f"training, every variant (columns) of both losses (rows); open circles: start, dots: end. W0 "
-               f"entries N(0, 1/16), α = 1, σ1 = 0, σ2 = 0.1, predictor from W Wᵀ, the paper's learning rates "
-               f"(SPEC §5); all variants run {sz.steps:,} steps, no-predictor included. ")
-    if net == "linear":
-        caption += (f"Euclidean rules: the moments sampler at n = {P.PAPER_SAMPLES:,}; cosine rules: n = {n_cos:,} "
-                    f"inputs a step in float32 (the paper: 50,000). The cosine paths wander: the loss does not see "
-                    f"rotations of the plane, so the sampling noise moves the representation freely along them. ")
-    else:
-        caption += f"n = {n_cos:,} inputs a step in float32 (the paper: 50,000); ReLU representations lie in the " \
-                   f"positive quadrant. "
-    caption += "Euclidean wrong-stopgrad diverges within a few dozen steps; its frame shows 3× the start's extent."
-    if sz.quick:
-        caption += " Quick run: fewer samples a step."
-    nums.update(seeds=seeds, samples=n_cos, steps=sz.steps, seconds=time.perf_counter() - t0)
-    return FigureResult(name, title, files, caption, nums, claims)
+    nums.update(seeds=seeds, samples=n_cos, steps=sz.steps, seconds=time.perf_counter() - t0,
+                euclidean_samples=P.samples_used(P.rule("euclidean", "standard"), net, samples),
+                settings=P.settings_numbers([P.rule(m, v) for m in P.METRICS for v in P.VARIANTS]),
+                probes=P.N_PROBES, probe_pool=P.PROBE_POOL, thresholds={"dead": P.ms.DEAD})
+    caption, facts = _caption(net, sz, nums)
+    return FigureResult(name, title, files, caption, nums, claims, facts=facts)
 
 
 ENTRIES = {NAME: (TITLE, partial(make, net="linear")), NAME_RELU: (TITLE_RELU, partial(make, net="relu"))}

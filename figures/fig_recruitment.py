@@ -14,8 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 from isodyn.dynamics import claims as C
+from isodyn.dynamics import measures as ms
 
-from .base import ClaimResult, Context, FigureResult, verdict_from
+from .base import ClaimResult, Context, FigureResult, compose, fact, verdict_from
 from .style import RULE_COLORS, plt, save, style
 
 NAME = "recruitment"
@@ -93,9 +94,17 @@ def make(ctx: Context) -> FigureResult:
         f"per metric: the standard loss's fitted log-log slope of T(lambda_0) lies in [{STANDARD_SLOPE[0]}, "
         f"{STANDARD_SLOPE[1]}]; IsoLoss's |log-log slope| <= {ISO_SLOPE_MAX} and its slope dT/d ln(1/lambda_0) "
         f"is within {ISO_LOG_SLOPE_REL:.0%} of the leading asymptotics' (lambda_0 in [1e-3, 1e-1])", NAME)
-    caption = (r"Recruitment time (first step within 1% of the final value, times $\eta$) of a weak mode at "
-               r"$\lambda_0$ next to a mode at $\lambda = 1$; expected-GD map, $\eta$ = " f"{LR:g}"
-               r", $\sigma_1 = 0$, "
-               r"$\alpha = 1$; cosine with the mean-field closure. Dashed: leading asymptotics from derivations/ "
-               r"($\propto 1/\lambda_0$ standard, $\propto \ln(1/\lambda_0)$ IsoLoss).")
-    return FigureResult(NAME, TITLE, files, caption, numbers, [claim])
+    numbers.update(recruit_band=ms.RECRUIT, rise=ms.RISE, lr=LR, lambda0_range=[float(lam0.min()), float(lam0.max())],
+                   strong=1.0, sigma1=0.0, alpha=1.0)
+    caption, facts = compose([
+        "Recruitment time (first step within ", fact("{b}", b="recruit_band"), " relative of the final value, for a "
+        "mode that grew at least ", fact("{r}", r="rise"), "-fold; times $\\eta$) of a weak mode at $\\lambda_0$ in ",
+        fact("{r}", r="lambda0_range"), " next to a mode at ", fact("$\\lambda = {s}$", s="strong"),
+        "; expected-GD map, ", fact("$\\eta$ = {lr}", lr="lr"), ", ", fact("$\\sigma_1 = {s}$", s="sigma1"), ", ",
+        fact("$\\alpha = {a}$", a="alpha"), "; cosine with the mean-field closure. Dashed: leading asymptotics "
+        "from derivations/ ($\\propto 1/\\lambda_0$ standard, $\\propto \\ln(1/\\lambda_0)$ IsoLoss). Measured "
+        "log-log slopes: ",
+        fact("Euclidean standard {a}, iso {b}; cosine standard {c}, iso {d}",
+             a=("euclidean/standard", "loglog_slope"), b=("euclidean/iso", "loglog_slope"),
+             c=("cosine/standard", "loglog_slope"), d=("cosine/iso", "loglog_slope")), "."], numbers)
+    return FigureResult(NAME, TITLE, files, caption, numbers, [claim], facts=facts)

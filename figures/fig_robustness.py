@@ -2,6 +2,7 @@
 standard vs IsoLoss, both metrics; claim 6.
 
 Each panel is one ``simulate_batch`` call of the expected-GD map over the (eta, gamma) grid (M = 10
+SPREAD = 1e-3  # initial eigenvalues log-spaced over scale x [SPREAD, 1]
 modes log-spaced over scale * [1e-3, 1], sigma1 = 0, sigma2 = 0.1; cosine with the mean-field
 closure).  Outcome per point: :func:`isodyn.dynamics.measures.outcome`, the sweep's classifier (diverged;
 collapsed: every mode dead; partial: converged with some mode dead; converged: every live mode at rest;
@@ -15,7 +16,7 @@ import numpy as np
 
 from isodyn.dynamics import measures as ms
 
-from .base import ClaimResult, Context, FigureResult, verdict_from
+from .base import ClaimResult, Context, FigureResult, compose, fact, verdict_from
 from .phase_diagram import cell_edges
 from .style import OKABE_ITO, OUTCOME_COLORS, plt, save, style
 
@@ -27,6 +28,7 @@ OUTCOMES = ms.OUTCOMES
 EMA = 0.9
 SCALES = (0.1, 10.0)
 M = 10
+SPREAD = 1e-3  # initial eigenvalues log-spaced over scale x [SPREAD, 1]
 
 
 def outcome(tr) -> tuple[np.ndarray, np.ndarray]:
@@ -43,7 +45,7 @@ def run(metric, variant, ema, scale, lr, wd, steps):
 
     rule = Rule(metric, variant)
     Lr, Wd = np.meshgrid(lr, wd, indexing="ij")
-    s0 = log_spaced(M, 1e-3 * scale, scale)
+    s0 = log_spaced(M, SPREAD * scale, scale)
     tr = simulate_batch(rule, s0, lr=Lr.ravel(), weight_decay=Wd.ravel(), ema=ema, steps=steps, stride=steps,
                         closure="mean-field")
     out, intact = outcome(tr)
@@ -107,10 +109,16 @@ def make(ctx: Context) -> FigureResult:
         f"for each metric x EMA (off, {EMA}) x initial scale {SCALES}: the fraction of the (eta, gamma) grid that "
         f"stays intact after {steps} steps (no mode dead, not diverged: converged or still moving) is larger for "
         "IsoLoss than for the standard loss", NAME)
-    caption = (f"Outcome of the expected-GD map after {steps} steps over learning rate x weight decay, M = {M} modes "
-               r"log-spaced over scale $\times [10^{-3}, 1]$, $\sigma_1 = 0$, $\sigma_2 = 0.1$; rows: metric and "
-               "EMA (tau = 0.9), columns: loss and initial scale; cosine with the mean-field closure. Converged: "
-               "every live mode at rest; collapsed: every mode dead; partial: converged with some modes dead; "
-               "other: still moving at the end (intact = no mode dead and not diverged).")
-    return FigureResult(NAME, TITLE, files, caption, numbers, [claim])
+    numbers.update(M=M, ema=EMA, scales=list(SCALES), dead=ms.DEAD, measured="; ".join(lines), spread=[SPREAD, 1.0],
+                   sigma1=0.0, sigma2=0.1)  # simulate_batch's defaults
+    caption, facts = compose([
+        fact("Outcome of the expected-GD map after {t} steps", t="steps"), " over learning rate x weight decay, ",
+        fact("M = {M}", M="M"), " modes log-spaced over scale × ", fact("{r}", r="spread"), " (",
+        fact("scales {s}", s="scales"), "), ", fact("$\\sigma_1 = {a}$, $\\sigma_2 = {b}$", a="sigma1", b="sigma2"),
+        "; rows: metric and EMA (", fact("tau = {e}", e="ema"), "), columns: "
+        "loss and initial scale; cosine with the mean-field closure. Converged: every live mode at rest; collapsed: "
+        "every mode dead (", fact("s at or below {d}·max s0", d="dead"), "); partial: converged with some modes "
+        "dead; other: still moving at the end (intact = no mode dead and not diverged). Measured: ",
+        fact("{m}", m="measured"), "."], numbers)
+    return FigureResult(NAME, TITLE, files, caption, numbers, [claim], facts=facts)
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from isodyn.dynamics import claims as C
 
-from .base import ClaimResult, Context, FigureResult, verdict_from
+from .base import ClaimResult, Context, FigureResult, compose, fact, verdict_from
 from .style import OKABE_ITO, plt, save, style
 
 NAME = "trained_predictor"
@@ -265,16 +265,23 @@ def make(ctx: Context) -> FigureResult:
         f"and on sampled training: below the threshold the trained predictor's spectrum within {SAMPLED_TOL:.0%} "
         f"of the mode equations', above it every mode vanishes, and from a random predictor the alignment measure "
         f"falls at least {FALL:g}x (Euclidean and cosine)", NAME)
-    caption = (r"Trained predictor, Euclidean standard loss, $\sigma_1 = 0$, $\alpha_p = 1$, mode ODE (dopri5, "
-               rf"t = {LR:g}$\cdot$step). (a) Without weight decay, trajectories in the $(\lambda, S^2)$ plane "
-               r"(coloured, dots at the starts) lie on the curves $S^2 - \lambda^2/\alpha_p$ = const through their "
-               r"starts (dashed, derivations/). (b) With $\gamma = \gamma_p$ = " f"{gamma_decay:g}"
-               r" the invariant decays as $e^{-2\gamma t}$. (c) Starts on the parabola $S^2 = \lambda^2/\alpha_p$ "
-               r"between and above $\lambda^*_\pm$ end at $\lambda^*_+$, starts below $\lambda^*_-$ collapse, "
-               rf"with and without an EMA target (tau = {EMA:g}); curves and threshold derived. (d) Sampled "
-               "training of the linear 15->10 network (moments sampler, n = 50,000) with a trained predictor started "
-               "at the closed-form one (coloured) against the mode equations from the same start (dashed). (e) The "
-               "alignment of W_P with the correlation from a random predictor (the closed-form spectrum in random "
-               "eigenvectors), Euclidean (moments sampler) and cosine (" f"{1000 if ctx.quick else 10_000:,}"
-               " inputs a step, float32, lr 0.1). Measured: " + "; ".join(lines + s_lines) + ".")
-    return FigureResult(NAME, TITLE, files, caption, numbers, [claim])
+    cos_n = 1000 if ctx.quick else 10_000
+    numbers.update(lr=LR, gamma_decay=gamma_decay, ema=EMA, cosine_samples=cos_n, euclidean_samples=50_000,
+                   sigma1=0.0, alpha_p=1.0, measured="; ".join(lines + s_lines))
+    caption, facts = compose([
+        "Trained predictor, Euclidean standard loss, ", fact("$\\sigma_1 = {s}$, $\\alpha_p = {a}$", s="sigma1",
+                                                               a="alpha_p"),
+        ", mode ODE (dopri5, ", fact("t = {lr}", lr="lr"), "$\\cdot$step). (a) Without weight decay, trajectories in "
+        "the $(\\lambda, S^2)$ plane (coloured, dots at the starts) with the curves $S^2 - \\lambda^2/\\alpha_p$ = "
+        "const through their starts (dashed, derivations/). (b) With ", fact("$\\gamma = \\gamma_p$ = {g}",
+                                                                             g="gamma_decay"),
+        " the invariant against $e^{-2\\gamma t}$. (c) Final $\\lambda$ of starts on the parabola "
+        "$S^2 = \\lambda^2/\\alpha_p$ between and above $\\lambda^*_\\pm$ and below $\\lambda^*_-$, with and "
+        "without an EMA target (", fact("tau = {e}", e="ema"), "); curves and threshold derived. (d) Sampled "
+        "training of the linear 15→10 network (moments sampler, ", fact("n = {n}", n="euclidean_samples"),
+        ") with a trained predictor started at the closed-form one (coloured) against the mode equations from the "
+        "same start (dashed). (e) The alignment of W_P with the correlation from a random predictor (the closed-form "
+        "spectrum in random eigenvectors), Euclidean (moments sampler) and cosine (",
+        fact("{n} inputs a step", n="cosine_samples"), ", float32). Measured: ", fact("{m}", m="measured"), "."],
+        numbers)
+    return FigureResult(NAME, TITLE, files, caption, numbers, [claim], facts=facts)

@@ -7,7 +7,9 @@ facts about the run (``RunInfo``).  Output, written atomically into the output f
   (every figure's numbers), the verdict, the criterion and the figures.  Several results for one claim
   merge into one verdict: reproduced if all are, not reproduced if none are, partly otherwise; a claim
   no figure checked is shown as "not checked" - no verdict is ever typed in here;
-* every figure with its caption (embedded as base64 PNG in the HTML, linked in the Markdown);
+* every figure with its caption (embedded as base64 PNG in the HTML, linked in the Markdown); inline TeX
+  (``$...$``) stays TeX in the Markdown (GitHub renders it) and becomes MathML in the HTML (latex2mathml), so
+  report.html shows the mathematics offline: one file, no script, no network at view time;
 * "How this was made": command, quick/full, seeds, timings, versions, machine.
 """
 
@@ -255,6 +257,27 @@ vertical-align:top;text-align:left}th{background:#f3f3f3}
 """
 
 
+def _tex(text: str) -> str:
+    """HTML of a text with inline TeX: each ``$...$`` becomes MathML (latex2mathml, rendered by the browser with no
+    script and no network), the rest is escaped.  A formula latex2mathml cannot convert is shown as code."""
+    import re
+
+    from latex2mathml.converter import convert
+
+    out = []
+    for i, part in enumerate(re.split(r"(?<!\\)\$", text)):
+        if i % 2 == 0 or not part.strip():
+            out.append(html.escape(part.replace("\\$", "$")) if i % 2 == 0 else "")
+            continue
+        try:
+            out.append(convert(part))
+        except Exception:  # noqa: BLE001 - any parser failure: show the source, never break the report
+            out.append(f"<code>{html.escape(part)}</code>")
+    if len(out) % 2 == 0:  # an unmatched $: keep the text as it was
+        return html.escape(text)
+    return "".join(out)
+
+
 def _v(verdict: str) -> str:
     return f'<span class="v v-{verdict.replace(" ", "-")}">{html.escape(verdict)}</span>'
 
@@ -295,14 +318,14 @@ def html_report(results: list[FigureResult], info: RunInfo) -> str:
           "<th>Criterion</th><th>Figures</th></tr>"]
     for r in rows:
         if r.results:
-            meas = "".join(f'<p class="sub"><b>{e(c.figure)}</b> {_v(c.verdict)}: {e(c.measured)}</p>'
+            meas = "".join(f'<p class="sub"><b>{e(c.figure)}</b> {_v(c.verdict)}: {_tex(c.measured)}</p>'
                            for c in r.results)
-            crit = "".join(f'<p class="sub"><b>{e(c.figure)}</b>: {e(c.criterion)}</p>' for c in r.results)
+            crit = "".join(f'<p class="sub"><b>{e(c.figure)}</b>: {_tex(c.criterion)}</p>' for c in r.results)
             names = list(dict.fromkeys(c.figure for c in r.results))
             figs = ", ".join(f'<a href="#{e(n)}">{e(n)}</a>' for n in names)
         else:
             meas, crit, figs = "— (no figure checked this claim in this run)", "—", "—"
-        H.append(f"<tr><td>{r.claim}</td><td>{e(r.paper)}</td><td>{meas}</td><td>{_v(r.verdict)}</td>"
+        H.append(f"<tr><td>{r.claim}</td><td>{_tex(r.paper)}</td><td>{meas}</td><td>{_v(r.verdict)}</td>"
                  f"<td>{crit}</td><td>{figs}</td></tr>")
     H += ["</table>", f"<p>Verdicts: each figure decides its claims by the criterion shown (reproduced: every check "
           f"passed; not reproduced: none did; partly: some did). Several figures' verdicts for one claim merge the "
@@ -310,14 +333,14 @@ def html_report(results: list[FigureResult], info: RunInfo) -> str:
     for fr in results:
         shown = _shown_image(fr)
         data = _png_data(shown) if shown is not None else None
-        H.append(f'<figure id="{e(fr.name)}"><h3>{e(fr.title)}</h3>')
+        H.append(f'<figure id="{e(fr.name)}"><h3>{_tex(fr.title)}</h3>')
         if data:
             H.append(f'<img src="{data}" alt="{e(fr.name)}">')
         movies = [f for f in fr.files if Path(f).suffix in ANIMATIONS]
         if movies:
             H.append("<p>Files: " + ", ".join(f'<a href="figures/{e(Path(f).name)}">{e(Path(f).suffix[1:].upper())}</a>'
                                               for f in movies) + ".</p>")
-        H.append(f"<figcaption>{e(fr.caption)}</figcaption></figure>")
+        H.append(f"<figcaption>{_tex(fr.caption)}</figcaption></figure>")
     failed = [t for t in info.timings if not t.ok]
     if failed or info.skipped:
         H.append("<h2>Figures that did not run</h2><ul>")

@@ -189,7 +189,8 @@ def _write_numbers(out: Path, results: list[FigureResult], info) -> Path:
 
     data = {"run": asdict(info),
             "figures": {r.name: {"title": r.title, "files": [Path(f).name for f in r.files], "numbers": r.numbers,
-                                 "claims": [asdict(c) for c in r.claims]} for r in results}}
+                                 "claims": [asdict(c) for c in r.claims], "caption": r.caption,
+                                 "caption_facts": [f.as_dict() for f in r.facts]} for r in results}}
     path = out / "numbers.json"
     atomic_write(path, json.dumps(data, indent=1, default=plain, allow_nan=True).encode("utf-8"))
     return path

@@ -17,9 +17,8 @@ CLAIMS = {"fig_recruitment": {4}, "fig_isotropy_time": {5}, "fig_weight_decay": 
 
 
 @pytest.mark.parametrize("name", MODULES)
-def test_make_quick_writes_files_and_claims(name, tmp_path):
-    mod = importlib.import_module(f"isodyn.figures.{name}")
-    res = mod.make(Context(out=tmp_path, quick=True))
+def test_make_quick_writes_files_and_claims(name, quick_result):
+    mod, res, tmp_path = quick_result(name)  # made once a session (conftest; test_captions reads it too)
     assert res.name == mod.NAME and res.title == mod.TITLE
     for suffix in (".png", ".pdf"):
         f = tmp_path / "figures" / (mod.NAME + suffix)

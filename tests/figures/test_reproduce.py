@@ -35,12 +35,7 @@ def png_ok(path: Path) -> bool:
     return data[:8] == b"\x89PNG\r\n\x1a\n" and data[-12:-4] == b"\x00\x00\x00\x00IEND" and len(data) > 20_000
 
 
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("reproduce") / "out"
-    t0 = time.perf_counter()
-    r = isodyn("reproduce", "--quick", "--out", str(out), "--only", ",".join(MINE), "--jobs", "2")
-    return out, r, time.perf_counter() - t0
+# quick_run: the session's quick run of MINE (tests/figures/conftest.py, shared with test_captions)
 
 
 def claim_table(md: str) -> dict[int, list[str]]:
