@@ -122,8 +122,9 @@ TRAINED = ("predictor_lr_ratio", "predictor_weight_decay")
 
 def _simulate_rejects(name, v) -> bool:
     try:
-        simulate(Rule(predictor="trainable" if name in TRAINED else "closed-form"), [0.1, 0.2], steps=1,
-                 **{name: v})
+        # beta is a run-time parameter of an IsoLoss-family rule only (Rule(..., beta=B))
+        simulate(Rule(predictor="trainable" if name in TRAINED else "closed-form",
+                      beta=0.5 if name == "beta" else None), [0.1, 0.2], steps=1, **{name: v})
     except InputError as e:
         assert e.flag == name
         return True
