@@ -26,6 +26,8 @@ from isodyn.dynamics.cli.common import (
     rule_from_args,
     usage_error,
 )
+from isodyn.dynamics.network.reference_notebook import STEPS as NOTEBOOK_STEPS
+from isodyn.dynamics.network.reference_notebook import UPDATES, check_update
 from isodyn.dynamics.paper import paper_lr
 
 
@@ -33,14 +35,25 @@ def add_parser(sub):
     p = sub.add_parser("train", help="train a sampled Siamese network (linear or ReLU)",
                        description="Sampled Siamese-network training (SPEC §2-3), NumPy or CuPy.")
     add_rule_flags(p)
-    add_training_flags(p, steps=1500, lr=None)
+    add_training_flags(p, steps=None, lr=None)
     g = p.add_argument_group("network")
     g.add_argument("--net", choices=("linear", "relu"), default="linear")
     g.add_argument("--in-dim", type=integer(), default=15, help="N")
     g.add_argument("--out-dim", type=integer(), default=10, help="M (<= N)")
     g.add_argument("--w0", default=None, help="initial online weights, an (M, N) .npy file")
-    g.add_argument("--init-scale", type=real(lo=0.0, lo_open=True), default=0.25,
+    g.add_argument("--init-scale", type=real(lo=0.0, lo_open=True), default=None,
                    help="W0 entries N(0, c^2) when --w0 is not given (default 1/4, SPEC §5)")
+    g.add_argument("--update", choices=UPDATES, default="gradient",
+                   help="gradient: the loss's exact gradient (default); reference-notebook: the paper's reference "
+                        "notebook's own update, which departs from the gradient for ReLU Euclidean rules (f' "
+                        "before the predictor's transpose; no-predictor without f') and for cosine no-stopgrad "
+                        "(its target-branch term); identical to the gradient for the notebook's other rules; "
+                        "refused for rules the notebook does not have (wrong-stopgrad, --beta, a trained predictor)")
+    g.add_argument("--settings", choices=("reference-notebook",), default=None,
+                   help="reference-notebook: start from the notebook's own W0 (torch.manual_seed(2); "
+                        "torch.randn(M, N) / 4, re-implemented) and default to its 1,499 steps; the other "
+                        "defaults (n = 50,000, sigma1 = 0, sigma2 = 0.1, alpha = 1, the paper's lr) are the "
+                        "notebook's already; not with --w0 or --init-scale")
     g.add_argument("--samples", type=integer(), default=50_000, help="fresh inputs a step")
     g.add_argument("--predictor-source", choices=("weights", "representations"), default="weights")
     g.add_argument("--rho", type=parameter("rho"), default=0.3,
@@ -89,12 +102,22 @@ def config_from_args(args):
     if args.sampler == "moments" and (args.net != "linear" or rule.metric != "euclidean"):
         raise UsageError("argument --sampler: invalid value 'moments'; accepted: moments only with --net linear "
                          "and --metric euclidean, else inputs")
+    bad = check_update(args.update, rule, args.ema, args.predictor_source, args.sampler)
+    if bad is not None:
+        flag, value, accepted = bad
+        raise UsageError(f"argument --{flag.replace('_', '-')}: invalid value {value!r} with --update {args.update}; "
+                         f"accepted: {accepted}")
+    if args.settings is not None:
+        for flag, given in (("--w0", args.w0 is not None), ("--init-scale", args.init_scale is not None)):
+            if given:
+                raise UsageError(f"argument {flag}: not with --settings {args.settings} (it sets the notebook's "
+                                 f"W0); accepted: omit {flag}, or omit --settings")
     lr = args.lr if args.lr is not None else paper_lr(rule)
     try:  # the flags are checked above; NetworkConfig checks them again, by the same checkers
         return NetworkConfig(rule, net=args.net, in_dim=args.in_dim, out_dim=args.out_dim, samples=args.samples,
                              sigma1=args.sigma_online, sigma2=args.sigma_target, lr=lr,
                              weight_decay=args.weight_decay, ema=args.ema, predictor_source=args.predictor_source,
-                             rho=args.rho, sampler=args.sampler, dtype=args.dtype, **trained)
+                             rho=args.rho, sampler=args.sampler, dtype=args.dtype, update=args.update, **trained)
     except InputError as e:
         raise usage_error(e) from None
 
@@ -138,26 +161,31 @@ def pick_backend(args):
 
 def run(args) -> int:
     from isodyn.dynamics.network.io import SUFFIXES, write
+    from isodyn.dynamics.network.reference_notebook import notebook_w0
     from isodyn.dynamics.network.trainer import NetworkTrainer, init_weights, summary
 
     cfg = config_from_args(args)
+    steps = args.steps if args.steps is not None else (NOTEBOOK_STEPS if args.settings else 1500)
+    init_scale = 0.25 if args.init_scale is None else args.init_scale
     if args.out is not None and Path(args.out).suffix not in SUFFIXES:
         raise UsageError(f"argument --out: invalid value {args.out!r}; accepted: a path ending in .nc or .npz")
     M, N = cfg.out_dim, cfg.in_dim
     if args.w0 is not None:
         W0 = _load_matrix(args.w0, "--w0", f"{M}x{N} (--out-dim x --in-dim)", N, M)
+    elif args.settings == "reference-notebook":
+        W0 = notebook_w0(M, N)
     else:
-        W0 = init_weights(M, N, args.init_scale, args.seed)
+        W0 = init_weights(M, N, init_scale, args.seed)
     probes = None if args.probes is None else _load_matrix(args.probes, "--probes", f"K x {N} (--in-dim)", N, None)
     bk = pick_backend(args)
     trainer = NetworkTrainer(cfg, W0, args.seed, bk, probes, args.grad_impl)
     from tqdm import tqdm
 
-    with tqdm(total=args.steps, file=sys.stderr, unit="step", delay=1.0, leave=False,
+    with tqdm(total=steps, file=sys.stderr, unit="step", delay=1.0, leave=False,
               disable=args.no_progress, desc=f"train {cfg.rule.name} [{bk.name}]") as bar:
-        result = trainer.run(args.steps, progress=bar.update)
-    extra = {"w0": args.w0, "init_scale": None if args.w0 else args.init_scale, "probes": args.probes,
-             "steps": args.steps, "backend_requested": args.backend, "grad_impl_requested": args.grad_impl}
+        result = trainer.run(steps, progress=bar.update)
+    extra = {"w0": args.w0, "init_scale": None if (args.w0 or args.settings) else init_scale, "probes": args.probes,
+             "settings": args.settings, "steps": steps, "backend_requested": args.backend, "grad_impl_requested": args.grad_impl}
     summ = summary(result, extra)
     if args.out is not None:
         write(result, summ, args.out)
