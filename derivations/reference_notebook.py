@@ -117,5 +117,6 @@ def description(rule: Rule, net: str) -> str:
     if rule.metric == "euclidean":
         text = "the notebook applies f'(u1) before the predictor's transpose: W_P^T (e ⊙ f'(u1)) for (W_P^T e) ⊙ f'(u1)"
         return text + ("; its target branch is masked by f'(u1), not f'(u2)" if rule.variant == "no-stopgrad" else "")
-    return ("the notebook's target-branch term is divided by ‖p‖³‖z2‖ instead of ‖p‖‖z2‖³ and multiplied by x1 "
-            "(masked by f'(u1)) instead of x2 (f'(u2))")
+    masks = " (masked by f'(u1))" if net == "relu" else ""
+    return ("the notebook's target-branch term is divided by ‖p‖³‖z2‖ instead of ‖p‖‖z2‖³ and multiplied by x1"
+            + masks + " instead of x2" + (" (f'(u2))" if masks else ""))

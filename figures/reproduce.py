@@ -44,6 +44,7 @@ FIGURES = [
     "isodyn.figures.fig_validation",
     "isodyn.figures.fig_trained_predictor",
     "isodyn.figures.fig_predictor_comparison",
+    "isodyn.figures.fig_reference_notebook",
 ]
 
 #: figures that share runs (memoised within a process): kept in one worker, in this order
