@@ -6,7 +6,8 @@ ReLU Euclidean (standard) applies the ReLU derivative before the predictor's tra
 of (W_P^T e) ⊙ f'(u1); cosine no-stopgrad divides its target-branch term by ‖p‖³‖z2‖ instead of ‖p‖‖z2‖³ and
 multiplies it by x1 instead of x2.  Both runs start from the notebook's own W0 (torch.manual_seed(2);
 torch.randn(10, 15) / 4) with the notebook's setting (sigma1 = 0, sigma2 = 0.1, alpha = 1, 1,499 updates) but
-n = 10,000 fresh inputs a step (2,000 with --quick) instead of the notebook's 50,000: ``isodyn train --settings reference-notebook --update reference-notebook`` against
+n = 10,000 fresh inputs a step (2,000 with --quick) instead of the notebook's 50,000 (``isodyn train --settings
+reference-notebook --update reference-notebook`` uses 50,000) against
 ``--update gradient``.  No claim is decided here: the figure shows what the departure changes.
 """
 
@@ -73,7 +74,9 @@ def caption_of(nums: dict) -> str:
     """The caption, every number from ``nums`` (a test checks each against numbers.json)."""
     from isodyn.dynamics import measures as ms
     parts = [f"From the reference notebook's own W0 ({nums['w0']}), {nums['steps']:,} updates with "
-             f"n = {nums['samples']:,} fresh inputs a step (the notebook: 50,000; sigma1 = 0, sigma2 = 0.1, alpha = 1): solid the notebook's "
+             f"n = {nums['samples']:,} fresh inputs a step (the notebook: 50,000; sigma1 = 0, sigma2 = 0.1, "
+             "alpha = 1): "
+             "solid the notebook's "
              "update (isodyn train --settings reference-notebook --update reference-notebook), dashed the exact "
              "gradient of the same loss (--update gradient); the lower panels show their difference."]
     for label, c in nums["cases"].items():
@@ -81,7 +84,8 @@ def caption_of(nums: dict) -> str:
                      f"{c['strongest_notebook']:.3f} with the notebook's update and at {c['strongest_gradient']:.3f} "
                      f"with the exact gradient, the weakest at {c['weakest_notebook']:.3g} and "
                      f"{c['weakest_gradient']:.3g}; {c['vanished_notebook']} and {c['vanished_gradient']} of "
-                     f"{c['modes']} modes vanished (final s_m at most {ms.DEAD:g} times the largest start); the largest "
+                     f"{c['modes']} modes vanished (final s_m at most {ms.DEAD:g} times the largest start); the "
+                     "largest "
                      f"final difference of one mode is {c['max_abs_difference_final']:.3f}.")
     return " ".join(parts)
 

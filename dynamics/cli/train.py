@@ -185,7 +185,8 @@ def run(args) -> int:
               disable=args.no_progress, desc=f"train {cfg.rule.name} [{bk.name}]") as bar:
         result = trainer.run(steps, progress=bar.update)
     extra = {"w0": args.w0, "init_scale": None if (args.w0 or args.settings) else init_scale, "probes": args.probes,
-             "settings": args.settings, "steps": steps, "backend_requested": args.backend, "grad_impl_requested": args.grad_impl}
+             "settings": args.settings, "steps": steps, "backend_requested": args.backend,
+             "grad_impl_requested": args.grad_impl}
     summ = summary(result, extra)
     if args.out is not None:
         write(result, summ, args.out)

@@ -40,7 +40,8 @@ def test_caption_numbers_come_from_the_numbers():
 
     allowed = [nums["samples"], nums["steps"], ms.DEAD]
     for c in nums["cases"].values():
-        allowed += [c["modes"], c["vanished_notebook"], c["vanished_gradient"], c["lr"], c["strongest_notebook"], c["strongest_gradient"], c["weakest_notebook"],
+        allowed += [c["modes"], c["vanished_notebook"], c["vanished_gradient"], c["lr"], c["strongest_notebook"],
+                    c["strongest_gradient"], c["weakest_notebook"],
                     c["weakest_gradient"], c["max_abs_difference_final"]]
     assert found, cap
     for x in found:

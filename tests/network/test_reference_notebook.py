@@ -121,8 +121,9 @@ def test_bad_input_is_one_line_exit_2(capsys, argv, flag):
 
 def test_json_and_nc_record_the_update_and_settings(capsys, tmp_path):
     out = tmp_path / "t.nc"
-    rc, text, _ = _cli(capsys, ["train", "--json", "--net", "relu", "--steps", "2", "--samples", "50", "--no-progress",
-                                "--update", "reference-notebook", "--settings", "reference-notebook", "--out", str(out)])
+    rc, text, _ = _cli(capsys, ["train", "--json", "--net", "relu", "--steps", "2", "--samples", "50",
+                                "--no-progress", "--update", "reference-notebook", "--settings", "reference-notebook",
+                                "--out", str(out)])
     assert rc == 0
     s = json.loads(text)
     assert s["parameters"]["update"] == "reference-notebook" and s["parameters"]["settings"] == "reference-notebook"
