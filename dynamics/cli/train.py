@@ -43,8 +43,9 @@ def add_parser(sub):
     g.add_argument("--w0", default=None, help="initial online weights, an (M, N) .npy file")
     g.add_argument("--init-scale", type=real(lo=0.0, lo_open=True), default=None,
                    help="W0 entries N(0, c^2) when --w0 is not given (default 1/4, SPEC §5)")
-    g.add_argument("--update", choices=UPDATES, default="gradient",
-                   help="gradient: the loss's exact gradient (default); reference-notebook: the paper's reference "
+    g.add_argument("--update", choices=(*UPDATES, "exact"), default="gradient",
+                   help="gradient (or its ARCHITECTURE.md name, exact): the loss's exact gradient (default); "
+                        "reference-notebook: the paper's reference "
                         "notebook's own update, which departs from the gradient for ReLU Euclidean rules (f' "
                         "before the predictor's transpose; no-predictor without f') and for cosine no-stopgrad "
                         "(its target-branch term); identical to the gradient for the notebook's other rules; "
@@ -102,6 +103,8 @@ def config_from_args(args):
     if args.sampler == "moments" and (args.net != "linear" or rule.metric != "euclidean"):
         raise UsageError("argument --sampler: invalid value 'moments'; accepted: moments only with --net linear "
                          "and --metric euclidean, else inputs")
+    if args.update == "exact":  # ARCHITECTURE.md's name for the gradient; recorded as 'gradient'
+        args.update = "gradient"
     bad = check_update(args.update, rule, args.ema, args.predictor_source, args.sampler)
     if bad is not None:
         flag, value, accepted = bad

@@ -132,8 +132,9 @@ def test_json_and_nc_record_the_update_and_settings(capsys, tmp_path):
 
     with xr.open_dataset(out) as ds:
         assert ds.attrs["update"] == "reference-notebook"
-    rc, text, _ = _cli(capsys, ["train", "--json", "--steps", "1", "--samples", "20", "--no-progress"])
-    assert json.loads(text)["parameters"]["update"] == "gradient"
+    for extra in ([], ["--update", "exact"]):  # exact: ARCHITECTURE.md's name of the gradient
+        rc, text, _ = _cli(capsys, ["train", "--json", "--steps", "1", "--samples", "20", "--no-progress", *extra])
+        assert rc == 0 and json.loads(text)["parameters"]["update"] == "gradient"
 
 
 def _plain_notebook_run(relu_update: str, seed: int, steps: int = nb.STEPS, n: int = nb.SAMPLES):
