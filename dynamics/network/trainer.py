@@ -14,6 +14,10 @@ z1 = f(W x1), z2 = f(W_t x2), f = identity or ReLU.  Each step:
    branch gets a gradient], the predictor held constant;
    W <- W - eta (dL/dW + gamma W);  W_t <- tau W_t + (1 - tau) W (rules with a target network).
 
+With ``update='reference-notebook'`` step 3 is the paper's reference notebook's own update where it departs from
+the gradient (ReLU Euclidean rules, cosine no-stopgrad; derivations.reference_notebook, evaluated by
+:class:`.reference_notebook.NotebookGradient`); elsewhere the notebook's update is the gradient and step 3 is unchanged.
+
 For linear networks the expectation of step 3 is the mode map of SPEC §4 (tests check it).
 Recorded per step: s_m (ascending), lambda_m and the representations of optional probe inputs.
 
