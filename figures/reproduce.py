@@ -46,6 +46,7 @@ FIGURES = [
     "isodyn.figures.fig_predictor_comparison",
     "isodyn.figures.fig_phase_portraits",
     "isodyn.figures.fig_probe_animation",
+    "isodyn.figures.fig_reference_notebook",
 ]
 
 #: figures that share runs (memoised within a process): kept in one worker, in this order

@@ -31,6 +31,8 @@ from isodyn.dynamics.cli.common import (
     rule_from_args,
     usage_error,
 )
+from isodyn.dynamics.network.reference_notebook import STEPS as NOTEBOOK_STEPS
+from isodyn.dynamics.network.reference_notebook import UPDATES, check_update
 from isodyn.dynamics.paper import paper_lr
 
 #: --rho's default (NetworkConfig's): the running correlation's rate under --predictor-source representations
@@ -44,14 +46,26 @@ def add_parser(sub):
                        description="Sampled Siamese-network training (SPEC §2-3), NumPy or CuPy.",
                        epilog=RECRUITMENT_HELP)
     add_rule_flags(p)
-    add_training_flags(p, steps=1500, lr=None)
+    add_training_flags(p, steps=None, lr=None)
     g = p.add_argument_group("network")
     g.add_argument("--net", choices=("linear", "relu"), default="linear")
     g.add_argument("--in-dim", type=integer(), default=15, help="N")
     g.add_argument("--out-dim", type=integer(), default=10, help="M (<= N)")
     g.add_argument("--w0", default=None, help="initial online weights, an (M, N) .npy file")
-    g.add_argument("--init-scale", type=real(lo=0.0, lo_open=True), default=0.25,
+    g.add_argument("--init-scale", type=real(lo=0.0, lo_open=True), default=None,
                    help="W0 entries N(0, c^2) when --w0 is not given (default 1/4, SPEC §5)")
+    g.add_argument("--update", choices=(*UPDATES, "exact"), default="gradient",
+                   help="gradient (or its ARCHITECTURE.md name, exact): the loss's exact gradient (default); "
+                        "reference-notebook: the paper's reference "
+                        "notebook's own update, which departs from the gradient for ReLU Euclidean rules (f' "
+                        "before the predictor's transpose; no-predictor without f') and for cosine no-stopgrad "
+                        "(its target-branch term); identical to the gradient for the notebook's other rules; "
+                        "refused for rules the notebook does not have (wrong-stopgrad, --beta, a trained predictor)")
+    g.add_argument("--settings", choices=("reference-notebook",), default=None,
+                   help="reference-notebook: start from the notebook's own W0 (torch.manual_seed(2); "
+                        "torch.randn(M, N) / 4, re-implemented) and default to its 1,499 steps; the other "
+                        "defaults (n = 50,000, sigma1 = 0, sigma2 = 0.1, alpha = 1, the paper's lr) are the "
+                        "notebook's already; not with --w0 or --init-scale")
     g.add_argument("--samples", type=integer(), default=50_000, help="fresh inputs a step")
     g.add_argument("--predictor-source", choices=("weights", "representations"), default="weights")
     g.add_argument("--rho", type=parameter("rho"), default=None,
@@ -104,13 +118,25 @@ def config_from_args(args):
     if args.rho is not None and args.predictor_source != "representations":
         raise UsageError("argument --rho: only with --predictor-source representations (the weights source has no "
                          "running correlation); accepted: omit it, or add --predictor-source representations")
+    if args.update == "exact":  # ARCHITECTURE.md's name for the gradient; recorded as 'gradient'
+        args.update = "gradient"
+    bad = check_update(args.update, rule, args.ema, args.predictor_source, args.sampler)
+    if bad is not None:
+        flag, value, accepted = bad
+        raise UsageError(f"argument --{flag.replace('_', '-')}: invalid value {value!r} with --update {args.update}; "
+                         f"accepted: {accepted}")
+    if args.settings is not None:
+        for flag, given in (("--w0", args.w0 is not None), ("--init-scale", args.init_scale is not None)):
+            if given:
+                raise UsageError(f"argument {flag}: not with --settings {args.settings} (it sets the notebook's "
+                                 f"W0); accepted: omit {flag}, or omit --settings")
     lr = args.lr if args.lr is not None else paper_lr(rule)
     try:  # the flags are checked above; NetworkConfig checks them again, by the same checkers
         return NetworkConfig(rule, net=args.net, in_dim=args.in_dim, out_dim=args.out_dim, samples=args.samples,
                              sigma1=args.sigma_online, sigma2=args.sigma_target, lr=lr,
                              weight_decay=args.weight_decay, ema=args.ema, predictor_source=args.predictor_source,
                              rho=RHO if args.rho is None else args.rho, sampler=args.sampler, dtype=args.dtype,
-                             **trained)
+                             update=args.update, **trained)
     except InputError as e:
         raise usage_error(e) from None
 
@@ -216,9 +242,13 @@ def _check_w0_scale(W0, flag: str, sigma1: float) -> None:
 
 def run(args) -> int:
     from isodyn.dynamics.network.io import SUFFIXES, write
+    from isodyn.dynamics.network.reference_notebook import notebook_w0
     from isodyn.dynamics.network.trainer import NetworkTrainer, init_weights, summary
 
     cfg = config_from_args(args)
+    # the defaults that depend on --settings, resolved once (the checks below and the run read args)
+    args.steps = steps = args.steps if args.steps is not None else (NOTEBOOK_STEPS if args.settings else 1500)
+    args.init_scale = init_scale = 0.25 if args.init_scale is None else args.init_scale
     if args.out is not None:
         check_output("--out", args.out, tuple(SUFFIXES))
     if args.plot is not None:
@@ -232,19 +262,22 @@ def run(args) -> int:
     if args.w0 is not None:
         W0 = _load_matrix(args.w0, "--w0", f"{M}x{N} (--out-dim x --in-dim)", N, M)
         _check_w0_scale(W0, "--w0", cfg.sigma1)
+    elif args.settings == "reference-notebook":
+        W0 = notebook_w0(M, N)
     else:
-        W0 = init_weights(M, N, args.init_scale, args.seed)
+        W0 = init_weights(M, N, init_scale, args.seed)
     probes = None if args.probes is None else _load_matrix(args.probes, "--probes", f"K x {N} (--in-dim)", N, None)
     if probes is not None:
         check_size(args, cfg, probes.shape[0], bk)
     trainer = NetworkTrainer(cfg, W0, args.seed, bk, probes, args.grad_impl)
     from tqdm import tqdm
 
-    with tqdm(total=args.steps, file=sys.stderr, unit="step", delay=1.0, leave=False,
+    with tqdm(total=steps, file=sys.stderr, unit="step", delay=1.0, leave=False,
               disable=args.no_progress, desc=f"train {cfg.rule.name} [{bk.name}]") as bar:
-        result = trainer.run(args.steps, progress=bar.update)
-    extra = {"w0": args.w0, "init_scale": None if args.w0 else args.init_scale, "probes": args.probes,
-             "steps": args.steps, "backend_requested": args.backend, "grad_impl_requested": args.grad_impl}
+        result = trainer.run(steps, progress=bar.update)
+    extra = {"w0": args.w0, "init_scale": None if (args.w0 or args.settings) else init_scale, "probes": args.probes,
+             "settings": args.settings, "steps": steps, "backend_requested": args.backend,
+             "grad_impl_requested": args.grad_impl}
     summ = summary(result, extra)
     if args.out is not None:
         write(result, summ, args.out)

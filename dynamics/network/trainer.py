@@ -14,6 +14,10 @@ z1 = f(W x1), z2 = f(W_t x2), f = identity or ReLU.  Each step:
    branch gets a gradient], the predictor held constant;
    W <- W - eta (dL/dW + gamma W);  W_t <- tau W_t + (1 - tau) W (rules with a target network).
 
+With ``update='reference-notebook'`` step 3 is the paper's reference notebook's own update where it departs from
+the gradient (ReLU Euclidean rules, cosine no-stopgrad; derivations.reference_notebook, evaluated by
+:class:`.reference_notebook.NotebookGradient`); elsewhere the notebook's update is the gradient and step 3 is unchanged.
+
 For linear networks the expectation of step 3 is the mode map of SPEC §4 (tests check it).
 Recorded per step: s_m (ascending), lambda_m and the representations of optional probe inputs.
 
@@ -49,6 +53,7 @@ from isodyn.dynamics.network.predictor import (
     closed_form_predictor,
     random_predictor,
 )
+from isodyn.dynamics.network.reference_notebook import check_update, notebook_gradient
 from isodyn.dynamics.network.samplers import InputsSampler, MomentsSampler
 
 NETS = ("linear", "relu")
@@ -83,6 +88,9 @@ class NetworkConfig:
     predictor_weight_decay: float | None = None
     predictor_init: str = "closed-form"
     predictor_symmetric: bool = False
+    #: 'gradient' (the loss's exact gradient) or 'reference-notebook' (the paper's reference notebook's update,
+    #: :mod:`.reference_notebook`; it departs from the gradient for ReLU Euclidean rules and cosine no-stopgrad)
+    update: str = "gradient"
 
     def __post_init__(self):
         """Check every field (derivations.checks: InputError naming the field)."""
@@ -99,6 +107,9 @@ class NetworkConfig:
         if self.sampler == "moments" and (self.net != "linear" or self.rule.metric != "euclidean"):
             raise InputError("sampler", self.sampler, "moments only with net linear and metric euclidean")
         self._check_predictor()
+        bad = check_update(self.update, self.rule, self.ema, self.predictor_source, self.sampler)
+        if bad is not None:
+            raise InputError(*bad)
 
     def _check_predictor(self):
         """The trained predictor's options (SPEC §7): refused for the closed-form predictor unless at their
@@ -249,6 +260,10 @@ class NetworkTrainer:
                 self.g_on = self.bk.gradient_function(self.k, "grad_online", grad_impl)
                 self.g_tg = self.bk.gradient_function(self.k, "grad_target", grad_impl)
                 self.grad_impl = self.g_on.impl
+        #: the reference notebook's update where it departs from the gradient (None: the gradient)
+        self.notebook = notebook_gradient(c.rule, c.net, c.update)
+        if self.notebook is not None:
+            self.grad_impl = "reference-notebook"
 
     def initial_predictor(self, Wp0=None) -> np.ndarray:
         """A trained predictor's W_P(0) (M, M), host float64: ``Wp0`` if given, else by ``predictor_init`` from
@@ -331,6 +346,8 @@ class NetworkTrainer:
         keep = None
         if self.relu and self.rule.metric == "cosine":
             keep = (xp.abs(z1).max(axis=1, keepdims=True) > 0) & (xp.abs(z2).max(axis=1, keepdims=True) > 0)
+        if self.notebook is not None:
+            return self.notebook(batch, Z1, Z2, Ud, lamd, keep), s, lam
         if self.rule.online_gradient:
             g = self.g_on(Z1, Z2, lamd, self.beta, Q)
             g = (g if keep is None else xp.where(keep, g, 0)) @ Ud.T
