@@ -53,12 +53,14 @@ def test_full_run_frames():
 
 def test_caption_states_the_numbers(result):
     nb, cap = result.numbers, result.caption
-    assert cap == F.caption_from(nb)
+    assert (cap, result.facts) == F.caption_from(nb)
     assert f"{nb['frames']} frames at {nb['fps']} frames/s" in cap
     for m, v in F.RULES:
         r0, r1 = nb[f"{m}/{v}/rms_start_end"]
         assert r0 > 0 and r1 > 0 and not nb[f"{m}/{v}/diverged"]
     assert "Files written: " + " and ".join(nb["files"]) in cap
+    assert (F.NO_MP4 in cap) is (not nb["mp4_written"])
+    assert f"the last {F.TRAIL} frames" in cap and f"{nb['probes']} probe inputs" in cap
 
 
 def test_report_shows_the_gif(result):
