@@ -13,14 +13,15 @@ from isodyn.derivations.modes import alpha, eps, gamma, sigma1
 from isodyn.dynamics.modes import portrait as PP
 from isodyn.figures import _paper as P
 from isodyn.figures import fig_phase_portraits as F
-from isodyn.figures.base import Context, show
+from isodyn.figures.base import show
 
 PANELS = [(m, v) for m in ("euclidean", "cosine") for v in ("standard", "iso")]
 
 
 @pytest.fixture(scope="module")
-def result(tmp_path_factory):
-    return F.make(Context(tmp_path_factory.mktemp("portraits"), quick=True))
+def result(quick_result):
+    """The quick run, once a session (conftest; test_captions checks its caption)."""
+    return quick_result("fig_phase_portraits")[1]
 
 
 def test_files_written(result):

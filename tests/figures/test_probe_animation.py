@@ -12,12 +12,12 @@ from PIL import Image
 
 from isodyn.figures import fig_probe_animation as F
 from isodyn.figures import report
-from isodyn.figures.base import Context
 
 
 @pytest.fixture(scope="module")
-def result(tmp_path_factory):
-    return F.make(Context(tmp_path_factory.mktemp("animation"), quick=True))
+def result(quick_result):
+    """The quick run, once a session (conftest; test_captions checks its caption)."""
+    return quick_result("fig_probe_animation")[1]
 
 
 def test_gif_has_the_expected_frames(result):
