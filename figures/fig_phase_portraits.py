@@ -20,7 +20,7 @@ from isodyn.dynamics.modes import portrait as PP
 from isodyn.dynamics.modes.simulation import simulate_batch
 
 from . import _paper as P
-from .base import Context, FigureResult
+from .base import Context, FigureResult, compose, fact, show
 from .style import RULE_COLORS, plt, save, style
 
 NAME = "phase_portraits"
@@ -102,45 +102,76 @@ def _panel(ax, rule, quick: bool) -> dict:
         if gid.startswith("fixed-point:"):
             word = gid.split(":", 1)[1]
             marked += [[float(10.0**x), float(10.0**y), word] for x, y in zip(ln.get_xdata(), ln.get_ydata())]
-    return {"marked_fixed_points": marked, "off_axis_fixed_points": [list(p) for p in off_axis],
+    nb = {"marked_fixed_points": marked, "n_marked": len(marked), "off_axis_fixed_points": [list(p) for p in off_axis],
             "trajectory_starts": [list(s) for s in STARTS[rule.metric]], "trajectory_ends": ends,
             "trajectory_sum_start_end": [[float(sum(s)), float(sum(e))] for s, e in zip(STARTS[rule.metric], ends)],
             "lr": P.lr(rule), "steps": steps, "ode_time": HORIZON[rule.metric],
             "nullcline_curves": {k: sum(ln.get_gid() == f"nullcline:{k}" for ln in ax.lines) for k in ("s1", "s2")},
             "diverged": [bool(x) for x in np.ravel(tr.measures["diverged"])]}
+    if rule.metric == "euclidean":  # the Jacobian eigenvalues the stability words come from (PP.stability_word)
+        eig = [(a, b, ev) for a, b, ev in PP.fixed_point_eigenvalues(rule, PARAMS, s_range=S_RANGE)]
+        nb["marked_eigenvalues"] = [ev.tolist() for a, b, ev in eig if a > 0 and b > 0]
+        nb["off_axis_eigenvalues"] = [ev.tolist() for a, b, ev in eig if not (a > 0 and b > 0)]
+    else:  # the relative change of s1 + s2 along each trajectory (conserved by the standard cosine rule)
+        nb["sum_change"] = max(abs(e / s - 1) for s, e in nb["trajectory_sum_start_end"])
+    return nb
 
 
 def _pair(p) -> str:
-    return f"({P.fmt(p[0])}, {P.fmt(p[1])})"
+    """A point (s1, s2) as the caption shows it (figures.base.show)."""
+    return f"({show(p[0])}, {show(p[1])})"
 
 
-def caption_from(numbers: dict) -> str:
-    """The caption, every number taken from ``numbers`` (the figure's)."""
-    parts = []
-    for key, label in PANELS.items():
-        nb = numbers[key]
-        fp = nb["marked_fixed_points"]
-        if key.startswith("euclidean"):
-            pts = "; ".join(f"{w} at {_pair(p)}" for *p, w in fp)
-            off = ", ".join(f"{w} at {_pair(p)}" for *p, w in nb["off_axis_fixed_points"])
-            fixed = f"fixed points {pts} (off the log axes, with a mode at 0: {off})"
-        else:
-            fixed = f"the line of fixed points s1 = s2 (marked at {len(fp)} points)"
-        ends = ", ".join(f"{_pair(s)} → {_pair(e)}" for s, e in zip(nb["trajectory_starts"], nb["trajectory_ends"]))
-        parts.append(f"{label}: {fixed}; trajectories over t = {P.fmt(nb['ode_time'])} ({nb['steps']:,} steps at "
-                     f"η = {P.fmt(nb['lr'])}) {ends}")
+def marker_key(numbers: dict) -> str:
+    """'filled circle: stable, ...': the marker of each kind of isolated fixed point drawn in any panel."""
     drawn = {w for k in PANELS for *_, w in numbers[k]["marked_fixed_points"]}
-    key = ", ".join(f"{MARKER_WORDS[w]}: {w}" for w in MARKER_WORDS if w in drawn) or "none isolated"
-    drift = {v: max(abs(e / s - 1) for s, e in numbers[f"cosine/{v}"]["trajectory_sum_start_end"])
-             for v in ("standard", "iso")}
-    return ("Phase portraits of the two-mode flow (s1, s2 eigenvalues of the online correlation; S_t = S, no weight "
-            "decay, α = 1, σ1 = 0, σ2 = 0.1; cosine with the mean-field closure): grey streamlines of the flow "
-            "(darker: faster, in log s per unit time), dashed nullclines (orange ds1/dt = 0, green ds2/dt = 0), "
-            f"fixed points from derivations.analysis ({key}; grey line with squares: a line of fixed points, "
-            "marginal along it), and mode-ODE trajectories run by "
-            "isodyn.simulate (dopri5; open circle: start, diamond: end). "
-            + ". ".join(parts) + f". Along the cosine trajectories s1 + s2 changed by at most {drift['standard']:.1e} "
-            f"(standard) and {drift['iso']:.1e} (IsoLoss), relative to its start.")
+    return ", ".join(f"{MARKER_WORDS[w]}: {w}" for w in MARKER_WORDS if w in drawn) or "none isolated"
+
+
+def _point(key: str, field: str, i: int):
+    """The fact 'stable at (s1, s2)' of the i-th point of numbers[key][field]."""
+    return fact("{w} at ({a}, {b})", w=(key, field, i, 2), a=(key, field, i, 0), b=(key, field, i, 1))
+
+
+def _joined(items, sep: str) -> list:
+    out = []
+    for i, x in enumerate(items):
+        out += [sep, x] if i else [x]
+    return out
+
+
+def caption_from(numbers: dict) -> tuple[str, list]:
+    """(caption, facts): every number and stability word a field of ``numbers`` (the figure's)."""
+    parts = ["Phase portraits of the two-mode flow (s1, s2 eigenvalues of the online correlation; S_t = S, no weight "
+             "decay, ", fact("α = {a}, σ1 = {s1}, σ2 = {s2}", a=("params", "alpha"), s1=("params", "sigma1"),
+                             s2=("params", "sigma2")),
+             "; cosine with the mean-field closure): grey streamlines of the flow (darker: faster, in log s per unit "
+             "time), dashed nullclines (orange: ds1/dt vanishes, green: ds2/dt vanishes), fixed points from "
+             "derivations.analysis (", fact("{k}", k="marker_key"), "; grey line with squares: a line of fixed "
+             "points, marginal along it), and mode-ODE trajectories run by isodyn.simulate (dopri5; open circle: "
+             "start, diamond: end). "]
+    for n, (key, label) in enumerate(PANELS.items()):
+        nb = numbers[key]
+        parts.append((". " if n else "") + f"{label}: ")
+        if key.startswith("euclidean"):
+            parts += ["fixed points ",
+                      *_joined([_point(key, "marked_fixed_points", i) for i in range(len(nb["marked_fixed_points"]))],
+                               "; "),
+                      " (off the log axes, with a mode at zero: ",
+                      *_joined([_point(key, "off_axis_fixed_points", i)
+                                for i in range(len(nb["off_axis_fixed_points"]))], ", "), ")"]
+        else:
+            parts += ["the line of fixed points s1 = s2 (", fact("marked at {n} points", n=(key, "n_marked")), ")"]
+        parts += ["; trajectories over ", fact("t = {T} ({n} steps at η = {lr})", T=(key, "ode_time"), n=(key, "steps"),
+                                                lr=(key, "lr")), " "]
+        T = (key, "trajectory_starts")
+        E = (key, "trajectory_ends")
+        parts += _joined([fact("({a}, {b}) → ({c}, {d})", a=(*T, i, 0), b=(*T, i, 1), c=(*E, i, 0), d=(*E, i, 1))
+                          for i in range(len(nb["trajectory_starts"]))], ", ")
+    parts += [". Along the cosine trajectories s1 + s2 changed by at most ",
+              fact("{a} (standard) and {b} (IsoLoss)", a=("cosine/standard", "sum_change"),
+                   b=("cosine/iso", "sum_change")), ", relative to its start."]
+    return compose(parts, numbers)
 
 
 def make(ctx: Context) -> FigureResult:
@@ -170,4 +201,7 @@ def make(ctx: Context) -> FigureResult:
         files = save(fig, ctx.figdir / NAME)
     numbers["seconds"] = time.perf_counter() - t0
     numbers["seeds"] = "none (deterministic)"
-    return FigureResult(NAME, TITLE, files, caption_from(numbers), numbers, [])
+    numbers["params"] = dict(PARAMS)
+    numbers["marker_key"] = marker_key(numbers)
+    caption, facts = caption_from(numbers)
+    return FigureResult(NAME, TITLE, files, caption, numbers, [], facts=facts)

@@ -20,7 +20,7 @@ from matplotlib import animation
 from isodyn.dynamics.files import atomic_write
 
 from . import _paper as P
-from .base import Context, FigureResult
+from .base import Context, FigureResult, compose, fact
 from .fig_probe_trajectories import seeds_for
 from .style import RULE_COLORS, plt, style
 
@@ -30,6 +30,7 @@ RULES = (("euclidean", "standard"), ("euclidean", "iso"), ("cosine", "standard")
 FRAMES = {False: 31, True: 9}  # frames of the full and the quick run (first and last step included; ~0.3 CPU s each)
 FPS = 6
 TRAIL = 6  # frames of fading trail behind each probe
+NO_MP4 = "no MP4: matplotlib found no ffmpeg writer on this machine"  # the caption's note when none was written
 
 
 def frame_steps(steps: int, n: int) -> np.ndarray:
@@ -113,7 +114,8 @@ def make(ctx: Context) -> FigureResult:
         finally:
             plt.close(fig)
     numbers = {"frames": len(steps_at), "frame_steps": steps_at.tolist(), "fps": FPS, "steps": steps,
-               "files": [f.name for f in files], "mp4_written": mp4,
+               "files": [f.name for f in files], "mp4_written": mp4, "probes": P.N_PROBES, "trail": TRAIL,
+               "settings": P.settings_numbers([P.rule(m, v) for m, v in RULES]),
                "samples_cosine": P.samples_used(P.rule("cosine", "standard"), "linear", samples),
                "seeds": {k: v for k, v in seeds_for(ctx).items()
                          if k in ("W0", "probes") or tuple(k.split("/")) in RULES}}
@@ -122,19 +124,29 @@ def make(ctx: Context) -> FigureResult:
         numbers["/".join(key) + "/rms_start_end"] = [float(np.sqrt(np.mean(np.sum(run.probes[t] ** 2, -1))))
                                                      for t in (0, run.last_index)]
         numbers["/".join(key) + "/diverged"] = bool(run.diverged)
+    numbers["files_written"] = " and ".join(numbers["files"])
+    if not mp4:
+        numbers["mp4_note"] = NO_MP4
     numbers["seconds"] = time.perf_counter() - t0
-    return FigureResult(NAME, TITLE, files, caption_from(numbers), numbers, [])
+    caption, facts = caption_from(numbers)
+    return FigureResult(NAME, TITLE, files, caption, numbers, [], facts=facts)
 
 
-def caption_from(numbers: dict) -> str:
-    """The caption, every number taken from ``numbers``."""
-    rms = "; ".join(f"{P.METRIC_LABELS[m]} {P.VARIANT_LABELS[v]} {P.fmt(numbers[f'{m}/{v}/rms_start_end'][0])} → "
-                    f"{P.fmt(numbers[f'{m}/{v}/rms_start_end'][1])}" for m, v in RULES)
-    files = " and ".join(numbers["files"])
-    why = "" if numbers["mp4_written"] else " (no MP4: matplotlib found no ffmpeg writer on this machine)"
-    return (f"Animation ({numbers['frames']} frames at {numbers['fps']} frames/s, evenly spaced over steps 0 to "
-            f"{numbers['frame_steps'][-1]:,} of {numbers['steps']:,}) of the "
-            f"representations W p of the 20 probe inputs in the linear 6→2 network under sampled training, the runs of "
-            f"the probe-trajectory figure (W0 entries N(0, 1/16), α = 1, σ1 = 0, σ2 = 0.1, the paper's learning rates; "
-            f"cosine: n = {numbers['samples_cosine']:,} inputs a step); dots: now, lines: the last {TRAIL} frames. RMS "
-            f"norm of the probes' representations, start → end: {rms}. Files written: {files}{why}.")
+def caption_from(numbers: dict) -> tuple[str, list]:
+    """(caption, facts): every number a field of ``numbers``; the files those written, the MP4 note only without one."""
+    parts = [fact("Animation ({f} frames at {fps} frames/s, evenly spaced over steps {a} to {b} of {s})", f="frames",
+                  fps="fps", a=("frame_steps", 0), b=("frame_steps", -1), s="steps"),
+             " of the representations W p of the ", fact("{k} probe inputs", k="probes"), " in the linear 6→2 network "
+             "under sampled training, the runs of the probe-trajectory figure (", *P.settings_parts(numbers), ", ",
+             *P.lr_parts(numbers), "; cosine: ", fact("n = {n}", n="samples_cosine"), " inputs a step); dots: now, "
+             "lines: the last ", fact("{t} frames", t="trail"), ". RMS norm of the probes' representations, start → "
+             "end: "]
+    for i, (m, v) in enumerate(RULES):
+        key = f"{m}/{v}/rms_start_end"
+        parts += ["; " if i else "", fact(f"{P.METRIC_LABELS[m]} {P.VARIANT_LABELS[v]} {{r0}} → {{r1}}",
+                                          r0=(key, 0), r1=(key, 1))]
+    parts += [". ", fact("Files written: {f}", f="files_written")]
+    if not numbers["mp4_written"]:
+        parts += [" (", fact("{w}", w="mp4_note"), ")"]
+    parts.append(".")
+    return compose(parts, numbers)

@@ -3,7 +3,8 @@
 * ``quick_run``: ``isodyn reproduce --quick`` of the six paper figures (PAPER_FIGURES), --jobs 2: (out, the
   completed process, seconds).  test_reproduce checks its files and report, test_captions its captions.
 * ``quick_result(module)``: a figure module beyond the paper made at quick size, once: (module, FigureResult,
-  its output folder).  test_figures_beyond checks its files and claims, test_captions its captions.
+  its output folder).  test_figures_beyond checks its files and claims, test_captions its captions;
+  test_phase_portraits and test_probe_animation use it for their figures too.
 """
 
 from __future__ import annotations

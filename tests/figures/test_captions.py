@@ -4,7 +4,8 @@ words, vanished counts and shrink factors the facts show agree with the raw numb
 isodyn.dynamics.measures and the criteria of isodyn.dynamics.claims; report.html shows the mathematics offline.
 
 Time: no run of its own for the paper figures (the session's quick run, conftest) nor for the figures beyond the
-paper (made once a session, shared with test_figures_beyond); the checks themselves take well under a second.
+paper (made once a session, shared with test_figures_beyond, test_phase_portraits and test_probe_animation); the
+checks themselves take well under a second.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import pytest
 
 from isodyn.dynamics import claims as C
 from isodyn.dynamics import measures as ms
-from isodyn.figures import report, reproduce
+from isodyn.dynamics.modes import portrait as PP
+from isodyn.figures import fig_phase_portraits, report, reproduce
 from isodyn.figures.base import ClaimResult, Fact, FigureResult, lookup, show, stray_digits
 
 PAPER = ["eigenvalue_dynamics", "eigenvalue_dynamics_relu", "probe_trajectories", "probe_trajectories_relu",
          "fixed_points", "fixed_points_relu"]
 BEYOND = ["fig_recruitment", "fig_isotropy_time", "fig_weight_decay", "fig_robustness", "fig_validation",
-          "fig_trained_predictor", "fig_predictor_comparison"]
+          "fig_trained_predictor", "fig_predictor_comparison", "fig_phase_portraits", "fig_probe_animation"]
 
 
 def _facts(entry) -> list[Fact]:
@@ -82,10 +84,45 @@ def _consistent(name: str, nums: dict, key) -> None:
         n_ok = sum(q >= nums["tolerances"]["isotropic"] for q in isos)
         assert nums[key].endswith("every start" if n_ok == len(isos) else "no start" if n_ok == 0 else
                                   f"{n_ok} of {len(isos)} starts"), (name, nums[key])
+    _consistent_lecture(name, nums, key)
     if isinstance(key, tuple) and key[0] == "failing_cases":  # claim 7: the criterion of dynamics.claims
         case = nums["failing_cases"][key[1]]
         t = C.shrink_test(case["ratio_n"], case["ratio_4n"], nums["explain_factor"])
         assert case["shrink"] == pytest.approx(t.factor) and case["explained"] == t.explained, case
+
+
+def _consistent_lecture(name: str, nums: dict, key) -> None:
+    """The lecture figures' derived values: phase portraits' stability words (from the Jacobian eigenvalues
+    recorded next to them, dynamics.modes.portrait.stability_word), marker key, marked count and s1 + s2 change;
+    the animation's frame count and spacing, files written and MP4 note."""
+    if isinstance(key, tuple) and len(key) == 4 and key[1] in ("marked_fixed_points", "off_axis_fixed_points") \
+            and key[3] == 2:
+        panel, i = nums[key[0]], key[2]
+        eig = panel.get(key[1].replace("fixed_points", "eigenvalues"))
+        want = PP.stability_word(eig[i]) if eig is not None else PP.LINE
+        assert lookup(nums, key) == want, (name, key, want)
+    if isinstance(key, tuple) and key[-1] == "n_marked":
+        assert nums[key[0]]["n_marked"] == len(nums[key[0]]["marked_fixed_points"]), (name, key)
+    if isinstance(key, tuple) and key[-1] == "sum_change":  # from the starts and ends the caption shows
+        nb = nums[key[0]]
+        want = max(abs(sum(e) / sum(s) - 1) for s, e in zip(nb["trajectory_starts"], nb["trajectory_ends"]))
+        assert nb["sum_change"] == pytest.approx(want, rel=1e-6, abs=1e-12), (name, key, want)
+    if key == "marker_key":
+        drawn = {w for nb in nums.values() if isinstance(nb, dict) and "marked_fixed_points" in nb
+                 for *_, w in nb["marked_fixed_points"]}
+        listed = {w for w, marker in fig_phase_portraits.MARKER_WORDS.items() if f"{marker}: {w}" in nums[key]}
+        assert listed == drawn - {PP.LINE}, (name, nums[key], drawn)
+        assert (nums[key] == "none isolated") == (not listed), (name, nums[key])
+    if key == "frames":  # 'evenly spaced over steps 0 to ...'
+        st = np.array(nums["frame_steps"])
+        assert nums["frames"] == len(st) and st[0] == 0 and st[-1] <= nums["steps"], (name, st)
+        assert np.ptp(np.diff(st)) <= 1, (name, st)
+    if key == "files_written":
+        assert nums[key] == " and ".join(nums["files"]), (name, nums[key])
+        assert any(f.endswith(".mp4") for f in nums["files"]) is nums["mp4_written"], (name, nums["files"])
+        assert any(f.endswith(".gif") for f in nums["files"]), (name, nums["files"])
+    if key == "mp4_note":  # stated only when no MP4 was written
+        assert nums["mp4_written"] is False and "no MP4" in nums[key], (name, nums[key])
 
 
 def _entry_of(res: FigureResult, tmp_path) -> dict:

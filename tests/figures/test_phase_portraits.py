@@ -13,14 +13,15 @@ from isodyn.derivations.modes import alpha, eps, gamma, sigma1
 from isodyn.dynamics.modes import portrait as PP
 from isodyn.figures import _paper as P
 from isodyn.figures import fig_phase_portraits as F
-from isodyn.figures.base import Context
+from isodyn.figures.base import show
 
 PANELS = [(m, v) for m in ("euclidean", "cosine") for v in ("standard", "iso")]
 
 
 @pytest.fixture(scope="module")
-def result(tmp_path_factory):
-    return F.make(Context(tmp_path_factory.mktemp("portraits"), quick=True))
+def result(quick_result):
+    """The quick run, once a session (conftest; test_captions checks its caption)."""
+    return quick_result("fig_phase_portraits")[1]
 
 
 def test_files_written(result):
@@ -55,15 +56,16 @@ def test_marked_fixed_points_are_the_analysis_ones(result, metric, variant):
 def test_caption_states_the_numbers(result, metric, variant):
     nb = result.numbers[f"{metric}/{variant}"]
     cap = result.caption
-    assert cap == F.caption_from(result.numbers)
+    assert (cap, result.facts) == F.caption_from(result.numbers)
     for s, e in zip(nb["trajectory_starts"], nb["trajectory_ends"]):
         assert f"{F._pair(s)} → {F._pair(e)}" in cap
-    assert f"{nb['steps']:,} steps at η = {P.fmt(nb['lr'])}" in cap
+    assert f"{nb['steps']:,} steps at η = {show(nb['lr'])}" in cap
     if metric == "euclidean":
         for *p, w in nb["marked_fixed_points"] + nb["off_axis_fixed_points"]:
             assert f"{w} at {F._pair(p)}" in cap
         assert "filled circle: stable" in cap  # the marker key names the kinds drawn
         assert "half-filled circle" not in cap  # no saddle is drawn at these settings
+        assert [w for *_, w in nb["marked_fixed_points"]] == [PP.stability_word(e) for e in nb["marked_eigenvalues"]]
     else:
         assert f"marked at {len(nb['marked_fixed_points'])} points" in cap
 
@@ -77,7 +79,9 @@ def test_trajectories_end_where_the_theory_says(result):
     change = {v: max(abs(e / s - 1) for s, e in result.numbers[f"cosine/{v}"]["trajectory_sum_start_end"])
               for v in ("standard", "iso")}
     assert change["standard"] < 1e-5
-    assert f"at most {change['standard']:.1e} (standard) and {change['iso']:.1e} (IsoLoss)" in result.caption
+    assert [result.numbers[f"cosine/{v}"]["sum_change"] for v in ("standard", "iso")] == \
+        [change["standard"], change["iso"]]
+    assert f"at most {show(change['standard'])} (standard) and {show(change['iso'])} (IsoLoss)" in result.caption
     ends = np.array(result.numbers["cosine/iso"]["trajectory_ends"])
     assert np.all(ends.min(1) / ends.max(1) > 0.5)
     assert not any(d for k in result.numbers if "/" in k for d in result.numbers[k]["diverged"])

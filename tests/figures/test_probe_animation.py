@@ -12,12 +12,12 @@ from PIL import Image
 
 from isodyn.figures import fig_probe_animation as F
 from isodyn.figures import report
-from isodyn.figures.base import Context
 
 
 @pytest.fixture(scope="module")
-def result(tmp_path_factory):
-    return F.make(Context(tmp_path_factory.mktemp("animation"), quick=True))
+def result(quick_result):
+    """The quick run, once a session (conftest; test_captions checks its caption)."""
+    return quick_result("fig_probe_animation")[1]
 
 
 def test_gif_has_the_expected_frames(result):
@@ -53,12 +53,14 @@ def test_full_run_frames():
 
 def test_caption_states_the_numbers(result):
     nb, cap = result.numbers, result.caption
-    assert cap == F.caption_from(nb)
+    assert (cap, result.facts) == F.caption_from(nb)
     assert f"{nb['frames']} frames at {nb['fps']} frames/s" in cap
     for m, v in F.RULES:
         r0, r1 = nb[f"{m}/{v}/rms_start_end"]
         assert r0 > 0 and r1 > 0 and not nb[f"{m}/{v}/diverged"]
     assert "Files written: " + " and ".join(nb["files"]) in cap
+    assert (F.NO_MP4 in cap) is (not nb["mp4_written"])
+    assert f"the last {F.TRAIL} frames" in cap and f"{nb['probes']} probe inputs" in cap
 
 
 def test_report_shows_the_gif(result):
