@@ -215,3 +215,24 @@ def indexed_module(key) -> Path | None:
 def record_module(key, path: Path) -> None:
     """Record in the index that ``key``'s module is ``path``."""
     atomic_write(_index_path(key), json.dumps({"module": path.name, "rule": list(key)}))
+
+
+def derivation_text(rule, closure: str, fmt: str, use_cache: bool = True) -> str:
+    """The rendered derivation of ``rule`` (:func:`isodyn.derivations.render.derivation`), from the cache when
+    possible: ``derive/<hash>.json`` under :func:`cache_dir`, keyed by the rule, the closure, the format and
+    :func:`generator_hash`, holding the text with its sha256 (a damaged entry is derived again, said once)."""
+    key = json.dumps([list(rule.structural_key), rule.normalize, rule.predictor, closure, fmt, generator_hash()])
+    path = cache_dir() / "derive" / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".json")
+    if use_cache and path.exists():
+        try:  # the text with its hash: a damaged entry is derived again
+            entry = json.loads(path.read_text())
+            if hashlib.sha256(entry["text"].encode()).hexdigest() == entry["sha256"]:
+                return entry["text"]
+        except (ValueError, KeyError, TypeError, OSError, UnicodeDecodeError):
+            pass
+        say_once(f"isodyn: note: the cached derivation {path.name} was corrupt; derived it again")
+    from isodyn.derivations.render import derivation
+
+    text = derivation(rule, closure, fmt)
+    atomic_write(path, json.dumps({"sha256": hashlib.sha256(text.encode()).hexdigest(), "text": text}))
+    return text
