@@ -12,6 +12,8 @@ import signal
 import socket
 import sys
 
+import param
+
 from isodyn.derivations import InputError
 
 
@@ -41,7 +43,10 @@ def page():
 
     from .views import LABELS, Explorer
 
-    ex = Explorer()
+    values, bad = url_values(pn.state.session_args or {})
+    ex = Explorer(**values)
+    if bad:
+        ex._fail(f"isodyn: error: the link's {', '.join(bad)}: not understood; the defaults are used")
     ex.document = pn.state.curdoc
     if pn.state.location is not None:
         pn.state.location.sync(ex.controls, {name: name for name in LABELS})
@@ -50,6 +55,28 @@ def page():
     return pn.Column(pn.pane.Markdown("# isodyn explore\nThe eigenmode dynamics of non-contrastive SSL, live: "
                                       "change a control and every view redraws."), ex.layout,
                      sizing_mode="stretch_width")
+
+
+def url_values(args: dict) -> tuple[dict, list]:
+    """The controls a link sets ({name: value}) from the request's query arguments ({name: [bytes]}, as
+    ``pn.state.location.sync`` writes them), and the names whose values do not fit their control."""
+    import json
+
+    from .views import LABELS, PortraitControls
+
+    values, bad = {}, []
+    for name in LABELS:
+        if name not in args or not args[name]:
+            continue
+        raw = args[name][0].decode("utf-8", "replace")
+        p = PortraitControls.param[name]
+        try:
+            v = raw if isinstance(p, param.String | param.Selector) else json.loads(raw)
+            p._validate(v)
+            values[name] = v
+        except (ValueError, TypeError):
+            bad.append(name)
+    return values, bad
 
 
 def url(host: str, port: int) -> str:

@@ -265,7 +265,7 @@ class Explorer:
         return io.BytesIO(render(self.result.export_data(), self.export_format.value))
 
     def _layout(self):
-        w = {name: _widget(self.controls, name) for name in LABELS}
+        w = self.widgets = {name: _widget(self.controls, name) for name in LABELS}
         groups = [("rule", ("metric", "variant", "beta", "alpha", "eps", "normalize", "predictor",
                             "predictor_lr_ratio", "predictor_weight_decay")),
                   ("training", ("sigma1", "sigma2", "weight_decay", "ema", "lr", "steps")),
