@@ -198,12 +198,17 @@ def markdown(results: list[FigureResult], info: RunInfo) -> str:
     for fr in results:
         png = next((f for f in fr.files if Path(f).suffix == ".png"), None)
         pdf = next((f for f in fr.files if Path(f).suffix == ".pdf"), None)
+        shown = _shown_image(fr)
         L += [f'<a id="{fr.name}"></a>', "", f"### {fr.title}", ""]
-        if png is not None:
-            L += [f"![{fr.name}](figures/{Path(png).name})", ""]
+        if shown is not None:
+            L += [f"![{fr.name}](figures/{Path(shown).name})", ""]
         L += [fr.caption, ""]
         if pdf is not None:
             L += [f"Files: [PNG](figures/{Path(png).name}), [PDF](figures/{Path(pdf).name})." if png else "", ""]
+        movies = [f for f in fr.files if Path(f).suffix in ANIMATIONS]
+        if movies:
+            L += ["Files: " + ", ".join(f"[{Path(f).suffix[1:].upper()}](figures/{Path(f).name})" for f in movies)
+                  + ".", ""]
     failed = [t for t in info.timings if not t.ok]
     if failed or info.skipped:
         L += ["## Figures that did not run", ""]
@@ -254,11 +259,26 @@ def _v(verdict: str) -> str:
     return f'<span class="v v-{verdict.replace(" ", "-")}">{html.escape(verdict)}</span>'
 
 
+#: animation files a figure may carry (the GIF is shown where there is no PNG; the report links each)
+ANIMATIONS = (".gif", ".mp4")
+_MIME = {".png": "image/png", ".gif": "image/gif"}
+
+
+def _shown_image(fr: FigureResult):
+    """The file the report shows for a figure: its PNG, else its GIF animation (None: neither)."""
+    for suffix in (".png", ".gif"):
+        hit = next((f for f in fr.files if Path(f).suffix == suffix), None)
+        if hit is not None:
+            return hit
+    return None
+
+
 def _png_data(path) -> str | None:
+    """A data URI of a PNG (or GIF) file, for the self-contained HTML."""
     p = Path(path)
     if not p.exists():
         return None
-    return "data:image/png;base64," + base64.b64encode(p.read_bytes()).decode("ascii")
+    return f"data:{_MIME.get(p.suffix, 'image/png')};base64," + base64.b64encode(p.read_bytes()).decode("ascii")
 
 
 def html_report(results: list[FigureResult], info: RunInfo) -> str:
@@ -288,11 +308,15 @@ def html_report(results: list[FigureResult], info: RunInfo) -> str:
           f"passed; not reproduced: none did; partly: some did). Several figures' verdicts for one claim merge the "
           f"same way; “{NOT_CHECKED}” means no figure of this run decided the claim.</p>", "<h2>Figures</h2>"]
     for fr in results:
-        png = next((f for f in fr.files if Path(f).suffix == ".png"), None)
-        data = _png_data(png) if png is not None else None
+        shown = _shown_image(fr)
+        data = _png_data(shown) if shown is not None else None
         H.append(f'<figure id="{e(fr.name)}"><h3>{e(fr.title)}</h3>')
         if data:
             H.append(f'<img src="{data}" alt="{e(fr.name)}">')
+        movies = [f for f in fr.files if Path(f).suffix in ANIMATIONS]
+        if movies:
+            H.append("<p>Files: " + ", ".join(f'<a href="figures/{e(Path(f).name)}">{e(Path(f).suffix[1:].upper())}</a>'
+                                              for f in movies) + ".</p>")
         H.append(f"<figcaption>{e(fr.caption)}</figcaption></figure>")
     failed = [t for t in info.timings if not t.ok]
     if failed or info.skipped:

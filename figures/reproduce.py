@@ -44,10 +44,12 @@ FIGURES = [
     "isodyn.figures.fig_validation",
     "isodyn.figures.fig_trained_predictor",
     "isodyn.figures.fig_predictor_comparison",
+    "isodyn.figures.fig_phase_portraits",
+    "isodyn.figures.fig_probe_animation",
 ]
 
 #: figures that share runs (memoised within a process): kept in one worker, in this order
-SHARED = [("probe_trajectories", "fixed_points"), ("probe_trajectories_relu", "fixed_points_relu")]
+SHARED = [("probe_trajectories", "fixed_points", "probe_animation"), ("probe_trajectories_relu", "fixed_points_relu")]
 
 DEFAULT_OUT = "isodyn-output"
 

@@ -6,6 +6,7 @@
   kernels.py      a rule's kernel module (gradients, s and lambda, the drift, the exact closure's integrand)
   integrators.py  a rule's integrator module (map, Runge-Kutta, Dormand-Prince drivers) from the kernels
   fastmath.py     the vectorised powers and borrowed views the generated loops call
+  lambdified.py   cached lambdify: sympy expressions printed as NumPy functions into the cache
   templates/      kernels.py.j2, integrators.py.j2 (+ the macros they include)
 """
 

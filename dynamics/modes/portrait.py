@@ -21,7 +21,6 @@ cosine: the isotropic line s1 = s2 where its residual vanishes), evaluated at th
 
 from __future__ import annotations
 
-from functools import cache
 from typing import NamedTuple
 
 import numpy as np
@@ -62,10 +61,7 @@ def portrait_params(rule, params: dict | None) -> dict:
     return out
 
 
-@cache
-def _lambdified():
-    """NumPy functions lambdified from derivations: lambda(s, s_max, eps, alpha) plain and normalised, S(s),
-    dS/dt(G, S, gamma) and ds/dS(S) (both sigma1-dependent)."""
+def _field_build():
     import sympy as sp
 
     from isodyn.derivations.analysis import ode_step
@@ -83,22 +79,28 @@ def _lambdified():
     )
 
     G = sp.Symbol("G")
-    return {
-        "lam": sp.lambdify((s, s_max, eps, alpha), predictor_eigenvalue(False), "numpy"),
-        "lam_normed": sp.lambdify((s, s_max, eps, alpha), predictor_eigenvalue(True), "numpy"),
-        "amplitude": sp.lambdify((s, sigma1), amplitude(), "numpy"),
-        "dS": sp.lambdify((G, S, gamma), ode_step(G)[0], "numpy"),
-        "ds_dS": sp.lambdify((S, sigma1), sp.diff(correlation_eigenvalue(), S), "numpy"),
-    }
+    return {"lam": ((s, s_max, eps, alpha), predictor_eigenvalue(False)),
+            "lam_normed": ((s, s_max, eps, alpha), predictor_eigenvalue(True)),
+            "amplitude": ((s, sigma1), amplitude()),
+            "dS": ((G, S, gamma), ode_step(G)[0]),
+            "ds_dS": ((S, sigma1), sp.diff(correlation_eigenvalue(), S))}, {}
+
+
+def _field_functions():
+    """NumPy functions printed from derivations into the kernel cache (codegen.lambdified): lam(s, s_max, eps,
+    alpha) plain and lam_normed, amplitude(s, sigma1), dS(G, S, gamma) = dS/dt, ds_dS(S, sigma1)."""
+    from isodyn.dynamics.codegen.lambdified import cached_functions
+
+    return cached_functions(("portrait-field",), _field_build)
 
 
 def _lambda(rule, s, p):
     """lambda_m (..., 2) of the predictor for eigenvalues s (..., 2) (1 without a predictor)."""
-    f = _lambdified()
+    f = _field_functions()
     if not rule.has_predictor:
         return np.ones_like(s)
     smax = np.max(s, axis=-1, keepdims=True)
-    fn = f["lam_normed"] if rule.normalize else f["lam"]
+    fn = f.lam_normed if rule.normalize else f.lam
     return np.asarray(fn(s, smax, p["eps"], p["alpha"]), dtype=float) + 0.0 * s
 
 
@@ -133,11 +135,11 @@ def two_mode_field(rule, params, s1, s2, closure: str = "mean-field", grid=None)
     s1, s2 = np.broadcast_arrays(np.asarray(s1, dtype=float), np.asarray(s2, dtype=float))
     if not (np.all(np.isfinite(s1)) and np.all(np.isfinite(s2)) and np.all(s1 > 0) and np.all(s2 > 0)):
         raise InputError("s1, s2", "non-positive or non-finite", "positive finite eigenvalues")
-    f = _lambdified()
+    f = _field_functions()
     s = np.stack([s1, s2], axis=-1)
-    S = np.asarray(f["amplitude"](s, p["sigma1"]), dtype=float)
+    S = np.asarray(f.amplitude(s, p["sigma1"]), dtype=float)
     G = _drift(rule, S, _lambda(rule, s, p), p, closure, grid)
-    ds = np.asarray(f["ds_dS"](S, p["sigma1"]) * f["dS"](G, S, p["weight_decay"]), dtype=float)
+    ds = np.asarray(f.ds_dS(S, p["sigma1"]) * f.dS(G, S, p["weight_decay"]), dtype=float)
     return ds[..., 0], ds[..., 1]
 
 
@@ -162,13 +164,7 @@ def nullclines(rule, params, s1_range, s2_range, closure: str = "mean-field", n:
 # --- fixed points (derivations.analysis at the numbers) --------------------------------------------------
 
 
-@cache
-def _euclidean_theory(key):
-    """Lambdified from analysis.fixed_points / growth_rate: the roots lambda*, s* and the eigenvalue of the flow
-    of S along S_t = S (J[0,0] + J[0,1] of the analysis Jacobian in (S, S_t); J[0,0] without a target), and
-    the growth rate (1/S) dS/dt + gamma at lambda."""
-    import sympy as sp
-
+def _euclidean_build(key):
     from isodyn.derivations import Rule
     from isodyn.derivations.analysis import fixed_points, growth_rate, lam_star, s_star
     from isodyn.derivations.invariants import lam
@@ -176,36 +172,46 @@ def _euclidean_theory(key):
 
     rule = Rule.from_structural_key(key)
     args = (alpha, eps, gamma, sigma1, sigma2)
-    roots = []
-    for fp in fixed_points(rule):
-        if fp.s is None:
-            continue
+    fns = {"rate": ((lam,) + args, growth_rate(rule))}
+    roots = [fp for fp in fixed_points(rule) if fp.s is not None]
+    for i, fp in enumerate(roots):
         J = fp.jacobian
-        eig = J[0, 0] + (J[0, 1] if J.shape[1] > 1 else 0)
-        roots.append((sp.lambdify(args, fp.s, "numpy"), sp.lambdify(args, fp.lam, "numpy"),
-                      sp.lambdify((lam_star, s_star) + args, eig, "numpy")))
-    rate = sp.lambdify((lam,) + args, growth_rate(rule), "numpy")
-    return roots, rate
+        fns[f"s_{i}"] = (args, fp.s)
+        fns[f"lam_{i}"] = (args, fp.lam)
+        fns[f"eig_{i}"] = ((lam_star, s_star) + args, J[0, 0] + (J[0, 1] if J.shape[1] > 1 else 0))
+    return fns, {"N_ROOTS": len(roots)}
 
 
-@cache
-def _cosine_theory(key):
-    """From analysis: the isotropic residual (fixed_points' condition at M = 2) and the eigenvalues of
-    isotropic_jacobian(rule, 2) (sigma1 = eps = gamma = 0), lambdified."""
-    import sympy as sp
+def _euclidean_theory(key):
+    """From analysis.fixed_points / growth_rate, printed into the kernel cache: per root i, s_i and lam_i (alpha,
+    eps, gamma, sigma1, sigma2) and eig_i(lambda*, s*, ...), the eigenvalue of the flow of S along S_t = S
+    (J[0,0] + J[0,1] of the analysis Jacobian in (S, S_t); J[0,0] without a target); rate(lambda, ...), the
+    growth rate (1/S) dS/dt + gamma."""
+    from isodyn.dynamics.codegen.lambdified import cached_functions
 
+    return cached_functions(("portrait-euclidean", *key), lambda: _euclidean_build(key))
+
+
+def _cosine_build(key):
     from isodyn.derivations import Rule
-    from isodyn.derivations.analysis import Lbar, Sbar, fixed_points, isotropic_jacobian
+    from isodyn.derivations.analysis import Lbar, Sbar, isotropic_jacobian, isotropic_residual
     from isodyn.derivations.invariants import beta
     from isodyn.derivations.modes import alpha, sigma1, sigma2
 
     rule = Rule.from_structural_key(key)
-    (fp,) = fixed_points(rule)
-    M = [x for x in fp.condition.rhs.free_symbols if x.name == "M"]
-    residual = fp.condition.rhs.xreplace({M[0]: 2}) if M else fp.condition.rhs
     _, eig = isotropic_jacobian(rule, 2)
-    res = sp.lambdify((Sbar, Lbar, sigma1, sigma2, beta), residual, "numpy")
-    return res, [sp.lambdify((Sbar, alpha, sigma2, beta), e, "numpy") for e in eig]
+    fns = {"residual": ((Sbar, Lbar, sigma1, sigma2, beta), isotropic_residual(rule, 2))}
+    fns.update({f"eig_{i}": ((Sbar, alpha, sigma2, beta), e) for i, e in enumerate(eig)})
+    return fns, {"N_EIG": len(eig)}
+
+
+def _cosine_theory(key):
+    """From analysis, printed into the kernel cache: residual(S, lambda, sigma1, sigma2, beta), the isotropic
+    residual (the condition of analysis.fixed_points) at M = 2, and eig_i(S, alpha, sigma2, beta), the eigenvalues
+    of isotropic_jacobian(rule, 2) (sigma1 = eps = gamma = 0)."""
+    from isodyn.dynamics.codegen.lambdified import cached_functions
+
+    return cached_functions(("portrait-cosine", *key), lambda: _cosine_build(key))
 
 
 def _real(x) -> float | None:
@@ -224,20 +230,23 @@ def fixed_point_eigenvalues(rule, params=None, s_range=(1e-3, 10.0), n_line: int
         raise InputError("normalize", True, "False (derivations.analysis derives the fixed points of the "
                          "unnormalised predictor)")
     if rule.metric == "euclidean":
-        roots, rate = _euclidean_theory(rule.structural_key)
+        th = _euclidean_theory(rule.structural_key)
         lam0 = p["eps"] ** p["alpha"] if rule.has_predictor else 1.0
-        per_mode = {0.0: float(rate(lam0, *args)) - p["weight_decay"]}  # dS/dt = S (rate - gamma) near S = 0
-        for s_f, lam_f, eig_f in roots:
-            sv, lv = _real(s_f(*args)), _real(lam_f(*args))
+        per_mode = {0.0: float(th.rate(lam0, *args)) - p["weight_decay"]}  # dS/dt = S (rate - gamma) near S = 0
+        for i in range(th.N_ROOTS):
+            s_f, lam_f, eig_f = (getattr(th, f"{n}_{i}") for n in ("s", "lam", "eig"))
+            with np.errstate(invalid="ignore"):
+                sv, lv = _real(s_f(*args)), _real(lam_f(*args))
             if sv is None or lv is None or sv < 0 or lv <= 0:
                 continue
             key = 0.0 if sv <= 1e-12 else float(sv)
             per_mode.setdefault(key, float(np.real(eig_f(lv, sv, *args))))
         pts = sorted(per_mode)
         return [(a, b, np.array([per_mode[a], per_mode[b]])) for a in pts for b in pts]
-    res, eig = _cosine_theory(rule.structural_key)
+    th = _cosine_theory(rule.structural_key)
+    res, eig = th.residual, [getattr(th, f"eig_{i}") for i in range(th.N_EIG)]
     line = np.geomspace(s_range[0], s_range[1], n_line)
-    S = _lambdified()["amplitude"](line, p["sigma1"])
+    S = _field_functions().amplitude(line, p["sigma1"])
     lam = _lambda(rule, np.stack([line, line], -1), p)[:, 0]
     resid = np.asarray(res(S, lam, p["sigma1"], p["sigma2"], p["beta"]), dtype=float) - p["weight_decay"] * S
     if not np.all(np.abs(resid) <= 1e-12 * np.maximum(1.0, S)):
