@@ -104,3 +104,14 @@ def test_a_link_sets_the_controls_and_a_bad_one_is_named():
     assert values == {"metric": "cosine", "steps": 700, "weight_decay": 0.15, "normalize": True,
                       "s0_range": "0.01,1"}
     assert sorted(bad) == ["modes", "scheme"]
+
+
+def test_app_is_a_drawn_panel_layout_for_a_notebook():
+    import panel as pn
+
+    import isodyn.explore
+
+    layout = isodyn.explore.app(steps=200, modes=3)
+    assert isinstance(layout, pn.layout.Panel)
+    sources = [m for m in layout.get_root().references() if getattr(m, "name", None) == "trajectories"]
+    assert len(sources) == 1 and len(sources[0].data["ys"]) == 3 and len(sources[0].data["ys"][0]) == 201
