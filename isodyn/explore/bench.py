@@ -34,11 +34,12 @@ def bench_rows(quick: bool = False) -> list[dict]:
         ex.update()  # kernels, lambdified theory and the derivation's cache entry, once
         times, bare = [], []
         for i in range(runs):
+            drawn = ex._gen
             t = time.perf_counter()
-            ex.controls.weight_decay = 0.001 * (i % 2)  # the watcher redraws
+            ex.controls.weight_decay = 0.001 * (1 + i % 2)  # a change every time: the watcher redraws
             times.append(time.perf_counter() - t)
-            if ex.error:
-                raise RuntimeError(ex.error)
+            if ex.error or ex._gen != drawn + 1:
+                raise RuntimeError(ex.error or "the change did not redraw")
             req = st.request(ex.controls.values())
             t = time.perf_counter()
             simulate(req.rule, req.s0, **req.kw)

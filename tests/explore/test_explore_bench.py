@@ -21,3 +21,14 @@ def test_the_redraw_row(monkeypatch):
     assert math.isfinite(row["value"]) and row["value"] > 0 and row["ratio"] == pytest.approx(0.3 / row["value"])
     assert meets_goal(row) is (row["value"] < 0.3)
     assert "simulate" in row["note"]
+
+
+def test_every_timed_change_redraws(monkeypatch):
+    from isodyn.explore import bench, views
+
+    calls = []
+    real = views.Explorer.update
+    monkeypatch.setattr(views.Explorer, "update", lambda self: (calls.append(1), real(self))[1])
+    monkeypatch.setattr(bench, "CASES", bench.CASES[:1])
+    bench.bench_rows(quick=True)
+    assert len(calls) == 1 + 3  # the untimed first draw, then one redraw per timed run
