@@ -6,7 +6,8 @@ Every row is a dict with at least ``name``, ``value``, ``unit``, ``baseline`` (w
 against), ``baseline_value``, ``ratio`` (median over ``runs`` side-by-side runs of ours against the
 baseline, > 1 = ours better), ``goal`` and ``note``; ``goal_ratio``, where the goal is a ratio to reach
 (:func:`meets_goal`; ``isodyn bench --check`` exits 1 when a row misses it).  Groups: ``simulator``
-(bench/simulator.py), ``network``, ``network-cupy`` (bench/network.py), ``sweep`` (bench/sweep.py).
+(bench/simulator.py), ``network``, ``network-cupy`` (bench/network.py), ``sweep`` (bench/sweep.py), ``explore``
+(isodyn/explore/bench.py, named by its string only: the explorer sits above dynamics).
 """
 
 from __future__ import annotations
@@ -50,3 +51,4 @@ register("simulator", "isodyn.dynamics.bench.simulator:rows_simulator")
 register("network", "isodyn.dynamics.bench.network:bench_rows")
 register("network-cupy", "isodyn.dynamics.bench.network:bench_rows_cupy")  # a skipped row without CuPy
 register("sweep", "isodyn.dynamics.bench.sweep:bench_rows")
+register("explore", "isodyn.explore.bench:bench_rows")  # the explorer's redraw (a skipped row without Panel)

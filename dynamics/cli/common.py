@@ -39,7 +39,7 @@ from importlib import import_module
 from isodyn.derivations.checks import PARAMETERS, SEED, InputError, Integer, Real, cli_flag
 
 # modules dynamics.cmd_<name> ("-" -> "_"); a new subcommand appends its name here
-SUBCOMMANDS = ("derive", "train", "sweep", "plot-sweep", "simulate", "bench", "validate", "reproduce")
+SUBCOMMANDS = ("derive", "train", "sweep", "plot-sweep", "simulate", "bench", "validate", "reproduce", "explore")
 
 
 class UsageError(Exception):

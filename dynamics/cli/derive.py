@@ -6,7 +6,8 @@ the rule, sigma2 = 0.1, the rest 0 or 1 as in ``simulate``) and the document sho
 numbers, their stability in words and the recruitment times next to the symbolic forms.  Without any, the
 derivation is symbolic only.
 
-The rendered text is cached next to the kernels under a key of everything that changes it (the rule with its
+The rendered text is cached next to the kernels (:func:`isodyn.dynamics.codegen.cache.derivation_text`)
+under a key of everything that changes it (the rule with its
 numbers, which numbers were given, the closure, the format, --fragment and the hash of the derivations/
 sources), as {sha256, text}: a damaged entry is derived again.  A second process does no symbolic work (it
 does not even import sympy).
@@ -14,14 +15,12 @@ does not even import sympy).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 
 from isodyn.dynamics.cli.common import add_rule_flags, parameter, rule_from_args
-from isodyn.dynamics.codegen import cache_dir, generator_hash
-from isodyn.dynamics.codegen.cache import say_once
-from isodyn.dynamics.files import atomic_write
+from isodyn.dynamics.codegen.cache import derivation_text
+
+__all__ = ["add_parser", "derivation_text", "numbers_from_args", "run"]
 
 FORMATS = ("markdown", "latex", "beamer")
 
@@ -60,27 +59,6 @@ def add_parser(sub):
     p.add_argument("--fragment", action="store_true",
                    help="only the body: no title (markdown), no preamble (latex), only the frames (beamer)")
     p.add_argument("--no-cache", action="store_true", help="derive afresh, ignoring the cache")
-
-
-def derivation_text(rule, closure: str, fmt: str, use_cache: bool = True, numbers: dict | None = None,
-                    given=(), fragment: bool = False) -> str:
-    """The rendered derivation, from the cache when possible (keyed on everything that changes the text)."""
-    key = json.dumps([list(rule.structural_key), rule.as_dict(), closure, fmt, bool(fragment),
-                      None if numbers is None else sorted(numbers.items()), sorted(given), generator_hash()])
-    path = cache_dir() / "derive" / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".json")
-    if use_cache and path.exists():
-        try:  # the text with its hash: a damaged entry is derived again
-            entry = json.loads(path.read_text())
-            if hashlib.sha256(entry["text"].encode()).hexdigest() == entry["sha256"]:
-                return entry["text"]
-        except (ValueError, KeyError, TypeError, OSError, UnicodeDecodeError):
-            pass
-        say_once(f"isodyn: note: the cached derivation {path.name} was corrupt; derived it again")
-    from isodyn.derivations.render import derivation
-
-    text = derivation(rule, closure, fmt, numbers=numbers, given=tuple(given), fragment=fragment)
-    atomic_write(path, json.dumps({"sha256": hashlib.sha256(text.encode()).hexdigest(), "text": text}))
-    return text
 
 
 def numbers_from_args(args, rule):

@@ -235,3 +235,27 @@ def record_module(key, path: Path, needs=()) -> None:
     """Record in the index that ``key``'s module is ``path``, importing the cached modules ``needs``."""
     atomic_write(_index_path(key), json.dumps({"module": path.name, "needs": [n.name for n in needs],
                                                "rule": list(key)}))
+
+
+def derivation_text(rule, closure: str, fmt: str, use_cache: bool = True, numbers: dict | None = None,
+                    given=(), fragment: bool = False) -> str:
+    """The rendered derivation of ``rule`` (:func:`isodyn.derivations.render.derivation`), from the cache when
+    possible: ``derive/<hash>.json`` under :func:`cache_dir`, keyed on everything that changes the text (the rule
+    with its options, the closure, the format, ``fragment``, the numbers and which were given, and
+    :func:`generator_hash`), holding the text with its sha256 (a damaged entry is derived again, said once)."""
+    key = json.dumps([list(rule.structural_key), rule.as_dict(), closure, fmt, bool(fragment),
+                      None if numbers is None else sorted(numbers.items()), sorted(given), generator_hash()])
+    path = cache_dir() / "derive" / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".json")
+    if use_cache and path.exists():
+        try:  # the text with its hash: a damaged entry is derived again
+            entry = json.loads(path.read_text())
+            if hashlib.sha256(entry["text"].encode()).hexdigest() == entry["sha256"]:
+                return entry["text"]
+        except (ValueError, KeyError, TypeError, OSError, UnicodeDecodeError):
+            pass
+        say_once(f"isodyn: note: the cached derivation {path.name} was corrupt; derived it again")
+    from isodyn.derivations.render import derivation
+
+    text = derivation(rule, closure, fmt, numbers=numbers, given=tuple(given), fragment=fragment)
+    atomic_write(path, json.dumps({"sha256": hashlib.sha256(text.encode()).hexdigest(), "text": text}))
+    return text
