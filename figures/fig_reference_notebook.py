@@ -5,9 +5,9 @@ update by hand.  Two of the eigenvalue-dynamics panels use an update that is not
 ReLU Euclidean (standard) applies the ReLU derivative before the predictor's transpose, W_P^T (e ⊙ f'(u1)) instead
 of (W_P^T e) ⊙ f'(u1); cosine no-stopgrad divides its target-branch term by ‖p‖³‖z2‖ instead of ‖p‖‖z2‖³ and
 multiplies it by x1 instead of x2.  Both runs start from the notebook's own W0 (torch.manual_seed(2);
-torch.randn(10, 15) / 4) with the notebook's setting (sigma1 = 0, sigma2 = 0.1, alpha = 1, 1,499 updates) but
-n = 10,000 fresh inputs a step (2,000 with --quick) instead of the notebook's 50,000 (``isodyn train --settings
-reference-notebook --update reference-notebook`` uses 50,000) against
+torch.randn(10, 15) / 4) with the notebook's setting (sigma1 = 0, sigma2 = 0.1, alpha = 1, 1,499 updates; 500
+with --quick) but n = 2,000 fresh inputs a step instead of the notebook's 50,000 (``isodyn train --settings
+reference-notebook --update reference-notebook`` uses 50,000; its final spectra differ from these by ~1e-3) against
 ``--update gradient``.  No claim is decided here: the figure shows what the departure changes.
 """
 
@@ -24,8 +24,10 @@ TITLE = "The reference notebook's update against the exact gradient"
 CASES = (("ReLU Euclidean standard", "euclidean", "standard", "relu"),
          ("cosine no-stopgrad (linear)", "cosine", "no-stopgrad", "linear"))
 #: fresh inputs a step: the notebook uses 50,000 (``isodyn train --settings reference-notebook`` does too); the
-#: figure uses fewer to stay cheap in the report (its caption states n; the final spectra move by ~1e-3)
-SAMPLES, QUICK_SAMPLES = 10_000, 2_000
+#: figure uses fewer to stay cheap in the report (its caption states n; the final spectra move by ~1e-3: at the
+#: notebook's 1,499 steps the strongest ReLU Euclidean mode is 1.9001 / 1.0395 at n = 2,000 against 1.9002 / 1.0395
+#: at 50,000); the time is the per-step overhead of four runs, so --quick also takes fewer steps
+SAMPLES, QUICK_SAMPLES, QUICK_STEPS = 2_000, 2_000, 500
 #: the lowest eigenvalue drawn, relative to the axis top
 FLOOR = 1e-10
 
@@ -126,7 +128,7 @@ def make(ctx: Context) -> FigureResult:
     from isodyn.dynamics.network import reference_notebook as nb
 
     samples = QUICK_SAMPLES if ctx.quick else SAMPLES
-    steps = nb.STEPS
+    steps = QUICK_STEPS if ctx.quick else nb.STEPS
     ctx.progress("reference notebook: 4 runs")
     rs = runs(samples, steps, ctx.seed + 11)
     nums = numbers_of(rs, samples, steps)
