@@ -29,6 +29,7 @@ def explorer():
     dict(weight_decay=0.02, steps=600, modes=6),
     dict(variant="iso", spectrum="values", s0_values="0.002, 0.05,0.4", sigma1=0.1, lr="0.02", steps=300,
          scheme="rk4", ema=0.5),
+    dict(metric="cosine", closure="exact", weight_decay=0.01, steps=200, modes=4),
 ])
 def test_the_shown_command_line_gives_the_apps_s_final(values):
     v = st.Controls(**values).values()
@@ -41,6 +42,7 @@ def test_the_shown_command_line_gives_the_apps_s_final(values):
     cli = json.loads(out.stdout)
     np.testing.assert_allclose(sorted(app.s_final), cli["s_final"], rtol=1e-12)
     assert cli["steps"] == values["steps"]
+    assert ("--exact-tol" in argv) == (values.get("closure") == "exact")  # the explorer's plot accuracy, stated
 
 
 def test_a_control_redraws_the_views(explorer):
