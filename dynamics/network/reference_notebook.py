@@ -19,12 +19,16 @@ place of the gradient; it is used only for rules whose notebook update departs f
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import sympy as sp
 
 from isodyn.derivations import Rule
-from isodyn.derivations.invariants import component, invariants_in, key_of, lam
-from isodyn.derivations.reference_notebook import Branch, departs, has_notebook_update, notebook_branches
+
+if TYPE_CHECKING:
+    from isodyn.derivations.reference_notebook import Branch
+
+# sympy and the symbolic rules are imported where they are used (a warm-cache process imports no sympy)
 
 #: ``random_seed`` of the notebook (torch.manual_seed before W0 is drawn)
 SEED = 2
@@ -97,6 +101,10 @@ class _VecEvaluator:
     lambdified once; the invariants it uses are summed here."""
 
     def __init__(self, vec):
+        import sympy as sp
+
+        from isodyn.derivations.invariants import component, invariants_in, key_of, lam
+
         expr = vec.component()
         self.invs = invariants_in(expr)
         self.keys = [key_of(q) for q in self.invs]
@@ -118,6 +126,8 @@ class NotebookGradient:
     """dL/dW of the notebook's update (derivations.reference_notebook.notebook_branches) on a batch."""
 
     def __init__(self, rule: Rule, net: str, branches: tuple[Branch, ...] | None = None):
+        from isodyn.derivations.reference_notebook import notebook_branches
+
         self.rule, self.net, self.relu = rule, net, net == "relu"
         self.branches = notebook_branches(rule, net) if branches is None else branches
         self.evals = [_VecEvaluator(b.vector) for b in self.branches]
@@ -147,6 +157,8 @@ def check_update(update: str, rule: Rule, ema: float, predictor_source: str, sam
         return "update", update, "one of " + ", ".join(UPDATES)
     if update == "gradient":
         return None
+    from isodyn.derivations.reference_notebook import has_notebook_update
+
     if not has_notebook_update(rule):
         why = ("trained predictor" if rule.trainable else "IsoLoss-family beta" if rule.beta is not None
                else f"variant {rule.variant}")
@@ -164,6 +176,10 @@ def check_update(update: str, rule: Rule, ema: float, predictor_source: str, sam
 
 def notebook_gradient(rule: Rule, net: str, update: str) -> NotebookGradient | None:
     """The evaluator the trainer uses: None for the gradient, or where the notebook's update is the gradient."""
-    if update != "reference-notebook" or not departs(rule, net):
+    if update != "reference-notebook":
+        return None
+    from isodyn.derivations.reference_notebook import departs
+
+    if not departs(rule, net):
         return None
     return NotebookGradient(rule, net)
