@@ -77,60 +77,66 @@ def robustness(variant, ratios, gammas, ema, steps):
     return ms.intact(m["diverged"], m["n_dead"]).reshape(A.shape)
 
 
-def make(ctx: Context) -> FigureResult:
-    lam0 = np.geomspace(1e-3, 1e-1, 4 if ctx.quick else 7)
-    gammas = np.geomspace(1e-3, 2.0, 12 if ctx.quick else 24)
-    ratios = np.geomspace(0.1, 10.0, 5 if ctx.quick else 9)
-    grid_g = np.geomspace(1e-3, 0.5, 5 if ctx.quick else 9)
-    steps = {"euclidean": 60_000 if ctx.quick else 120_000, "cosine": 6000}
-    numbers, lines, checks = {"lambda0": lam0.tolist(), "gammas": gammas.tolist()}, [], []
+def _draw_recruitment(axes, ctx: Context, lam0, steps: dict, numbers: dict) -> dict:
+    """(a) recruitment time against lambda0, Euclidean and cosine: {metric: {(predictor, variant): t}}."""
     rec = {}
-    with style():
-        fig, axes = plt.subplots(1, 5, figsize=(15.0, 3.1), constrained_layout=True,
-                                 gridspec_kw={"width_ratios": [1, 1, 1, 0.8, 0.8]})
-        for ax, metric in zip(axes[:2], ("euclidean", "cosine")):
-            rec[metric] = {}
-            for predictor, variant in COMBOS:
-                ctx.progress(f"predictor comparison: recruitment {metric} {predictor} {variant}")
-                t = recruitment(metric, predictor, variant, lam0, steps[metric])
-                rec[metric][(predictor, variant)] = t
-                c, ls = STYLE[(predictor, variant)]
-                ax.plot(lam0, t, "o", ls=ls, color=c, ms=4, label=_label(predictor, variant))
-                numbers[f"{metric}/{predictor}/{variant}/t_recruit"] = t.tolist()
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlabel(r"initial eigenvalue $\lambda_0$ of the weak mode")
-            ax.set_title(f"(a) recruitment, {metric}" + (" (mean-field)" if metric == "cosine" else ""))
-        axes[0].set_ylabel(r"recruitment time $t = \eta\cdot$step")
-        axes[0].legend(loc="upper right")
-        alive = {}
+    for ax, metric in zip(axes, ("euclidean", "cosine")):
+        rec[metric] = {}
         for predictor, variant in COMBOS:
-            ctx.progress(f"predictor comparison: weight decay {predictor} {variant}")
-            alive[(predictor, variant)] = survival(predictor, variant, gammas, 2000 if ctx.quick else 5000)
+            ctx.progress(f"predictor comparison: recruitment {metric} {predictor} {variant}")
+            t = recruitment(metric, predictor, variant, lam0, steps[metric])
+            rec[metric][(predictor, variant)] = t
             c, ls = STYLE[(predictor, variant)]
-            axes[2].plot(gammas, alive[(predictor, variant)], "o", ls=ls, color=c, ms=3,
-                         label=_label(predictor, variant))
-            numbers[f"{predictor}/{variant}/alive_fraction"] = alive[(predictor, variant)].tolist()
-        axes[2].set_xscale("log")
-        axes[2].set_xlabel(r"weight decay $\gamma$ (no EMA)")
-        axes[2].set_ylabel("fraction of the 10 modes alive")
-        axes[2].set_title("(b) Euclidean, survival without EMA")
-        intact = {}
-        for ax, ema in zip(axes[3:], (0.0, EMA)):
-            for variant, c in (("standard", OKABE_ITO[0]), ("iso", OKABE_ITO[3])):
-                ctx.progress(f"predictor comparison: robustness {variant} EMA {ema:g}")
-                ok = robustness(variant, ratios, grid_g, ema, 4000 if ctx.quick else 10_000)
-                intact[(variant, ema)] = float(ok.mean())
-                ax.plot(grid_g, ok.mean(axis=0), "o-", color=c, ms=3,
-                        label=f"trained {variant}: {ok.mean():.0%} intact")
-                numbers[f"robustness/{variant}/ema={ema:g}"] = ok.astype(int).tolist()
-            ax.set_xscale("log")
-            ax.set_ylim(-0.05, 1.05)
-            ax.set_xlabel(r"weight decay $\gamma$")
-            ax.set_title(f"(c) intact over alpha_p, {'no EMA' if ema == 0 else f'EMA {ema:g}'}")
-            ax.legend(loc="lower left")
-        axes[3].set_ylabel(r"intact fraction over $\alpha_p \in [0.1, 10]$")
-        files = save(fig, ctx.figdir / NAME)
+            ax.plot(lam0, t, "o", ls=ls, color=c, ms=4, label=_label(predictor, variant))
+            numbers[f"{metric}/{predictor}/{variant}/t_recruit"] = t.tolist()
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(r"initial eigenvalue $\lambda_0$ of the weak mode")
+        ax.set_title(f"(a) recruitment, {metric}" + (" (mean-field)" if metric == "cosine" else ""))
+    axes[0].set_ylabel(r"recruitment time $t = \eta\cdot$step")
+    axes[0].legend(loc="upper right")
+    return rec
+
+
+def _draw_survival(ax, ctx: Context, gammas, numbers: dict) -> dict:
+    """(b) fraction of modes alive against weight decay, no EMA: {(predictor, variant): fraction per gamma}."""
+    alive = {}
+    for predictor, variant in COMBOS:
+        ctx.progress(f"predictor comparison: weight decay {predictor} {variant}")
+        alive[(predictor, variant)] = survival(predictor, variant, gammas, 2000 if ctx.quick else 5000)
+        c, ls = STYLE[(predictor, variant)]
+        ax.plot(gammas, alive[(predictor, variant)], "o", ls=ls, color=c, ms=3, label=_label(predictor, variant))
+        numbers[f"{predictor}/{variant}/alive_fraction"] = alive[(predictor, variant)].tolist()
+    ax.set_xscale("log")
+    ax.set_xlabel(r"weight decay $\gamma$ (no EMA)")
+    ax.set_ylabel("fraction of the 10 modes alive")
+    ax.set_title("(b) Euclidean, survival without EMA")
+    return alive
+
+
+def _draw_robustness(axes, ctx: Context, ratios, grid_g, numbers: dict) -> dict:
+    """(c) the trained predictor's intact fraction over alpha_p per weight decay, EMA off and on:
+    {(variant, ema): intact fraction over the whole grid}."""
+    intact = {}
+    for ax, ema in zip(axes, (0.0, EMA)):
+        for variant, c in (("standard", OKABE_ITO[0]), ("iso", OKABE_ITO[3])):
+            ctx.progress(f"predictor comparison: robustness {variant} EMA {ema:g}")
+            ok = robustness(variant, ratios, grid_g, ema, 4000 if ctx.quick else 10_000)
+            intact[(variant, ema)] = float(ok.mean())
+            ax.plot(grid_g, ok.mean(axis=0), "o-", color=c, ms=3, label=f"trained {variant}: {ok.mean():.0%} intact")
+            numbers[f"robustness/{variant}/ema={ema:g}"] = ok.astype(int).tolist()
+        ax.set_xscale("log")
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_xlabel(r"weight decay $\gamma$")
+        ax.set_title(f"(c) intact over alpha_p, {'no EMA' if ema == 0 else f'EMA {ema:g}'}")
+        ax.legend(loc="lower left")
+    axes[0].set_ylabel(r"intact fraction over $\alpha_p \in [0.1, 10]$")
+    return intact
+
+
+def _claim9(rec: dict, alive: dict, intact: dict, lam0, gammas, numbers: dict) -> tuple[ClaimResult, list[str]]:
+    """Claim 9's measured lines and verdict (the run decides the comparison)."""
+    lines, checks = [], []
     for metric in ("euclidean", "cosine"):
         best, consistent = C.soonest(rec[metric])
         measured = all(np.all(np.isfinite(t)) for t in rec[metric].values())
@@ -157,6 +163,24 @@ def make(ctx: Context) -> FigureResult:
         "the run decides the comparison: every combination's recruitment time measured at every lambda0 and the "
         "soonest at the weakest lambda0 is no later at any lambda0 (per metric); the surviving fraction measured on "
         "the whole weight-decay grid", NAME)
+    return claim, lines
+
+
+def make(ctx: Context) -> FigureResult:
+    lam0 = np.geomspace(1e-3, 1e-1, 4 if ctx.quick else 7)
+    gammas = np.geomspace(1e-3, 2.0, 12 if ctx.quick else 24)
+    ratios = np.geomspace(0.1, 10.0, 5 if ctx.quick else 9)
+    grid_g = np.geomspace(1e-3, 0.5, 5 if ctx.quick else 9)
+    steps = {"euclidean": 60_000 if ctx.quick else 120_000, "cosine": 6000}
+    numbers = {"lambda0": lam0.tolist(), "gammas": gammas.tolist()}
+    with style():
+        fig, axes = plt.subplots(1, 5, figsize=(15.0, 3.1), constrained_layout=True,
+                                 gridspec_kw={"width_ratios": [1, 1, 1, 0.8, 0.8]})
+        rec = _draw_recruitment(axes[:2], ctx, lam0, steps, numbers)
+        alive = _draw_survival(axes[2], ctx, gammas, numbers)
+        intact = _draw_robustness(axes[3:], ctx, ratios, grid_g, numbers)
+        files = save(fig, ctx.figdir / NAME)
+    claim, lines = _claim9(rec, alive, intact, lam0, gammas, numbers)
     numbers.update(lr=LR, M=M, alpha_p=1.0, strong=1.0, alpha_p_range=[float(np.min(ratios)), float(np.max(ratios))],
                    ema=EMA, measured="; ".join(lines))
     caption, facts = compose([

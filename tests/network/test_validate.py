@@ -10,6 +10,7 @@ import pytest
 
 from isodyn.dynamics.cli.common import main
 from isodyn.dynamics.network import validation as V
+from isodyn.dynamics.network import validation_trained as VT
 
 
 def test_compare_rule_passes_noise_and_catches_a_bias(rng):
@@ -92,7 +93,7 @@ def test_trained_aligned_case_passes_and_a_wrong_predictor_rate_fails(monkeypatc
     def wrong_rate(rule, s0, **kw):  # the map with the predictor learning 1.5 x faster than in training
         return real(rule, s0, predictor_lr_ratio=1.5, **kw)
 
-    monkeypatch.setattr(V, "simulate", wrong_rate)
+    monkeypatch.setattr(VT, "simulate", wrong_rate)  # the trained cases' module (validation_trained)
     bad = V.run_case(case, K=4)
     assert bad.status == "FAIL" and bad.lam_ratio > 1
 
