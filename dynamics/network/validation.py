@@ -71,6 +71,7 @@ from isodyn.dynamics.network.validation_cases import (  # noqa: F401 - the cases
     CaseResult,
     Comparison,
     compare,
+    compared_window,
     cosine_budget,
     euclidean_steps,
     initial_weights,
@@ -121,14 +122,9 @@ def run_case(case: Case, K: int = 4, seed: int = 0, mean_field: bool = True, exp
         runs[k] = correlation_eigenvalues(rule, matched_singular_values(r.probes[check].transpose(0, 2, 1), U0),
                                           case.sigma1)
     ok = np.all(np.isfinite(runs) & (runs <= bound), axis=(0, 2)) & np.all(np.isfinite(exact) & (exact <= bound), -1)
-    last = int(np.argmin(ok)) - 1 if not ok.all() else check.size - 1
     notes = []
-    if last < check.size - 1:
-        notes.append(f"compared up to step {check[max(last, 0)]}: growth beyond {GROWTH_BOUND:g} x max(1, s0) "
-                     "(finite-time blow-up / divergence)")
-    sel = slice(1, last + 1)
+    last, sel = compared_window(ok, check, notes, "step 0")
     if last < 1:
-        notes.append("no checkpoint after step 0 within the growth bound")
         cmp = Comparison(0.0, 0.0, 0.0, z_bound(1, case.M))
     else:
         cmp = compare(runs[:, sel], exact[sel])

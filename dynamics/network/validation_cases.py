@@ -245,16 +245,7 @@ def matched_singular_values(W, U0) -> np.ndarray:
     expected update leaves them fixed, nothing restores them); matching through the initial singular
     vectors keeps each mode's identity where sorting would mix nearly equal modes.
     """
-    from scipy.optimize import linear_sum_assignment
-
-    out = np.full(W.shape[:2], np.nan)
-    for t in range(W.shape[0]):
-        if not np.all(np.isfinite(W[t])):
-            continue
-        U, S, _ = np.linalg.svd(W[t], full_matrices=False)
-        rows, cols = linear_sum_assignment(-(U0.T @ U) ** 2)  # rows: initial modes, cols: current ones
-        out[t, rows] = S[cols]
-    return out
+    return matched_modes(W, U0)[0]
 
 
 @dataclass(frozen=True)
@@ -285,3 +276,16 @@ def compare(runs: np.ndarray, ref: np.ndarray, family_error: float = FAMILY_ERRO
     sigma_n = float(np.max(runs.std(0, ddof=1)))
     max_dev = float(np.max(np.abs(runs.mean(0) - ref)))
     return Comparison(max_dev, sigma_n, z * sigma_n / math.sqrt(K), z)
+
+
+def compared_window(ok, steps, notes: list, after: str) -> tuple[int, slice]:
+    """(last, sel): the last checkpoint index up to which every run and the map stay within the growth bound
+    (``ok`` (C,) per checkpoint ``steps``), and the compared checkpoints after the start; the reason is added
+    to ``notes`` when the comparison stops early (``after`` names the start: "step 0", "the start")."""
+    last = int(np.argmin(ok)) - 1 if not ok.all() else steps.size - 1
+    if last < steps.size - 1:
+        notes.append(f"compared up to step {steps[max(last, 0)]}: growth beyond {GROWTH_BOUND:g} x max(1, s0) "
+                     "(finite-time blow-up / divergence)")
+    if last < 1:
+        notes.append(f"no checkpoint after {after} within the growth bound")
+    return last, slice(1, last + 1)

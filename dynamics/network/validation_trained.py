@@ -34,6 +34,7 @@ from isodyn.dynamics.network.validation_cases import (
     CaseResult,
     Comparison,
     compare,
+    compared_window,
     initial_weights,
     matched_modes,
     z_bound,
@@ -174,13 +175,8 @@ def run_trained_case(case: Case, K: int = 4, seed: int = 0, explain: bool = True
     ok = (np.all(np.isfinite(s_runs) & (s_runs <= bound), axis=(0, 2))
           & np.all(np.isfinite(exact) & (exact <= bound), -1)
           & np.all(np.isfinite(lam_runs), axis=(0, 2)) & np.all(np.isfinite(lam_exact), -1))
-    last = int(np.argmin(ok)) - 1 if not ok.all() else sel_steps.size - 1
-    if last < sel_steps.size - 1:
-        notes.append(f"compared up to step {sel_steps[max(last, 0)]}: growth beyond {GROWTH_BOUND:g} x max(1, s0) "
-                     "(finite-time blow-up / divergence)")
-    sel = slice(1, last + 1)
+    last, sel = compared_window(ok, sel_steps, notes, "the start")
     if last < 1:
-        notes.append("no checkpoint after the start within the growth bound")
         cmp = cmp_l = Comparison(0.0, 0.0, 0.0, z_bound(1, M))
     else:
         cmp, cmp_l = compare(s_runs[:, sel], exact[sel]), compare(lam_runs[:, sel], lam_exact[sel])
