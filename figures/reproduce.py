@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 
+from isodyn.dynamics.interrupts import checkpoint
+
 from .base import Context, FigureResult
 
 #: figure modules, in the order they run (the paper's figures, then the ones beyond the paper)
@@ -241,12 +243,19 @@ def run(out=DEFAULT_OUT, quick: bool = False, only=None, seed: int = 0, jobs: in
 
     try:
         if jobs == 1:
-            ctx = Context(out, quick=quick, seed=seed, progress=bar.step)
+            def progress(msg):
+                checkpoint()  # an interrupt a library swallowed is honoured here (dynamics.interrupts)
+                bar.step(msg)
+
+            ctx = Context(out, quick=quick, seed=seed, progress=progress)
             for e in entries:
+                checkpoint()
                 bar.begin(e.name)
                 done(e.name, *_run_entry(e, ctx))
+            checkpoint()
         else:
             _run_parallel(entries, out, quick, seed, jobs, bar, done)
+            checkpoint()
     except KeyboardInterrupt:
         bar.close()
         _clean_tmp(out)

@@ -5,6 +5,7 @@
 * ``tests/`` is put on sys.path so test modules can ``import scenarios``.
 * ``installed_package``: the project installed (not editable) into a temporary folder, once a session,
   for checks of what a user's ``pip install .`` gets (the layout, the import contracts).
+* Tests that need a whole figure run (FIGURE_RUNS) are marked ``slow``: the default run leaves them out.
 * Hypothesis runs derandomised (fixed seeds, reproducible failures) and without deadlines
   (the first call of a rule may generate and compile its kernels).
 """
@@ -40,3 +41,16 @@ def installed_package(tmp_path_factory) -> Path:
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile", "-q", "--target",
                     str(target), str(HERE.parent)], check=True, capture_output=True, timeout=600)
     return target
+
+
+#: session fixtures that run whole figures (tests/figures/conftest.py): a test that needs one is a long check
+FIGURE_RUNS = ("quick_run", "quick_result")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's -m selection (addopts leaves out `slow`)
+def pytest_collection_modifyitems(config, items):
+    """Mark ``slow`` every test that needs a whole figure run (their fixtures make the figures once a
+    session; the default run leaves them out, ``pytest -m slow`` runs them)."""
+    for item in items:
+        if any(f in getattr(item, "fixturenames", ()) for f in FIGURE_RUNS):
+            item.add_marker(pytest.mark.slow)

@@ -52,7 +52,7 @@ def _solve_ivp_point(k, s0, alpha, t_end, rtol, atol, sigma2):
 
 
 def rows_dopri5(quick: bool = False) -> list[dict]:
-    from isodyn.derivations import Rule
+    from isodyn.derivations.rules import Rule
     from isodyn.dynamics.codegen import kernels
     from isodyn.dynamics.modes.simulation import simulate_batch
 
@@ -113,7 +113,7 @@ def rows_map(quick: bool = False) -> list[dict]:
     that bounds one core at ~1.4e9 mode-steps/s, ~2.8e9 on the two; the rest of the body (loads,
     64-bit constant addresses numba's code model needs, compares) keeps it at ~55% of that.
     """
-    from isodyn.derivations import Rule
+    from isodyn.derivations.rules import Rule
     from isodyn.dynamics.codegen import kernels
     from isodyn.dynamics.modes import integrators as I
     from isodyn.dynamics.modes.simulation import simulate_batch
@@ -152,7 +152,7 @@ def rows_map_trained(quick: bool = False) -> list[dict]:
     """The map with a trained predictor (integrators._map_fast_trained: the state S, S_t, lambda, the drifts G
     and H, no powers) against the closed-form predictor's map (_map_fast) on the same points, both metrics'
     Euclidean standard rule, side by side."""
-    from isodyn.derivations import Rule
+    from isodyn.derivations.rules import Rule
     from isodyn.dynamics.modes.simulation import simulate_batch
 
     B = 1000 if quick else 10_000
@@ -186,7 +186,7 @@ def rows_map_trained(quick: bool = False) -> list[dict]:
 
 
 def rows_exact(quick: bool = False) -> list[dict]:
-    from isodyn.derivations import Rule
+    from isodyn.derivations.rules import Rule
     from isodyn.dynamics.codegen import kernels
     from isodyn.dynamics.modes import integrators as I
     from isodyn.dynamics.modes.exact import ExactGrid, quadrature_np

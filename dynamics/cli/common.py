@@ -37,6 +37,7 @@ import sys
 from importlib import import_module
 
 from isodyn.derivations.checks import PARAMETERS, SEED, InputError, Integer, Real, cli_flag
+from isodyn.dynamics import interrupts
 
 # modules dynamics.cmd_<name> ("-" -> "_"); a new subcommand appends its name here
 SUBCOMMANDS = ("derive", "train", "sweep", "plot-sweep", "simulate", "bench", "validate", "reproduce", "explore")
@@ -266,7 +267,7 @@ def add_output_flags(p):
 
 
 def rule_from_args(args):
-    from isodyn.derivations import Rule
+    from isodyn.derivations.rules import Rule
 
     try:
         return Rule(
@@ -333,6 +334,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser, modules = build_parser()
+    interrupts.install()
     try:
         args = parser.parse_args(argv)
         return int(modules[args.command].run(args) or 0)

@@ -165,10 +165,10 @@ def nullclines(rule, params, s1_range, s2_range, closure: str = "mean-field", n:
 
 
 def _euclidean_build(key):
-    from isodyn.derivations import Rule
     from isodyn.derivations.analysis import fixed_points, growth_rate, lam_star, s_star
     from isodyn.derivations.invariants import lam
     from isodyn.derivations.modes import alpha, eps, gamma, sigma1, sigma2
+    from isodyn.derivations.rules import Rule
 
     rule = Rule.from_structural_key(key)
     args = (alpha, eps, gamma, sigma1, sigma2)
@@ -193,10 +193,10 @@ def _euclidean_theory(key):
 
 
 def _cosine_build(key):
-    from isodyn.derivations import Rule
     from isodyn.derivations.analysis import Lbar, Sbar, isotropic_jacobian, isotropic_residual
     from isodyn.derivations.invariants import beta
     from isodyn.derivations.modes import alpha, sigma1, sigma2
+    from isodyn.derivations.rules import Rule
 
     rule = Rule.from_structural_key(key)
     _, eig = isotropic_jacobian(rule, 2)

@@ -21,10 +21,10 @@ import numpy as np
 def _rate(structural_key):
     import sympy as sp
 
-    from isodyn.derivations import Rule
     from isodyn.derivations.analysis import growth_rate
     from isodyn.derivations.invariants import beta, lam
     from isodyn.derivations.modes import sigma1, sigma2
+    from isodyn.derivations.rules import Rule
 
     rule = Rule.from_structural_key(structural_key)
     r = growth_rate(rule)

@@ -23,9 +23,9 @@ import numpy as np
 def _leading(structural_key):
     import sympy as sp
 
-    from isodyn.derivations import Rule
     from isodyn.derivations.analysis import lam0, weak_mode_asymptotics
     from isodyn.derivations.modes import alpha, mode_drift
+    from isodyn.derivations.rules import Rule
 
     rule = Rule.from_structural_key(structural_key)
     expr = weak_mode_asymptotics(rule).leading
@@ -37,9 +37,9 @@ def _leading(structural_key):
 def _summands(structural_key):
     import sympy as sp
 
-    from isodyn.derivations import Rule
     from isodyn.derivations.invariants import lam
     from isodyn.derivations.modes import S, St, mode_drift, sigma1, sigma2
+    from isodyn.derivations.rules import Rule
 
     rule = Rule.from_structural_key(structural_key)
     return {ms.symbol: sp.lambdify((S, St, lam, sigma1, sigma2), ms.summand, "numpy")
@@ -72,10 +72,10 @@ def recruitment_leading(rule, lam0, S=None, St=None, lam=None, sigma1=0.0, sigma
 def _trained():
     import sympy as sp
 
-    from isodyn.derivations import Rule
     from isodyn.derivations.analysis import alpha_p, ema_ratio, gamma, trainable_theory
     from isodyn.derivations.invariants import lam
     from isodyn.derivations.modes import S, sigma1
+    from isodyn.derivations.rules import Rule
 
     th = trainable_theory(Rule("euclidean", "standard"))
     args = (gamma, sigma1, ema_ratio)
@@ -110,10 +110,10 @@ def trained_invariant(S, lam, alpha_p=1.0) -> np.ndarray:
 def _growth(structural_key):
     import sympy as sp
 
-    from isodyn.derivations import Rule
     from isodyn.derivations.analysis import growth_rate
     from isodyn.derivations.invariants import beta, lam
     from isodyn.derivations.modes import mode_drift, sigma1, sigma2
+    from isodyn.derivations.rules import Rule
 
     rule = Rule.from_structural_key(structural_key)
     r = growth_rate(rule)

@@ -22,6 +22,7 @@ import numpy as np
 
 from isodyn.dynamics import quantities
 from isodyn.dynamics.files import atomic_write
+from isodyn.dynamics.interrupts import checkpoint
 from isodyn.dynamics.sweep.executors import LocalExecutor
 from isodyn.dynamics.sweep.plan import default_chunk_size, frame_stride, plan_chunks, saved_steps
 from isodyn.dynamics.sweep.points import OUTCOMES, variables
@@ -60,6 +61,7 @@ def run_sweep(spec: SweepSpec, out, *, executor=None, resume: bool = False, chun
         for c, result in executor.run(spec, todo):
             store.write(c.id, c.index, result)
             bar.update(len(c))
+            checkpoint()  # the stored chunks stay; --resume runs the rest
             if after_chunk is not None:
                 after_chunk(c)
     finally:

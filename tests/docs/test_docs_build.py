@@ -11,10 +11,12 @@ import re
 import subprocess
 import sys
 
+import pytest
 from conftest import DOCS, TUTORIALS
 from jupyter_cache import get_cache
 
 
+@pytest.mark.slow
 def test_docs_build_without_warnings(tmp_path, notebook_cache):
     cached = len(get_cache(str(notebook_cache)).list_cache_records())
     html = tmp_path / "html"

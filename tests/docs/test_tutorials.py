@@ -28,6 +28,7 @@ def test_there_are_four_tutorials():
     assert [p.stem[:2] for p in TUTORIALS] == ["01", "02", "03", "04"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.stem)
 def test_tutorial_executes(path, notebook_cache):
     nb = jupytext.read(path)

@@ -197,7 +197,9 @@ def test_interrupt_leaves_no_partial_file(tmp_path):
     time.sleep(0.5)  # inside the next figure
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err[-3000:]
+    # 130, or death by SIGINT after the clean-up (a shell reports both as 130; seen once in 14 trials of an
+    # interrupt during the PDF write: "isodyn: interrupted" printed, then the interpreter ended by the signal)
+    assert proc.returncode in (130, -signal.SIGINT), err[-3000:]
     assert "interrupted" in err
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
     pngs = list((out / "figures").glob("*.png"))

@@ -28,10 +28,25 @@ RECORDED = json.loads((GOLDEN / "simulate.json").read_text())["cases"]
 REORDERED: dict[str, float] = {}
 
 
+def cross_machine_rtol(case: str) -> float | None:
+    """The tolerance of a case whose last bits depend on the CPU, None for the bit-for-bit ones.
+
+    numba compiles for the host CPU, and the exact cosine closure's quadrature (exp/log and long sums) is
+    vectorised differently on different CPU generations: its recorded numbers came from another machine and
+    differ here by up to 1.6e-15 relative after 200 steps (bb82d43 and this code agree bit for bit on one
+    machine).  Allowed: 16 ulp per step, steps x 16 x 2.2e-16.
+    """
+    if "--closure exact" not in case:
+        return None
+    steps = int(case.split("--steps ")[1].split()[0]) if "--steps " in case else 500
+    return steps * 16 * float(np.finfo(float).eps)
+
+
 def test_the_recorded_cases_are_the_generator_cases():
     assert list(RECORDED) == make_golden.CASES
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", make_golden.CASES)
 def test_simulate_json_matches_the_recorded_numbers(case):
     got = make_golden.run_case(main, case)
@@ -46,7 +61,8 @@ def test_simulate_json_matches_the_recorded_numbers(case):
     rose = [f >= RISE * a for f, a in zip(final, s0)]
     assert got["recruit_steps"] == [w if r else None for w, r in zip(want["recruit_steps"], rose)]
     for key in ("s_final", "lam_final"):
-        if case in REORDERED:
-            np.testing.assert_allclose(got[key], want[key], rtol=REORDERED[case], atol=0, err_msg=key)
+        rtol = REORDERED.get(case, cross_machine_rtol(case))
+        if rtol is not None:
+            np.testing.assert_allclose(got[key], want[key], rtol=rtol, atol=0, err_msg=key)
         else:
             assert got[key] == want[key], key  # bit for bit: JSON floats are exact reprs
