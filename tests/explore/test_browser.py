@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from interruptible import restore_sigint
 
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM.exists() and DRIVER.exists()),
@@ -60,7 +61,7 @@ def _wait(what, fn, timeout):
 def server():
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "isodyn", "explore", "--no-browser", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=restore_sigint)
     try:
         line = proc.stdout.readline()
         assert f"http://127.0.0.1:{port}/" in line, (line, proc.poll())

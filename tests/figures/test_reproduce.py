@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from interruptible import restore_sigint
 
 from isodyn.figures import _paper as P
 from isodyn.figures import fig_fixed_points, fig_probe_trajectories, report
@@ -189,8 +190,7 @@ def test_interrupt_leaves_no_partial_file(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "isodyn", "reproduce", "--quick", "--out", str(out),
                              "--only", "probe_trajectories,fixed_points,fixed_points_relu", "--jobs", "1"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            # a background shell may have set SIGINT to ignored; the child must see it
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=restore_sigint)
     deadline = time.time() + 120
     while time.time() < deadline and not (out / "figures" / "probe_trajectories.png").exists():
         time.sleep(0.2)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from interruptible import restore_sigint
 
 from isodyn.dynamics.sweep.executors import LocalExecutor
 from isodyn.dynamics.sweep.plan import plan_chunks
@@ -145,7 +146,7 @@ def test_sigint_leaves_resumable_parts(tmp_path):
     parts = tmp_path / "r.nc.parts"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(_cli(spec_path, "--out", out, "--chunk-size", 1, "--no-progress"), env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=restore_sigint)
     t0 = time.monotonic()
     while not list(parts.glob("chunk-*.npz")):
         assert proc.poll() is None and time.monotonic() - t0 < 60
