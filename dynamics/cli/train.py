@@ -31,6 +31,7 @@ from isodyn.dynamics.cli.common import (
     rule_from_args,
     usage_error,
 )
+from isodyn.dynamics.codegen.lambdified import correlation_functions
 from isodyn.dynamics.network.reference_notebook import STEPS as NOTEBOOK_STEPS
 from isodyn.dynamics.network.reference_notebook import UPDATES, check_update
 from isodyn.dynamics.paper import paper_lr
@@ -219,19 +220,6 @@ def check_size(args, cfg, probes: int, backend) -> None:
         check_memory(flag, parts["batch"] + parts["weights"], what, accepted, available=free, where="the GPU")
 
 
-def _correlation():
-    """eigenvalue(S, sigma1) = s_m and amplitude(s, sigma1) = S_m, printed from derivations.modes
-    (correlation_eigenvalue, amplitude; SPEC §2) into the kernel cache (codegen.lambdified)."""
-    from isodyn.dynamics.codegen.lambdified import cached_functions
-
-    def build():
-        from isodyn.derivations.modes import S, amplitude, correlation_eigenvalue, s, sigma1
-
-        return {"eigenvalue": ((S, sigma1), correlation_eigenvalue()), "amplitude": ((s, sigma1), amplitude())}, {}
-
-    return cached_functions(("correlation-eigenvalue",), build)
-
-
 def max_init_scale(in_dim: int, out_dim: int, sigma1: float) -> float:
     """The largest --init-scale c whose initial eigenvalues stay within the bound every run accepts
     (dynamics.measures.MAX_S0, as simulate's --s0): the largest singular value of an (M, N) matrix of N(0, c^2)
@@ -239,7 +227,7 @@ def max_init_scale(in_dim: int, out_dim: int, sigma1: float) -> float:
     correlation eigenvalue is s."""
     from isodyn.dynamics.measures import MAX_S0
 
-    return float(_correlation().amplitude(MAX_S0, sigma1) / (np.sqrt(in_dim) + np.sqrt(out_dim)))
+    return float(correlation_functions().amplitude(MAX_S0, sigma1) / (np.sqrt(in_dim) + np.sqrt(out_dim)))
 
 
 def _check_w0_scale(W0, flag: str, sigma1: float) -> None:
@@ -248,7 +236,7 @@ def _check_w0_scale(W0, flag: str, sigma1: float) -> None:
 
     m = np.float64(np.abs(W0).max())
     with np.errstate(over="ignore", invalid="ignore"):
-        top = _correlation().eigenvalue(m * np.linalg.norm(W0 / m, 2), sigma1) if m > 0 else np.float64(0.0)
+        top = correlation_functions().eigenvalue(m * np.linalg.norm(W0 / m, 2), sigma1) if m > 0 else np.float64(0.0)
     if not np.isfinite(top) or top > MAX_S0:
         raise UsageError(f"argument {flag}: its largest initial eigenvalue is {float(top):.3g}; accepted: weights "
                          f"whose initial eigenvalues (1 + sigma1^2) S_m^2 are at most {MAX_S0:g}")

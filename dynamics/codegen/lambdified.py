@@ -44,3 +44,18 @@ def cached_functions(key: tuple, build):
     mod = load_module(path, "isodyn_lambdified_")
     _LOADED[key] = mod
     return mod
+
+
+def correlation_functions():
+    """SPEC §2's correlation eigenvalue of a mode, printed from derivations.modes: ``eigenvalue(S, sigma1)`` = s_m,
+    its inverse ``amplitude(s, sigma1)`` = S_m and ``ds_dS(S, sigma1)``; elementwise NumPy functions."""
+
+    def build():
+        import sympy as sp
+
+        from isodyn.derivations.modes import S, amplitude, correlation_eigenvalue, s, sigma1
+
+        return {"eigenvalue": ((S, sigma1), correlation_eigenvalue()), "amplitude": ((s, sigma1), amplitude()),
+                "ds_dS": ((S, sigma1), sp.diff(correlation_eigenvalue(), S))}, {}
+
+    return cached_functions(("correlation-eigenvalue",), build)

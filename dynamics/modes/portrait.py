@@ -26,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from isodyn.derivations.checks import PARAMETERS, InputError
+from isodyn.dynamics.codegen.lambdified import correlation_functions
 
 CLOSURES = ("mean-field", "exact")
 _KEYS = ("sigma1", "sigma2", "weight_decay", "alpha", "eps", "beta", "ema", "rho")
@@ -68,27 +69,22 @@ def _field_build():
     from isodyn.derivations.modes import (
         S,
         alpha,
-        amplitude,
-        correlation_eigenvalue,
         eps,
         gamma,
         predictor_eigenvalue,
         s,
         s_max,
-        sigma1,
     )
 
     G = sp.Symbol("G")
     return {"lam": ((s, s_max, eps, alpha), predictor_eigenvalue(False)),
             "lam_normed": ((s, s_max, eps, alpha), predictor_eigenvalue(True)),
-            "amplitude": ((s, sigma1), amplitude()),
-            "dS": ((G, S, gamma), ode_step(G)[0]),
-            "ds_dS": ((S, sigma1), sp.diff(correlation_eigenvalue(), S))}, {}
+            "dS": ((G, S, gamma), ode_step(G)[0])}, {}
 
 
 def _field_functions():
     """NumPy functions printed from derivations into the kernel cache (codegen.lambdified): lam(s, s_max, eps,
-    alpha) plain and lam_normed, amplitude(s, sigma1), dS(G, S, gamma) = dS/dt, ds_dS(S, sigma1)."""
+    alpha) plain and lam_normed, dS(G, S, gamma) = dS/dt (s(S), its inverse and ds/dS: correlation_functions)."""
     from isodyn.dynamics.codegen.lambdified import cached_functions
 
     return cached_functions(("portrait-field",), _field_build)
@@ -135,11 +131,11 @@ def two_mode_field(rule, params, s1, s2, closure: str = "mean-field", grid=None)
     s1, s2 = np.broadcast_arrays(np.asarray(s1, dtype=float), np.asarray(s2, dtype=float))
     if not (np.all(np.isfinite(s1)) and np.all(np.isfinite(s2)) and np.all(s1 > 0) and np.all(s2 > 0)):
         raise InputError("s1, s2", "non-positive or non-finite", "positive finite eigenvalues")
-    f = _field_functions()
+    f, c = _field_functions(), correlation_functions()
     s = np.stack([s1, s2], axis=-1)
-    S = np.asarray(f.amplitude(s, p["sigma1"]), dtype=float)
+    S = np.asarray(c.amplitude(s, p["sigma1"]), dtype=float)
     G = _drift(rule, S, _lambda(rule, s, p), p, closure, grid)
-    ds = np.asarray(f.ds_dS(S, p["sigma1"]) * f.dS(G, S, p["weight_decay"]), dtype=float)
+    ds = np.asarray(c.ds_dS(S, p["sigma1"]) * f.dS(G, S, p["weight_decay"]), dtype=float)
     return ds[..., 0], ds[..., 1]
 
 
@@ -246,7 +242,7 @@ def fixed_point_eigenvalues(rule, params=None, s_range=(1e-3, 10.0), n_line: int
     th = _cosine_theory(rule.structural_key)
     res, eig = th.residual, [getattr(th, f"eig_{i}") for i in range(th.N_EIG)]
     line = np.geomspace(s_range[0], s_range[1], n_line)
-    S = _field_functions().amplitude(line, p["sigma1"])
+    S = correlation_functions().amplitude(line, p["sigma1"])
     lam = _lambda(rule, np.stack([line, line], -1), p)[:, 0]
     resid = np.asarray(res(S, lam, p["sigma1"], p["sigma2"], p["beta"]), dtype=float) - p["weight_decay"] * S
     if not np.all(np.abs(resid) <= 1e-12 * np.maximum(1.0, S)):
