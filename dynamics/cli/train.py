@@ -75,8 +75,9 @@ def add_parser(sub):
                    help="moments: draw the views' second moments (Wishart); linear Euclidean rules only")
     g.add_argument("--backend", choices=("auto", "numpy", "cupy"), default="auto")
     g.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    g.add_argument("--grad-impl", choices=("auto", "xp", "elementwise", "fuse"), default="auto",
-                   help="per-sample gradient on CuPy: generated xp code, an ElementwiseKernel or cupy.fuse")
+    g.add_argument("--grad-impl", choices=("auto", "xp", "numba", "elementwise", "fuse"), default="auto",
+                   help="per-sample gradient: generated xp code (either backend), one generated numba loop (NumPy; "
+                        "auto there), an ElementwiseKernel (CuPy; auto there) or cupy.fuse")
     g.add_argument("--probes", default=None, help="(K, N) .npy inputs whose representations are recorded")
     g.add_argument("--predictor-init", choices=("closed-form", "identity", "random"), default=None,
                    help="a trained predictor's W_P(0): closed-form U diag(lambda) U^T from the current correlation "
@@ -174,8 +175,14 @@ def pick_backend(args):
     except BackendUnavailable as e:
         raise UsageError(f"argument --backend: cupy is not usable here ({e}); accepted: auto, numpy") from None
     if args.grad_impl in ("elementwise", "fuse") and bk.name != "cupy":
-        raise UsageError(f"argument --grad-impl: invalid value {args.grad_impl!r}; accepted: auto or xp on the "
-                         f"{bk.name} backend")
+        raise UsageError(f"argument --grad-impl: invalid value {args.grad_impl!r}; accepted: auto, xp or numba on "
+                         f"the {bk.name} backend")
+    if args.grad_impl == "numba" and getattr(args, "predictor", None) == "trainable":
+        raise UsageError("argument --grad-impl: invalid value 'numba' with --predictor trainable; accepted: auto, xp "
+                         "(the trained predictor's gradients are the array functions)")
+    if args.grad_impl == "numba" and bk.name != "numpy":
+        raise UsageError(f"argument --grad-impl: invalid value 'numba'; accepted: auto, xp, elementwise or fuse on "
+                         f"the {bk.name} backend")
     return bk
 
 

@@ -10,6 +10,8 @@ beta change):
   invariants(xp, Z1, Z2, lam, beta)        -> tuple of (n, 1) arrays, the Q's of the gradients
   grad_online(xp, Z1, Z2, lam, beta, Q)    -> (n, M) dl/dz1 in the predictor eigenbasis
   grad_target(xp, Z1, Z2, lam, beta, Q)    -> (n, M) dl/dz2
+  sample_gradients(Z1, Z2, lam, beta, g_on, g_tg)   numba: the same three in one loop over the samples,
+                                         written into g_on, g_tg (n, M) (float32 or float64; sums in float64)
   eigenvalues(S, sigma1, alpha, eps, normalize, s_out, lam_out)   numba: s_m and lambda_m from S_m (imported
                                          from the shared module of templates/eigenvalues.py.j2)
   drift(S, St, lam, sigma1, sigma2, beta, out)        numba: G_m, Euclidean closed form or cosine mean-field
@@ -88,7 +90,24 @@ def _gradient_context(rule) -> dict:
     for name, expr in (("grad_online", on), ("grad_target", tg)):
         lines, (final,) = cse_lines([sp.simplify(expr).xreplace(names)], "xp", "x")
         functions.append({"name": name, "lines": lines, "final": final})
-    return {"invariants": inv, "functions": functions}
+    # the same expressions one sample and one mode at a time (numba loop of sample_gradients): Z1_k, Z2_k,
+    # lam_k the elements, Q<i> the sample's invariants
+    scalar = {component("z1"): sp.Symbol("Z1_k"), component("z2"): sp.Symbol("Z2_k"), lam: sp.Symbol("lam_k"),
+              beta_sym: sp.Symbol("beta")}
+    for i, q in enumerate(invs):
+        scalar[q] = sp.Symbol(f"Q{i}")
+    mpr = printer("math")
+    elements = {"z1": "Z1_k", "z2": "Z2_k"}
+    inv_terms = [f"lam_k ** ({mpr(key_of(q).c.xreplace({beta_sym: sp.Symbol('beta')}))}) * "
+                 f"{elements[key_of(q).live_pair[0]]} * {elements[key_of(q).live_pair[1]]}" for q in invs]
+    lines, finals = cse_lines([sp.simplify(on).xreplace(scalar), sp.simplify(tg).xreplace(scalar)], "math", "y")
+    def loads(text):  # only the elements ``text`` uses (no unused locals)
+        return [f"{v} = {a}[i, k]" if v != "lam_k" else "lam_k = lam[k]"
+                for v, a in (("lam_k", "lam"), ("Z1_k", "Z1"), ("Z2_k", "Z2")) if _uses(text, v)]
+
+    loop = {"invariant_terms": inv_terms, "lines": lines, "online": finals[0], "target": finals[1],
+            "sum_loads": loads(inv_terms), "mode_loads": loads([*lines, *finals])}
+    return {"invariants": inv, "functions": functions, "loop": loop}
 
 
 def _predictor_context(rule) -> dict:

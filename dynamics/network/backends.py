@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 
 BACKENDS = ("auto", "numpy", "cupy")
-GRAD_IMPLS = ("xp", "elementwise", "fuse")
+GRAD_IMPLS = ("xp", "elementwise", "fuse")  # of gradient_function; the trainer adds "numba" on NumPy
 
 
 class BackendUnavailable(RuntimeError):
@@ -108,8 +108,11 @@ def resolve(name: str) -> Backend:
 
 
 class _NumpyRNG:
+    """SFC64 (a small fast chaotic generator; NumPy's fastest bit generator, passes PractRand and BigCrush):
+    the inputs are most of a large-n step's work, and SFC64 draws normals ~1.6x faster than the default PCG64."""
+
     def __init__(self, seed):
-        self.gen = np.random.default_rng(seed)
+        self.gen = np.random.Generator(np.random.SFC64(seed))
 
     def normal(self, shape, dtype):
         return self.gen.standard_normal(shape, dtype=dtype)

@@ -142,6 +142,8 @@ class NetworkTrainer:
         self.seed = seed
         self.trained = c.rule.trainable
         self.keep_predictor = bool(keep_predictor) and self.trained
+        if self.trained and grad_impl == "numba":
+            raise ValueError("grad_impl 'numba' is the closed-form predictor's loop; a trained predictor: auto or xp")
         if self.trained:
             self.tp = TrainedPredictorGradients(c.rule, self.bk, "xp" if c.sampler == "moments" else grad_impl)
             self.Wp = xp.asarray(self.initial_predictor(Wp0), dtype=self.dtype)
@@ -162,6 +164,9 @@ class NetworkTrainer:
                                          need_x2=c.rule.target_gradient)
             if self.trained:
                 self.grad_impl = self.tp.impl
+            elif self.bk.name == "numpy" and grad_impl in ("auto", "numba"):
+                self.g_on = self.g_tg = None  # both from the generated numba loop k.sample_gradients
+                self.grad_impl = "numba"
             else:
                 self.g_on = self.bk.gradient_function(self.k, "grad_online", grad_impl)
                 self.g_tg = self.bk.gradient_function(self.k, "grad_target", grad_impl)
@@ -245,7 +250,6 @@ class NetworkTrainer:
         s, lam, U = self.predictor(*source)
         Ud, lamd = xp.asarray(U, dtype=self.dtype), xp.asarray(lam, dtype=self.dtype)
         Z1, Z2 = z1 @ Ud, z2 @ Ud
-        Q = self.k.invariants(xp, Z1, Z2, lamd, self.beta)
         grad = 0
         # ReLU + cosine: a sample whose z1 or z2 is the zero vector has no defined cosine; it
         # contributes no gradient (the convention of an eps-clamped cosine, e.g. PyTorch's).
@@ -254,19 +258,31 @@ class NetworkTrainer:
             keep = (xp.abs(z1).max(axis=1, keepdims=True) > 0) & (xp.abs(z2).max(axis=1, keepdims=True) > 0)
         if self.notebook is not None:
             return self.notebook(batch, Z1, Z2, Ud, lamd, keep), s, lam
+        g, h = self._sample_gradients(Z1, Z2, lamd)
         if self.rule.online_gradient:
-            g = self.g_on(Z1, Z2, lamd, self.beta, Q)
             g = (g if keep is None else xp.where(keep, g, 0)) @ Ud.T
             if self.relu:
                 g = g * (batch.u1 > 0)
             grad = g.T @ batch.x1
         if self.rule.target_gradient:
-            h = self.g_tg(Z1, Z2, lamd, self.beta, Q)
             h = (h if keep is None else xp.where(keep, h, 0)) @ Ud.T
             if self.relu:
                 h = h * (batch.u2 > 0)
             grad = grad + h.T @ batch.x2
         return grad / n, s, lam
+
+    def _sample_gradients(self, Z1, Z2, lam):
+        """(dl/dz1, dl/dz2) per sample in the predictor eigenbasis, (n, M) each (None for a branch without a
+        gradient): the generated numba loop ``sample_gradients`` on NumPy (grad_impl 'numba'), else the array
+        functions ``invariants`` / ``grad_online`` / ``grad_target`` on the backend."""
+        if self.g_on is None:
+            g, h = np.empty_like(Z1), np.empty_like(Z1)
+            self.k.sample_gradients(Z1, Z2, lam, self.beta, g, h)
+            return g, h
+        Q = self.k.invariants(self.xp, Z1, Z2, lam, self.beta)
+        g = self.g_on(Z1, Z2, lam, self.beta, Q) if self.rule.online_gradient else None
+        h = self.g_tg(Z1, Z2, lam, self.beta, Q) if self.rule.target_gradient else None
+        return g, h
 
     def _linear_coefficients(self):
         """Gradients linear in (z1, z2): g(Z1, Z2) = Z1 Ga + Z2 Gb in the eigenbasis; checked here."""

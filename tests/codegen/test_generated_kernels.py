@@ -145,3 +145,33 @@ def test_eigenvalues_kernel_matches_spec(rule, normalize):
     lam = ((s / s.max() if normalize else s) + eps) ** alpha if rule.has_predictor else np.ones(6)
     _close(s_out, s, "s")
     _close(lam_out, lam, "lambda")
+
+
+@pytest.mark.parametrize("rule", RULES, ids=rule_id)
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), M=st.integers(2, 12), n=st.integers(1, 40))
+def test_sample_gradients_match_the_array_functions(rule, seed, M, n):
+    """The numba loop ``sample_gradients`` equals invariants + grad_online / grad_target of NumPy: float64 to
+    1e-12 relative (same expressions, order of the sums only); float32 inputs against the float64 result within
+    a few float32 roundings of the largest gradient (the products are float32, the sums float64).  M >= 2: with
+    one mode the cosine gradient is zero and only rounding is left to compare."""
+    k = kernels(rule)
+    rng = np.random.default_rng(seed)
+    Z1, Z2 = rng.standard_normal((n, M)), rng.standard_normal((n, M))
+    lam = np.exp(rng.uniform(-1.0, 1.0, M)) if rule.has_predictor else np.ones(M)
+    beta = beta_arg(rule)
+    Q = k.invariants(np, Z1, Z2, lam, beta)
+    ref_on, ref_tg = k.grad_online(np, Z1, Z2, lam, beta, Q), k.grad_target(np, Z1, Z2, lam, beta, Q)
+    g_on, g_tg = np.empty((n, M)), np.empty((n, M))
+    k.sample_gradients(Z1, Z2, lam, beta, g_on, g_tg)
+    for got, ref, what in ((g_on, ref_on, "online"), (g_tg, ref_tg, "target")):
+        scale = max(float(np.max(np.abs(ref))), 1e-300)
+        assert np.max(np.abs(got - ref)) <= RTOL * scale, f"{rule.name} {what} (float64)"
+    f32 = [a.astype(np.float32) for a in (Z1, Z2, lam)]
+    g32, h32 = np.empty((n, M), np.float32), np.empty((n, M), np.float32)
+    k.sample_gradients(*f32, beta, g32, h32)
+    Q64 = k.invariants(np, *[a.astype(np.float64) for a in f32], beta)
+    for got, fn, what in ((g32, k.grad_online, "online"), (h32, k.grad_target, "target")):
+        ref = fn(np, *[a.astype(np.float64) for a in f32], beta, Q64)
+        scale = max(float(np.max(np.abs(ref))), 1e-30)
+        assert np.max(np.abs(got - ref)) <= 32 * np.finfo(np.float32).eps * scale, f"{rule.name} {what} (float32)"
