@@ -40,7 +40,7 @@ _API = {
     "representation_gradient": "isodyn.dynamics.network.gradients",
     "target_gradient": "isodyn.dynamics.network.gradients",
     "NetworkConfig": "isodyn.dynamics.network.trainer",
-    "NetworkRun": "isodyn.dynamics.network.trainer",
+    "NetworkRun": "isodyn.dynamics.network.run",
     "NetworkTrainer": "isodyn.dynamics.network.trainer",
     "train": "isodyn.dynamics.network.trainer",
     "init_weights": "isodyn.dynamics.network.trainer",

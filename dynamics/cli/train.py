@@ -32,6 +32,8 @@ from isodyn.dynamics.cli.common import (
     usage_error,
 )
 from isodyn.dynamics.codegen.lambdified import correlation_functions
+from isodyn.dynamics.network.backends import BACKENDS, TRAINER_GRAD_IMPLS
+from isodyn.dynamics.network.config import DTYPES, NETS, PREDICTOR_INITS, SAMPLERS, SOURCES
 from isodyn.dynamics.network.reference_notebook import STEPS as NOTEBOOK_STEPS
 from isodyn.dynamics.network.reference_notebook import UPDATES, check_update
 from isodyn.dynamics.paper import paper_lr
@@ -49,7 +51,7 @@ def add_parser(sub):
     add_rule_flags(p)
     add_training_flags(p, steps=None, lr=None)
     g = p.add_argument_group("network")
-    g.add_argument("--net", choices=("linear", "relu"), default="linear")
+    g.add_argument("--net", choices=NETS, default="linear")
     g.add_argument("--in-dim", type=integer(), default=15, help="N")
     g.add_argument("--out-dim", type=integer(), default=10, help="M (<= N)")
     g.add_argument("--w0", default=None, help="initial online weights, an (M, N) .npy file")
@@ -68,18 +70,18 @@ def add_parser(sub):
                         "defaults (n = 50,000, sigma1 = 0, sigma2 = 0.1, alpha = 1, the paper's lr) are the "
                         "notebook's already; not with --w0 or --init-scale")
     g.add_argument("--samples", type=integer(), default=50_000, help="fresh inputs a step")
-    g.add_argument("--predictor-source", choices=("weights", "representations"), default="weights")
+    g.add_argument("--predictor-source", choices=SOURCES, default="weights")
     g.add_argument("--rho", type=parameter("rho"), default=None,
                    help=f"running-correlation rate in [0, 1) (default {RHO}); --predictor-source representations only")
-    g.add_argument("--sampler", choices=("inputs", "moments"), default="inputs",
+    g.add_argument("--sampler", choices=SAMPLERS, default="inputs",
                    help="moments: draw the views' second moments (Wishart); linear Euclidean rules only")
-    g.add_argument("--backend", choices=("auto", "numpy", "cupy"), default="auto")
-    g.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    g.add_argument("--grad-impl", choices=("auto", "xp", "numba", "elementwise", "fuse"), default="auto",
+    g.add_argument("--backend", choices=BACKENDS, default="auto")
+    g.add_argument("--dtype", choices=DTYPES, default="float64")
+    g.add_argument("--grad-impl", choices=TRAINER_GRAD_IMPLS, default="auto",
                    help="per-sample gradient: generated xp code (either backend), one generated numba loop (NumPy; "
                         "auto there), an ElementwiseKernel (CuPy; auto there) or cupy.fuse")
     g.add_argument("--probes", default=None, help="(K, N) .npy inputs whose representations are recorded")
-    g.add_argument("--predictor-init", choices=("closed-form", "identity", "random"), default=None,
+    g.add_argument("--predictor-init", choices=PREDICTOR_INITS, default=None,
                    help="a trained predictor's W_P(0): closed-form U diag(lambda) U^T from the current correlation "
                         "(default), identity, or random (the closed-form spectrum in Haar-random eigenvectors); "
                         "--predictor trainable")
@@ -252,7 +254,8 @@ def _check_w0_scale(W0, flag: str, sigma1: float) -> None:
 def run(args) -> int:
     from isodyn.dynamics.network.io import SUFFIXES, write
     from isodyn.dynamics.network.reference_notebook import notebook_w0
-    from isodyn.dynamics.network.trainer import NetworkTrainer, init_weights, summary
+    from isodyn.dynamics.network.run import summary
+    from isodyn.dynamics.network.trainer import NetworkTrainer, init_weights
 
     cfg = config_from_args(args)
     # the defaults that depend on --settings, resolved once (the checks below and the run read args)

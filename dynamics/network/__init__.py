@@ -2,9 +2,11 @@
 gradients, a trained full-matrix predictor (SPEC §7) and the validation of the mode equations against training
 (SPEC §2-4, §7)."""
 
+from .config import NetworkConfig
 from .gradients import representation_gradient, target_gradient
 from .predictor import TrainedPredictorGradients, random_predictor
-from .trainer import NetworkConfig, NetworkRun, NetworkTrainer, init_weights, train
+from .run import NetworkRun, summary
+from .trainer import NetworkTrainer, init_weights, train
 
 __all__ = ["NetworkConfig", "NetworkRun", "NetworkTrainer", "TrainedPredictorGradients", "init_weights",
-           "random_predictor", "representation_gradient", "target_gradient", "train"]
+           "random_predictor", "representation_gradient", "summary", "target_gradient", "train"]

@@ -24,7 +24,10 @@ from functools import lru_cache
 import numpy as np
 
 BACKENDS = ("auto", "numpy", "cupy")
-GRAD_IMPLS = ("xp", "elementwise", "fuse")  # of gradient_function; the trainer adds "numba" on NumPy
+GRAD_IMPLS = ("xp", "elementwise", "fuse")  # of gradient_function
+#: the trainer's grad_impl: auto (numba on NumPy, elementwise on CuPy), the generated numba loop (NumPy only; a
+#: closed-form predictor), or one of gradient_function's (elementwise and fuse: CuPy only)
+TRAINER_GRAD_IMPLS = ("auto", "numba", *GRAD_IMPLS)
 
 
 class BackendUnavailable(RuntimeError):

@@ -34,10 +34,8 @@ The correlation of step 1 is still formed: s_m, and the alignment of W_P with it
 
 from __future__ import annotations
 
-import math
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -57,57 +55,8 @@ from isodyn.dynamics.network.config import (  # noqa: F401 - NetworkConfig and i
 )
 from isodyn.dynamics.network.predictor import TrainedPredictorGradients, closed_form_predictor, random_predictor
 from isodyn.dynamics.network.reference_notebook import notebook_gradient
+from isodyn.dynamics.network.run import NetworkRun, summary  # noqa: F401 - summary, importable from here too
 from isodyn.dynamics.network.samplers import InputsSampler, MomentsSampler
-
-
-@dataclass
-class NetworkRun:
-    """A finished run.  Index t of the histories is the state before step t; index steps is final.
-
-    s, lam      (steps + 1, M) eigenvalues of the predictor's correlation and of the predictor (a trained one:
-                of its symmetric part, ascending)
-    probes      (steps + 1, K, M) representations f(W p) of the probe inputs, or None
-    W, Wt       final weights (M, N), NumPy
-    diverged_step   the first state index beyond the divergence bound of dynamics.measures or non-finite
-                (None: the run did not diverge); the histories hold NaN after it
-
-    A trained predictor (SPEC §7; None for the closed-form one), by dynamics.measures:
-    alignment         (steps + 1,) eigenspace alignment ||[C, W_P]||_F / (||C||_F ||W_P||_F), C the correlation
-                      the closed-form predictor would use (0: aligned)
-    eigvec_alignment  (steps + 1, M) |u_j(C) . u_j(sym W_P)|, matched by eigenvalue order (ascending)
-    asymmetry         (steps + 1,) ||W_P - W_P^T||_F / ||W_P||_F
-    Wp                final predictor (M, M); Wp_history (steps + 1, M, M) when the trainer keeps it
-    """
-
-    config: NetworkConfig
-    seed: int
-    s: np.ndarray
-    lam: np.ndarray
-    probes: np.ndarray | None
-    W: np.ndarray
-    Wt: np.ndarray
-    steps: int
-    diverged: bool
-    diverged_step: int | None
-    seconds: float
-    backend: str
-    grad_impl: str
-    extra: dict = field(default_factory=dict)
-    alignment: np.ndarray | None = None
-    eigvec_alignment: np.ndarray | None = None
-    asymmetry: np.ndarray | None = None
-    Wp: np.ndarray | None = None
-    Wp_history: np.ndarray | None = None
-
-    @property
-    def trained_predictor(self) -> bool:
-        return self.alignment is not None
-
-    @property
-    def last_index(self) -> int:
-        """Index of the last state within the divergence bound (the end unless the run diverged; then the state
-        before ``diverged_step``, the first one beyond the bound or non-finite), as ``simulate`` keeps it."""
-        return max(int(self.diverged_step) - 1, 0) if self.diverged else int(self.steps)
 
 
 class NetworkTrainer:
@@ -165,11 +114,12 @@ class NetworkTrainer:
             if self.trained:
                 self.grad_impl = self.tp.impl
             elif self.bk.name == "numpy" and grad_impl in ("auto", "numba"):
-                self.g_on = self.g_tg = None  # both from the generated numba loop k.sample_gradients
+                self._sample_gradients = self._loop_gradients
                 self.grad_impl = "numba"
             else:
                 self.g_on = self.bk.gradient_function(self.k, "grad_online", grad_impl)
                 self.g_tg = self.bk.gradient_function(self.k, "grad_target", grad_impl)
+                self._sample_gradients = self._array_gradients
                 self.grad_impl = self.g_on.impl
         #: the reference notebook's update where it departs from the gradient (None: the gradient)
         self.notebook = notebook_gradient(c.rule, c.net, c.update)
@@ -271,14 +221,19 @@ class NetworkTrainer:
             grad = grad + h.T @ batch.x2
         return grad / n, s, lam
 
-    def _sample_gradients(self, Z1, Z2, lam):
-        """(dl/dz1, dl/dz2) per sample in the predictor eigenbasis, (n, M) each (None for a branch without a
-        gradient): the generated numba loop ``sample_gradients`` on NumPy (grad_impl 'numba'), else the array
-        functions ``invariants`` / ``grad_online`` / ``grad_target`` on the backend."""
-        if self.g_on is None:
-            g, h = np.empty_like(Z1), np.empty_like(Z1)
-            self.k.sample_gradients(Z1, Z2, lam, self.beta, g, h)
-            return g, h
+    # (dl/dz1, dl/dz2) per sample in the predictor eigenbasis, (n, M) each: ``_sample_gradients`` is one of the
+    # two below, chosen at construction (grad_impl 'numba' on NumPy, else the backend's array functions).
+
+    def _loop_gradients(self, Z1, Z2, lam):
+        """Both branches from the generated numba loop ``kernels(rule).sample_gradients`` (NumPy); a branch
+        without a gradient comes back as zeros and is not used."""
+        g, h = np.empty_like(Z1), np.empty_like(Z1)
+        self.k.sample_gradients(Z1, Z2, lam, self.beta, g, h)
+        return g, h
+
+    def _array_gradients(self, Z1, Z2, lam):
+        """From the array functions ``invariants`` / ``grad_online`` / ``grad_target`` on the backend; None for a
+        branch without a gradient."""
         Q = self.k.invariants(self.xp, Z1, Z2, lam, self.beta)
         g = self.g_on(Z1, Z2, lam, self.beta, Q) if self.rule.online_gradient else None
         h = self.g_tg(Z1, Z2, lam, self.beta, Q) if self.rule.target_gradient else None
@@ -567,45 +522,3 @@ def train(config: NetworkConfig, W0=None, init_scale: float = 0.25, steps: int =
         W0 = init_weights(config.out_dim, config.in_dim, init_scale, seed)
     return NetworkTrainer(config, W0, seed, backend, probes, grad_impl, Wp0=Wp0,
                           keep_predictor=keep_predictor).run(steps, progress)
-
-
-def summary(run: NetworkRun, extra_params: dict | None = None) -> dict:
-    """The JSON summary of ARCHITECTURE.md (s_final and lam_final ascending).
-
-    collapsed, n_dead and recruit_steps by :mod:`dynamics.measures`, as ``isodyn simulate`` has them: a mode is
-    dead when its final s_m <= DEAD * max s at step 0, collapsed = every mode dead; recruit_steps per mode
-    (ascending eigenvalues), the first step within 1% of its final value, None if never, dead or diverged.
-    A trained predictor (SPEC §7) adds, at the same state as s_final: ``alignment_final`` (the eigenspace
-    alignment), ``eigvec_alignment_final`` (per eigenvector, ascending) and ``asymmetry_final``; its
-    ``lam_final`` is the trained predictor's spectrum.
-    """
-    last = run.last_index
-    s_final, lam_final = run.s[last], run.lam[last]
-    order = np.argsort(s_final)
-    finite = bool(np.all(np.isfinite(s_final)))
-    dead = ms.dead_modes(s_final, run.s[0]) if finite else np.zeros(s_final.shape, dtype=bool)
-    rec = ms.recruit_steps(run.s[: last + 1], np.arange(last + 1), dead=dead | run.diverged | (not finite))
-    out = {
-        "s_final": [_num(x) for x in s_final[order]],
-        "lam_final": [_num(x) for x in np.sort(lam_final)],
-        "steps": int(run.steps),
-        "collapsed": bool(finite and np.all(dead)),
-        "n_dead": int(dead.sum()),
-        "diverged": bool(run.diverged),
-        "diverged_step": run.diverged_step,
-        "recruit_steps": [None if r < 0 else int(r) for r in rec],
-        "seconds": round(run.seconds, 4),
-        "backend": run.backend,
-        "grad_impl": run.grad_impl,
-        "parameters": {**run.config.as_dict(), "seed": run.seed, **(extra_params or {})},
-    }
-    if run.trained_predictor:
-        out.update(alignment_final=_num(run.alignment[last]),
-                   eigvec_alignment_final=[_num(x) for x in run.eigvec_alignment[last]],
-                   asymmetry_final=_num(run.asymmetry[last]))
-    return out
-
-
-def _num(x):
-    x = float(x)
-    return x if math.isfinite(x) else None

@@ -153,8 +153,11 @@ def test_eigenvalues_kernel_matches_spec(rule, normalize):
 def test_sample_gradients_match_the_array_functions(rule, seed, M, n):
     """The numba loop ``sample_gradients`` equals invariants + grad_online / grad_target of NumPy: float64 to
     1e-12 relative (same expressions, order of the sums only); float32 inputs against the float64 result within
-    a few float32 roundings of the largest gradient (the products are float32, the sums float64).  M >= 2: with
-    one mode the cosine gradient is zero and only rounding is left to compare."""
+    a few float32 roundings of the largest gradient (the products are float32, the sums float64): 4 eps for the
+    Euclidean metric (linear in z: worst seen 1.2 eps over 400 random cases per rule), 32 eps for the cosine
+    metric, whose gradient is a difference of two terms of size 1/||p|| that cancel to a smaller result (worst
+    seen 17 eps, cosine no-stopgrad).  M >= 2: with one mode the cosine gradient is zero and only rounding is
+    left to compare."""
     k = kernels(rule)
     rng = np.random.default_rng(seed)
     Z1, Z2 = rng.standard_normal((n, M)), rng.standard_normal((n, M))
@@ -171,7 +174,9 @@ def test_sample_gradients_match_the_array_functions(rule, seed, M, n):
     g32, h32 = np.empty((n, M), np.float32), np.empty((n, M), np.float32)
     k.sample_gradients(*f32, beta, g32, h32)
     Q64 = k.invariants(np, *[a.astype(np.float64) for a in f32], beta)
+    roundings = 32 if rule.metric == "cosine" else 4
     for got, fn, what in ((g32, k.grad_online, "online"), (h32, k.grad_target, "target")):
         ref = fn(np, *[a.astype(np.float64) for a in f32], beta, Q64)
         scale = max(float(np.max(np.abs(ref))), 1e-30)
-        assert np.max(np.abs(got - ref)) <= 32 * np.finfo(np.float32).eps * scale, f"{rule.name} {what} (float32)"
+        err = np.max(np.abs(got - ref))
+        assert err <= roundings * np.finfo(np.float32).eps * scale, f"{rule.name} {what} (float32)"
