@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import matplotlib
@@ -33,8 +34,24 @@ RC = {
     "savefig.dpi": 200,
     "savefig.bbox": "tight",
     "lines.linewidth": 1.2,
-    "pdf.fonttype": 42,
 }
+
+#: how save() embeds fonts in a PDF: 42, TrueType (Type 42; text stays text, what journals ask for), the
+#: default; ``isodyn reproduce --quick`` sets 3 (Type 3: glyphs as drawing procedures, the same picture, written
+#: in about half the time, because no TrueType subset is built per file and font)
+PDF_FONTTYPE: ContextVar[int] = ContextVar("pdf_fonttype", default=42)
+
+
+@contextmanager
+def pdf_fonttype(kind: int):
+    """Context in which save() embeds PDF fonts as ``kind`` (3 or 42; :data:`PDF_FONTTYPE`)."""
+    if kind not in (3, 42):
+        raise ValueError(f"pdf font type {kind!r}; accepted: 3, 42")
+    token = PDF_FONTTYPE.set(kind)
+    try:
+        yield
+    finally:
+        PDF_FONTTYPE.reset(token)
 
 
 @contextmanager
@@ -51,7 +68,8 @@ def mode_colors(n: int):
 
 
 def save(fig, path_stem: str | os.PathLike, formats=("png", "pdf")) -> list[Path]:
-    """Save ``fig`` as path_stem.png and .pdf atomically (codegen.atomic_write); close it."""
+    """Save ``fig`` as path_stem.png and .pdf atomically (codegen.atomic_write; PDF fonts as
+    :data:`PDF_FONTTYPE`); close it."""
     from isodyn.dynamics.files import atomic_write
 
     stem = Path(path_stem)
@@ -69,7 +87,8 @@ def save(fig, path_stem: str | os.PathLike, formats=("png", "pdf")) -> list[Path
         for fmt in formats:
             target = stem.with_suffix("." + fmt)
             buf = io.BytesIO()
-            fig.savefig(buf, format=fmt, bbox_inches=bbox)
+            with matplotlib.rc_context({"pdf.fonttype": PDF_FONTTYPE.get()}):
+                fig.savefig(buf, format=fmt, bbox_inches=bbox)
             atomic_write(target, buf.getvalue())
             written.append(target)
     finally:

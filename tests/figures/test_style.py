@@ -39,3 +39,29 @@ def test_save_matches_matplotlibs_own_tight_bounding_box(tmp_path, layout):
     (w, h), (rw, rh) = _png_size(tmp_path / "ours.png"), _png_size(tmp_path / "ref.png")
     assert abs(w - rw) <= 2 and abs(h - rh) <= 2, ((w, h), (rw, rh))
     assert (tmp_path / "ours.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def _simple_figure():
+    with style():
+        fig, ax = plt.subplots(figsize=(2, 2))
+        ax.plot([0, 1], [0, 1])
+        ax.set_title(r"a title, $\eta$")
+    return fig
+
+
+def test_pdf_fonts_truetype_by_default_type3_when_asked(tmp_path):
+    """save() embeds TrueType (Type 42) fonts unless told otherwise; pdf_fonttype(3) (what a quick reproduce
+    uses) embeds Type 3 fonts; the setting ends with its context."""
+    from isodyn.figures.style import pdf_fonttype
+
+    save(_simple_figure(), tmp_path / "default")
+    with pdf_fonttype(3):
+        save(_simple_figure(), tmp_path / "quick")
+    save(_simple_figure(), tmp_path / "after")
+    default, quick, after = ((tmp_path / f"{n}.pdf").read_bytes() for n in ("default", "quick", "after"))
+    assert b"/FontFile2" in default and b"/Type3" not in default
+    assert b"/Type3" in quick and b"/FontFile2" not in quick
+    assert b"/FontFile2" in after
+    with pytest.raises(ValueError):
+        with pdf_fonttype(1):
+            pass
