@@ -83,6 +83,7 @@ class NetworkTrainer:
         self.separate_target = c.rule.has_target_network and c.ema > 0
         self.Wt = self.W.copy() if self.separate_target else self.W
         self.C = None  # running correlation (representations source)
+        self._eigh_of = self._eigh = None  # W W^T's eigendecomposition and the W it belongs to (_weights_eigh)
         self.relu = c.net == "relu"
         self.probes = None if probes is None else xp.asarray(np.asarray(probes, dtype=np.float64), dtype=self.dtype)
         if self.probes is not None and (self.probes.ndim != 2 or self.probes.shape[1] != c.in_dim):
@@ -151,10 +152,13 @@ class NetworkTrainer:
         eigenvectors and eigenvalues; s_m = (1 + sigma1^2) S_m^2 and lambda_m come from the generated
         ``kernels(rule).eigenvalues`` (derivations.modes.correlation_eigenvalue, predictor_eigenvalue; SPEC §2).
         sigma1 = 0 for a G that is already the correlation (the running estimate of the representations)."""
-        if not np.all(np.isfinite(G)):  # a state past overflow: NaN eigenvalues, which the loop records as diverged
-            nan = np.full(G.shape[0], np.nan)
-            return nan, nan.copy(), np.full(G.shape, np.nan)
-        evals, U = np.linalg.eigh((G + G.T) / 2)
+        return self._eigen_predictor(*_eigh(G), sigma1)
+
+    def _eigen_predictor(self, evals, U, sigma1: float):
+        """:meth:`predictor` from G's eigendecomposition (evals ascending, U)."""
+        if not np.all(np.isfinite(evals)):  # a state past overflow: NaN eigenvalues, recorded as diverged
+            nan = np.full(evals.shape, np.nan)
+            return nan, nan.copy(), np.full(U.shape, np.nan)
         S = np.sqrt(np.clip(evals, 0.0, None))
         s, lam = np.empty_like(S), np.empty_like(S)
         r = self.rule
@@ -165,7 +169,37 @@ class NetworkTrainer:
         """(W W^T (host, float64), sigma1) of the 'weights' source: its correlation is (1 + sigma1^2) W W^T for a
         linear network with Gaussian inputs (SPEC §2), W W^T (sigma1 = 0) for ReLU, as the paper's toy figures."""
         Wh = self.bk.asnumpy(self.W).astype(np.float64)
-        return Wh @ Wh.T, (0.0 if self.relu else float(self.cfg.sigma1))
+        return Wh @ Wh.T, self.weights_source_sigma1
+
+    @property
+    def weights_source_sigma1(self) -> float:
+        return 0.0 if self.relu else float(self.cfg.sigma1)
+
+    def _weights_eigh(self):
+        """(eigenvalues ascending, eigenvectors) of W W^T (host float64) for the current W, computed once per W: a
+        step's predictor (the 'weights' source) and its target-noise factor (W_t = W) share it."""
+        if self._eigh_of is not self.W:
+            self._eigh = _eigh(self.weights_source()[0])
+            self._eigh_of = self.W
+        return self._eigh
+
+    def _step_predictor(self, z1):
+        """(s, lambda, U) of this step's predictor: the running correlation updated with z1 (n, M), or W W^T."""
+        if self.cfg.predictor_source == "representations":
+            n = self.cfg.samples
+            return self.predictor(self._update_running(self.bk.asnumpy(z1.T @ z1).astype(np.float64) / n), 0.0)
+        return self._eigen_predictor(*self._weights_eigh(), self.weights_source_sigma1)
+
+    def _target_factor(self):
+        """L (M, M) on the backend with L L^T = W_t W_t^T, for target noise drawn in M dimensions (the sampler's
+        Wt_factor), or None when the draw needs none (sigma2 = 0, or x2 itself is drawn).  With W_t = W it is
+        U diag(S) from the step's own eigendecomposition of W W^T (one eigendecomposition a step, not two)."""
+        if self.cfg.sigma2 == 0 or self.rule.target_gradient:
+            return None
+        if self.separate_target:
+            return self.sampler.factor(self.Wt)
+        evals, U = self._weights_eigh()
+        return self.xp.asarray(U * np.sqrt(np.clip(evals, 0.0, None)), dtype=self.dtype)
 
     def current_source(self) -> tuple[np.ndarray, float]:
         """(G, sigma1) the next predictor uses (:meth:`predictor`): the running correlation once it exists."""
@@ -188,16 +222,10 @@ class NetworkTrainer:
         if self.cfg.sampler == "moments":
             return self._moments_gradient(batch if batch is not None else self.sampler.draw())
         xp, n = self.xp, self.cfg.samples
-        if batch is None:
-            fac = None if self.cfg.sigma2 == 0 or self.rule.target_gradient else self.sampler.factor(self.Wt)
-            batch = self.sampler.draw(self.W, self.Wt, fac)
+        batch = self._draw(batch)
         z1 = xp.maximum(batch.u1, 0) if self.relu else batch.u1
         z2 = xp.maximum(batch.u2, 0) if self.relu else batch.u2
-        if self.cfg.predictor_source == "representations":
-            source = self._update_running(self.bk.asnumpy(z1.T @ z1).astype(np.float64) / n), 0.0
-        else:
-            source = self.weights_source()
-        s, lam, U = self.predictor(*source)
+        s, lam, U = self._step_predictor(z1)
         Ud, lamd = xp.asarray(U, dtype=self.dtype), xp.asarray(lam, dtype=self.dtype)
         Z1, Z2 = z1 @ Ud, z2 @ Ud
         grad = 0
@@ -282,10 +310,7 @@ class NetworkTrainer:
     # --- a trained predictor (SPEC §7; dynamics.network.predictor) -------------------------------------------
 
     def _draw(self, batch):
-        if batch is None:
-            fac = None if self.cfg.sigma2 == 0 or self.rule.target_gradient else self.sampler.factor(self.Wt)
-            batch = self.sampler.draw(self.W, self.Wt, fac)
-        return batch
+        return self.sampler.draw(self.W, self.Wt, self._target_factor()) if batch is None else batch
 
     def trained_gradients(self, batch=None):
         """(dL/dW (M, N), dL/dW_P (M, M) or None (wrong-stopgrad), s) for one batch (drawn if None) with the
@@ -297,11 +322,7 @@ class NetworkTrainer:
         batch = self._draw(batch)
         z1 = xp.maximum(batch.u1, 0) if self.relu else batch.u1
         z2 = xp.maximum(batch.u2, 0) if self.relu else batch.u2
-        if self.cfg.predictor_source == "representations":
-            source = self._update_running(self.bk.asnumpy(z1.T @ z1).astype(np.float64) / n), 0.0
-        else:
-            source = self.weights_source()
-        s, _, U = self.predictor(*source)
+        s, _, U = self._step_predictor(z1)
         self._record = self.predictor_record(s, U)
         keep = None  # ReLU + cosine: a zero z1 or z2 has no defined cosine (as the closed-form path)
         if self.relu and self.rule.metric == "cosine":
@@ -487,6 +508,13 @@ class NetworkTrainer:
             run.Wp = self.bk.asnumpy(self.Wp).astype(np.float64)
             run.Wp_history = hist.get("Wp")
         return run
+
+
+def _eigh(G):
+    """(eigenvalues ascending, eigenvectors) of a symmetric (M, M) host matrix; NaN for a non-finite one."""
+    if not np.all(np.isfinite(G)):
+        return np.full(G.shape[0], np.nan), np.full(G.shape, np.nan)
+    return np.linalg.eigh((G + G.T) / 2)
 
 
 def _finite(bk, W) -> bool:
