@@ -10,7 +10,7 @@ kernels never pays for sympy.
 from importlib import import_module
 
 from .checks import InputError
-from .rules import BETA_VARIANTS, METRICS, PREDICTORS, VARIANTS, Rule, RuleError
+from .rules import BETA_VARIANTS, CLOSURES, METRICS, PREDICTORS, VARIANTS, Rule, RuleError
 
 _LAZY = {
     "Vec": "invariants",
@@ -47,7 +47,7 @@ _LAZY = {
     "render": "render",
 }
 
-__all__ = ["BETA_VARIANTS", "METRICS", "PREDICTORS", "VARIANTS", "InputError", "Rule", "RuleError", *_LAZY]
+__all__ = ["BETA_VARIANTS", "CLOSURES", "METRICS", "PREDICTORS", "VARIANTS", "InputError", "Rule", "RuleError", *_LAZY]
 
 
 def __getattr__(name):

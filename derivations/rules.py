@@ -17,6 +17,9 @@ BETA_VARIANTS = ("standard", "iso", "no-stopgrad")
 #: how the predictor is set: from the representation's correlation (DirectPred, the paper) or trained by gradient
 #: descent (BYOL; SPEC §7)
 PREDICTORS = ("closed-form", "trainable")
+#: the cosine rules' two closures of the mode equations (SPEC §4): the exact Gaussian one (the default where a
+#: command chooses) and the mean-field picture
+CLOSURES = ("exact", "mean-field")
 
 
 #: kept for one release: the rule's error is the one input error of the package

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 
+from isodyn.derivations import CLOSURES
 from isodyn.dynamics.cli.common import add_rule_flags, parameter, rule_from_args
 from isodyn.dynamics.codegen.cache import derivation_text
 
@@ -49,7 +50,7 @@ def add_parser(sub):
     g.add_argument("--lr", type=parameter("lr"), default=None, help="learning rate eta (default: the paper's)")
     p.add_argument(
         "--closure",
-        choices=("exact", "mean-field"),
+        choices=CLOSURES,
         default=None,
         help="cosine closure of the expected map (default exact)",
     )

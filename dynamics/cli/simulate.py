@@ -9,6 +9,7 @@ stdout); ``--out`` writes .nc or .npz atomically.
 
 from __future__ import annotations
 
+from isodyn.derivations import CLOSURES
 from isodyn.derivations.checks import InputError
 from isodyn.dynamics.cli.common import (
     PLOT_SUFFIXES,
@@ -30,6 +31,7 @@ from isodyn.dynamics.cli.common import (
     rule_from_args,
     usage_error,
 )
+from isodyn.dynamics.modes.schemes import SCHEMES
 
 
 def add_parser(sub):
@@ -51,8 +53,8 @@ def add_parser(sub):
                    default=None, help="a trained predictor's initial eigenvalues (default: the closed-form "
                                       "predictor's at s0; --predictor trainable)")
     g = p.add_argument_group("integration")
-    g.add_argument("--scheme", choices=("map", "rk4", "dopri5"), default="map")
-    g.add_argument("--closure", choices=("exact", "mean-field"), default=None,
+    g.add_argument("--scheme", choices=tuple(SCHEMES), default="map")
+    g.add_argument("--closure", choices=CLOSURES, default=None,
                    help="cosine metric only (default exact)")
     g.add_argument("--exact-tol", type=real("a real in [1e-13, 1e-3]", lo=1e-13, hi=1e-3), default=None,
                    help="relative accuracy of the exact closure's quadrature (cosine only; default 1e-9)")

@@ -25,10 +25,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from isodyn.derivations import CLOSURES
 from isodyn.derivations.checks import PARAMETERS, InputError
 from isodyn.dynamics.codegen.lambdified import correlation_functions
 
-CLOSURES = ("mean-field", "exact")
 _KEYS = ("sigma1", "sigma2", "weight_decay", "alpha", "eps", "beta", "ema", "rho")
 #: |eigenvalue| below this (relative to the largest, or absolute when all are tiny): marginal
 MARGINAL = 1e-9

@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 
+from isodyn.derivations import CLOSURES
 from isodyn.derivations.checks import PARAMETERS, Choice, InputError, Integer, Real
 from isodyn.dynamics import measures as ms
 from isodyn.dynamics.modes import integrators as I
@@ -34,7 +35,6 @@ from isodyn.dynamics.modes.exact import DEFAULT_TOL, ExactGrid, closure_error_co
 from isodyn.dynamics.modes.trajectory import Trajectory
 from isodyn.dynamics.paper import paper_lr
 
-CLOSURES = ("exact", "mean-field")
 CHECK_POINTS = 8  # states per batch on which the exact closure's accuracy is checked
 
 #: kept for one release: simulate's error is the one input error of the package (flag = the keyword name)

@@ -49,16 +49,16 @@ from pathlib import Path
 
 import numpy as np
 
-from isodyn.derivations import METRICS, PREDICTORS, VARIANTS, Rule
+from isodyn.derivations import CLOSURES, METRICS, PREDICTORS, VARIANTS, Rule
 from isodyn.derivations.checks import PARAMETERS, SEED, Choice, Flag, InputError, Integer, Real, spec_key
+from isodyn.dynamics.modes.schemes import SCHEMES as _SCHEMES
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-SCHEMES = ("map", "rk4", "dopri5")  # modes.integrators, through modes.simulation.simulate_batch
-CLOSURES = ("exact", "mean-field")  # cosine rules (SPEC §4); default exact, as in isodyn simulate
+SCHEMES = tuple(_SCHEMES)  # modes.schemes, through modes.simulation.simulate_batch
 RECRUIT_FRAMES = 1000  # default recruitment resolution: steps / RECRUIT_FRAMES (rounded up)
 S0_FAMILIES = ("logspace", "random")
 MAX_POINTS = 100_000_000
