@@ -133,12 +133,14 @@ def _groups(entries: list[Entry]) -> list[list[Entry]]:
 
 def _run_entry(entry: Entry, ctx: Context) -> tuple[FigureResult | None, float, float, str]:
     """(result or None, wall seconds, CPU seconds of this process, error line)."""
+    from contextlib import nullcontext
+
     from .style import pdf_fonttype
 
     t0, c0 = time.perf_counter(), time.process_time()
     try:
         # a quick look writes its PDFs with Type 3 fonts (the same picture, half the time; figures.style)
-        with pdf_fonttype(3 if ctx.quick else 42):
+        with pdf_fonttype(3) if ctx.quick else nullcontext():
             res = entry.make(ctx)
         if not isinstance(res, FigureResult):
             raise TypeError(f"make() returned {type(res).__name__}, not FigureResult")

@@ -31,7 +31,7 @@ from isodyn.dynamics.cli.common import (
     rule_from_args,
     usage_error,
 )
-from isodyn.dynamics.modes.schemes import SCHEMES
+from isodyn.dynamics.modes.schemes import SCHEME_NAMES
 
 
 def add_parser(sub):
@@ -53,7 +53,7 @@ def add_parser(sub):
                    default=None, help="a trained predictor's initial eigenvalues (default: the closed-form "
                                       "predictor's at s0; --predictor trainable)")
     g = p.add_argument_group("integration")
-    g.add_argument("--scheme", choices=tuple(SCHEMES), default="map")
+    g.add_argument("--scheme", choices=SCHEME_NAMES, default="map")
     g.add_argument("--closure", choices=CLOSURES, default=None,
                    help="cosine metric only (default exact)")
     g.add_argument("--exact-tol", type=real("a real in [1e-13, 1e-3]", lo=1e-13, hi=1e-3), default=None,

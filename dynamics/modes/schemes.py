@@ -86,6 +86,8 @@ DOPRI5 = Scheme(
 )
 
 SCHEMES = {s.name: s for s in (MAP, RK4, DOPRI5)}
+#: their names, in that order (the choices of --scheme and of a sweep spec's scheme)
+SCHEME_NAMES = tuple(SCHEMES)
 
 #: the PI step-size controller of the adaptive scheme (Gustafsson; Hairer & Wanner II.4), for order 5:
 #: h <- h * min(MAX, max(MIN, SAFETY err^-ALPHA err_old^BETA)) after an accepted step (MAX_AFTER_REJECT

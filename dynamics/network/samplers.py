@@ -70,12 +70,16 @@ class InputsSampler:
             u2 = u2 + (self.s2 * rng.normal((n, Wt.shape[0]), dt)) @ Wt_factor.T
         return InputBatch(x1, None, u1, u2)
 
-    def factor(self, Wt):
-        """L = U_t diag(S_t) (M, M) with L L^T = W_t W_t^T (host SVD, returned on the backend)."""
-        xp = self.xp
-        Wh = Wt.get() if hasattr(Wt, "get") else np.asarray(Wt)
-        U, S, _ = np.linalg.svd(Wh.astype(np.float64), full_matrices=False)
-        return xp.asarray(U * S, dtype=self.dtype)
+    def factor(self, Wt, eigh=None):
+        """L = U_t diag(S_t) (M, M) with L L^T = W_t W_t^T, on the backend: from a host SVD of W_t, or from
+        ``eigh`` = (eigenvalues, eigenvectors) of W_t W_t^T already computed (host float64; S_t^2 the
+        eigenvalues)."""
+        if eigh is None:
+            Wh = Wt.get() if hasattr(Wt, "get") else np.asarray(Wt)
+            U, S, _ = np.linalg.svd(Wh.astype(np.float64), full_matrices=False)
+        else:
+            U, S = eigh[1], np.sqrt(np.clip(eigh[0], 0.0, None))
+        return self.xp.asarray(U * S, dtype=self.dtype)
 
 
 def bartlett_wishart(rng: np.random.Generator, n: int, d: int) -> np.ndarray:

@@ -196,10 +196,7 @@ class NetworkTrainer:
         U diag(S) from the step's own eigendecomposition of W W^T (one eigendecomposition a step, not two)."""
         if self.cfg.sigma2 == 0 or self.rule.target_gradient:
             return None
-        if self.separate_target:
-            return self.sampler.factor(self.Wt)
-        evals, U = self._weights_eigh()
-        return self.xp.asarray(U * np.sqrt(np.clip(evals, 0.0, None)), dtype=self.dtype)
+        return self.sampler.factor(self.Wt, None if self.separate_target else self._weights_eigh())
 
     def current_source(self) -> tuple[np.ndarray, float]:
         """(G, sigma1) the next predictor uses (:meth:`predictor`): the running correlation once it exists."""

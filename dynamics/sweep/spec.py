@@ -51,14 +51,13 @@ import numpy as np
 
 from isodyn.derivations import CLOSURES, METRICS, PREDICTORS, VARIANTS, Rule
 from isodyn.derivations.checks import PARAMETERS, SEED, Choice, Flag, InputError, Integer, Real, spec_key
-from isodyn.dynamics.modes.schemes import SCHEMES as _SCHEMES
+from isodyn.dynamics.modes.schemes import SCHEME_NAMES
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-SCHEMES = tuple(_SCHEMES)  # modes.schemes, through modes.simulation.simulate_batch
 RECRUIT_FRAMES = 1000  # default recruitment resolution: steps / RECRUIT_FRAMES (rounded up)
 S0_FAMILIES = ("logspace", "random")
 MAX_POINTS = 100_000_000
@@ -98,7 +97,7 @@ STRUCTURAL = ("metric", "variant", "beta_family", "modes", "normalize", "predict
 #: parameters of the trained predictor only (SPEC §7)
 TRAINED = ("predictor_lr_ratio", "predictor_weight_decay")
 RUN = {
-    "scheme": (Choice(SCHEMES), "map"),
+    "scheme": (Choice(SCHEME_NAMES), "map"),
     "steps": (Integer("an integer in [1, 10**9]", lo=1, hi=10**9), 1500),
     "closure": (Choice(CLOSURES), None),
     "chunk_size": (Integer("an integer in [1, 10**6]", lo=1, hi=10**6), None),
