@@ -100,12 +100,19 @@ def _gradient_context(rule) -> dict:
     elements = {"z1": "Z1_k", "z2": "Z2_k"}
     inv_terms = [f"lam_k ** ({mpr(key_of(q).c.xreplace({beta_sym: sp.Symbol('beta')}))}) * "
                  f"{elements[key_of(q).live_pair[0]]} * {elements[key_of(q).live_pair[1]]}" for q in invs]
-    lines, finals = cse_lines([sp.simplify(on).xreplace(scalar), sp.simplify(tg).xreplace(scalar)], "math", "y")
+    # what is the same for every mode of a sample (powers of its invariants) is computed once per sample
+    element = {sp.Symbol("Z1_k"), sp.Symbol("Z2_k"), sp.Symbol("lam_k")}
+    on_reps, on_mode = hoist_point_terms(sp.simplify(on).xreplace(scalar), element, "P")
+    tg_reps, tg_mode = hoist_point_terms(sp.simplify(tg).xreplace(scalar), element, "T")
+    spr = printer("math-sqrt")
+    sample_lines = [f"{sym} = {spr(val)}" for sym, val in on_reps + tg_reps]
+    lines, finals = cse_lines([on_mode, tg_mode], "math-sqrt", "y")
     def loads(text):  # only the elements ``text`` uses (no unused locals)
         return [f"{v} = {a}[i, k]" if v != "lam_k" else "lam_k = lam[k]"
                 for v, a in (("lam_k", "lam"), ("Z1_k", "Z1"), ("Z2_k", "Z2")) if _uses(text, v)]
 
-    loop = {"invariant_terms": inv_terms, "lines": lines, "online": finals[0], "target": finals[1],
+    loop = {"invariant_terms": inv_terms, "sample_lines": sample_lines, "lines": lines, "online": finals[0],
+            "target": finals[1],
             "sum_loads": loads(inv_terms), "mode_loads": loads([*lines, *finals])}
     return {"invariants": inv, "functions": functions, "loop": loop}
 
