@@ -179,9 +179,6 @@ def pick_backend(args):
     if args.grad_impl in ("elementwise", "fuse") and bk.name != "cupy":
         raise UsageError(f"argument --grad-impl: invalid value {args.grad_impl!r}; accepted: auto, xp or numba on "
                          f"the {bk.name} backend")
-    if args.grad_impl == "numba" and getattr(args, "predictor", None) == "trainable":
-        raise UsageError("argument --grad-impl: invalid value 'numba' with --predictor trainable; accepted: auto, xp "
-                         "(the trained predictor's gradients are the array functions)")
     if args.grad_impl == "numba" and bk.name != "numpy":
         raise UsageError(f"argument --grad-impl: invalid value 'numba'; accepted: auto, xp, elementwise or fuse on "
                          f"the {bk.name} backend")

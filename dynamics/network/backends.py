@@ -25,8 +25,8 @@ import numpy as np
 
 BACKENDS = ("auto", "numpy", "cupy")
 GRAD_IMPLS = ("xp", "elementwise", "fuse")  # of gradient_function
-#: the trainer's grad_impl: auto (numba on NumPy, elementwise on CuPy), the generated numba loop (NumPy only; a
-#: closed-form predictor), or one of gradient_function's (elementwise and fuse: CuPy only)
+#: the trainer's grad_impl: auto (numba on NumPy, elementwise on CuPy), the generated numba loops (NumPy only), or
+#: one of gradient_function's (elementwise and fuse: CuPy only)
 TRAINER_GRAD_IMPLS = ("auto", "numba", *GRAD_IMPLS)
 
 
@@ -59,7 +59,8 @@ class Backend:
     xp: object
 
     def rng(self, seed: int):
-        """A seeded normal generator with ``normal(shape, dtype)``: same seed, same numbers."""
+        """A seeded normal generator with ``normal(shape, dtype, out=None)``: same seed, same numbers (into ``out``
+        where given and the generator can; the values are the same either way)."""
         if self.name == "cupy":
             return _CupyRNG(self.xp, seed)
         return _NumpyRNG(seed)
@@ -117,15 +118,17 @@ class _NumpyRNG:
     def __init__(self, seed):
         self.gen = np.random.Generator(np.random.SFC64(seed))
 
-    def normal(self, shape, dtype):
-        return self.gen.standard_normal(shape, dtype=dtype)
+    def normal(self, shape, dtype, out=None):
+        if out is None:
+            return self.gen.standard_normal(shape, dtype=dtype)
+        return self.gen.standard_normal(dtype=dtype, out=out)
 
 
 class _CupyRNG:
     def __init__(self, cupy, seed):
         self.gen = cupy.random.RandomState(seed)
 
-    def normal(self, shape, dtype):
+    def normal(self, shape, dtype, out=None):  # CuPy's generator has no ``out`` (its memory pool reuses blocks)
         return self.gen.standard_normal(shape, dtype=dtype)
 
 

@@ -58,10 +58,16 @@ class TrainedPredictorGradients:
         self.beta = 0.0 if rule.beta is None else float(rule.beta)
         self.k_dp = kernels(Rule(rule.metric, "no-predictor"))
         self.k = kernels(rule)
-        self.dl_dp = backend.gradient_function(self.k_dp, "grad_online", impl)
-        self.g_rule = backend.gradient_function(self.k, "grad_online", impl)
-        self.h_rule = backend.gradient_function(self.k, "grad_target", impl)
-        self.impl = self.dl_dp.impl
+        # on NumPy ('auto' or 'numba') the generated per-sample loops (``sample_gradients``, both branches in one
+        # pass), else the array functions on the backend
+        self.loops = backend.name == "numpy" and impl in ("auto", "numba")
+        if self.loops:
+            self.impl = "numba"
+        else:
+            self._functions = {(name, which): backend.gradient_function(k, which, impl)
+                               for name, k in (("dp", self.k_dp), ("rule", self.k))
+                               for which in ("grad_online", "grad_target")}
+            self.impl = self._functions["dp", "grad_online"].impl
 
     @property
     def trains_predictor(self) -> bool:
@@ -81,6 +87,19 @@ class TrainedPredictorGradients:
                 return self._gradients(z1, z2, Wp, keep)
         return self._gradients(z1, z2, Wp, keep)
 
+    def _per_sample(self, kernel: str, A, B, lam, beta, online: bool, target: bool):
+        """(dl/dA or None, dl/dB or None) (n, M) of kernel 'dp' (the metric's, ``k_dp``) or 'rule' (``k``) at
+        (Z1, Z2) = (A, B) with eigenvalues lam: its generated loop, or its array functions."""
+        k = self.k_dp if kernel == "dp" else self.k
+        if self.loops:
+            g, h = np.empty_like(A), np.empty_like(A)
+            k.sample_gradients(A, B, lam, beta, g, h)
+            return (g if online else None), (h if target else None)
+        Q = k.invariants(self.bk.xp, A, B, lam, beta)
+        fn = self._functions
+        return (fn[kernel, "grad_online"](A, B, lam, beta, Q) if online else None,
+                fn[kernel, "grad_target"](A, B, lam, beta, Q) if target else None)
+
     def _gradients(self, z1, z2, Wp, keep):
         xp, r = self.bk.xp, self.rule
         ones = xp.ones(z1.shape[1], dtype=z1.dtype)
@@ -91,22 +110,22 @@ class TrainedPredictorGradients:
 
         D = None
         if self.trains_predictor or self.route in ("transpose", "identity"):
-            D = masked(self.dl_dp(P, z2, ones, 0.0, self.k_dp.invariants(xp, P, z2, ones, 0.0)))
+            D = masked(self._per_sample("dp", P, z2, ones, 0.0, True, False)[0])
         g = h = None
         if self.route == "eigenbasis":
             lam, U = self.eigenbasis(Wp)
             Z1, Z2 = z1 @ U, z2 @ U
-            Q = self.k.invariants(xp, Z1, Z2, lam, self.beta)
-            g = masked(self.g_rule(Z1, Z2, lam, self.beta, Q)) @ U.T
-            if r.target_gradient:
-                h = masked(self.h_rule(Z1, Z2, lam, self.beta, Q)) @ U.T
+            g, h = self._per_sample("rule", Z1, Z2, lam, self.beta, True, r.target_gradient)
+            g = masked(g) @ U.T
+            if h is not None:
+                h = masked(h) @ U.T
         else:
             if self.route == "transpose":
                 g = D @ Wp  # rows W_P^T (dl/dp)_i
             elif self.route == "identity":
                 g = D
             if r.target_gradient:
-                h = masked(self.h_rule(P, z2, ones, self.beta, self.k.invariants(xp, P, z2, ones, self.beta)))
+                h = masked(self._per_sample("rule", P, z2, ones, self.beta, False, True)[1])
         return g, h, (D if self.trains_predictor else None)
 
     @staticmethod

@@ -7,6 +7,14 @@ Inputs x ~ N(0, I_N), views x1 = x + sigma1 xi1, x2 = x + sigma2 xi2, n fresh sa
   gradient, x2 (n, N).  When x2 itself is not needed, the target noise enters only through
   W_t xi2 ~ N(0, W_t W_t^T), which is drawn in M dimensions (exact in distribution); with
   sigma1 = 0 no xi1 is drawn.
+* Its projected draw (:class:`ProjectedBatch`; sigma1 = 0, W_t = W, x2 not needed: the paper's
+  setting) draws x only where W sees it.  With W = U S V^T (V (N, r) orthonormal, r = min(M, N))
+  and V_perp the rest of an orthonormal basis, x = a V^T + y V_perp^T with a = x V (n, r) and
+  y (n, N - r) independent standard normals; u1 = a S U^T and u2 = (a + sigma2 eps) S U^T
+  (eps (n, r)) do not involve y.  The weight gradient needs y only through g^T y (M, N - r) for
+  per-sample gradients g (n, M) that are functions of (u1, u2), hence independent of y: given g,
+  its columns are independent N(0, g^T g), so g^T y = L xi with L L^T = g^T g and xi
+  (M, N - r) standard normal -- exact in distribution, with (n + M)(N - r) fewer normals drawn.
 * :class:`MomentsSampler` (linear networks, gradients linear in (z1, z2): the Euclidean rules)
   draws the empirical second moments C_ab = sum_i x_a,i x_b,i^T / n of the views directly:
   with y = (x, xi1, xi2) restricted to the non-zero noise terms, (x1, x2) = L y and
@@ -20,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from isodyn.dynamics.network.workspace import Workspace, out
+
 
 @dataclass
 class InputBatch:
@@ -29,6 +39,41 @@ class InputBatch:
     x2: object
     u1: object
     u2: object
+
+    def online_inputs(self, g):
+        """sum_i g_i x1_i^T (M, N) for per-sample gradients g (n, M) with respect to u1."""
+        return g.T @ self.x1
+
+    def target_inputs(self, h):
+        """sum_i h_i x2_i^T (M, N) for h (n, M) with respect to u2."""
+        return h.T @ self.x2
+
+
+@dataclass
+class ProjectedBatch(InputBatch):
+    """A projected draw (module docstring): x1 = x2 = None; a = x V (n, r); Vt = (V, V_perp)^T (N, N) on the
+    backend xp; ``complement(shape)`` draws the standard normals xi of g^T y = L xi."""
+
+    a: object = None
+    Vt: object = None
+    complement: object = None
+    xp: object = None
+
+    def online_inputs(self, g):
+        """sum_i g_i x_i^T (M, N): (g^T a) V^T + L xi V_perp^T, a draw of it given g (exact in distribution)."""
+        xp = self.xp
+        ga = g.T @ self.a
+        r, N = self.a.shape[1], self.Vt.shape[0]
+        if r == N:
+            return ga @ self.Vt
+        G = g.T @ g
+        G = np.asarray(G.get() if hasattr(G, "get") else G, dtype=np.float64)
+        w, Q = np.linalg.eigh(G)
+        L = xp.asarray(Q * np.sqrt(np.clip(w, 0.0, None)), dtype=g.dtype)
+        return xp.concatenate([ga, L @ self.complement((g.shape[1], N - r))], axis=1) @ self.Vt
+
+    def target_inputs(self, h):
+        raise ValueError("a projected batch has no x2 (drawn only for rules without a target gradient)")
 
 
 @dataclass
@@ -54,21 +99,58 @@ class InputsSampler:
         self.n, self.N, self.s1, self.s2 = n, in_dim, float(sigma1), float(sigma2)
         self.dtype, self.need_x2 = dtype, need_x2
 
-    def draw(self, W, Wt, Wt_factor=None) -> InputBatch:
-        """W, Wt (M, N) on the backend.  Wt_factor: L (M, M) with L L^T = W_t W_t^T (else computed)."""
-        n, N, rng, dt = self.n, self.N, self.rng, self.dtype
-        x = rng.normal((n, N), dt)
-        x1 = x + self.s1 * rng.normal((n, N), dt) if self.s1 > 0 else x
-        u1 = x1 @ W.T
+    def projects(self, W, Wt) -> bool:
+        """Can a batch for (W, Wt) be a projected draw (sigma1 = 0, W_t = W, no x2; module docstring)?"""
+        return self.s1 == 0 and Wt is W and not self.need_x2
+
+    def draw(self, W, Wt, Wt_factor=None, ws: Workspace | None = None, projected: bool = False) -> InputBatch:
+        """W, Wt (M, N) on the backend.  Wt_factor: L (M, M) with L L^T = W_t W_t^T (else computed).  ws: the
+        arrays of the batch are written into this workspace (the caller's step temporaries) instead of new ones;
+        the numbers are the same.  projected: a :class:`ProjectedBatch` where :meth:`projects` allows (for
+        callers that need only u1, u2 and :meth:`InputBatch.online_inputs`)."""
+        if projected and self.projects(W, Wt):
+            return self._draw_projected(W, ws)
+        n, N, M, rng, dt, xp = self.n, self.N, W.shape[0], self.rng, self.dtype, self.xp
+        x = rng.normal((n, N), dt, out=out(ws, "x", (n, N)))
+        x1 = x
+        if self.s1 > 0:
+            xi1 = rng.normal((n, N), dt, out=out(ws, "x1", (n, N)))
+            xi1 *= self.s1
+            x1 = xp.add(x, xi1, out=xi1)
+        u1 = xp.matmul(x1, W.T, out=out(ws, "u1", (n, M)))
         if self.need_x2:
-            x2 = x + self.s2 * rng.normal((n, N), dt) if self.s2 > 0 else x
-            return InputBatch(x1, x2, u1, x2 @ Wt.T)
-        u2 = u1 if (Wt is W and self.s1 == 0) else x @ Wt.T
+            x2 = x
+            if self.s2 > 0:
+                xi2 = rng.normal((n, N), dt, out=out(ws, "x2", (n, N)))
+                xi2 *= self.s2
+                x2 = xp.add(x, xi2, out=xi2)
+            return InputBatch(x1, x2, u1, xp.matmul(x2, Wt.T, out=out(ws, "u2", (n, M))))
+        u2 = u1 if (Wt is W and self.s1 == 0) else xp.matmul(x, Wt.T, out=out(ws, "u2", (n, M)))
         if self.s2 > 0:
             if Wt_factor is None:
                 Wt_factor = self.factor(Wt)
-            u2 = u2 + (self.s2 * rng.normal((n, Wt.shape[0]), dt)) @ Wt_factor.T
+            xi2 = rng.normal((n, M), dt, out=out(ws, "xi2", (n, M)))
+            xi2 *= self.s2
+            noise = xp.matmul(xi2, Wt_factor.T, out=out(ws, "u2_noise", (n, M)))
+            u2 = xp.add(u2, noise, out=noise)
         return InputBatch(x1, None, u1, u2)
+
+    def _draw_projected(self, W, ws) -> ProjectedBatch:
+        n, M, rng, dt, xp = self.n, W.shape[0], self.rng, self.dtype, self.xp
+        Wh = W.get() if hasattr(W, "get") else np.asarray(W)
+        U, S, Vt = np.linalg.svd(Wh.astype(np.float64), full_matrices=True)
+        r = S.size
+        R = xp.asarray(S[:, None] * U[:, :r].T, dtype=dt)  # (r, M): u = a S U^T
+        a = rng.normal((n, r), dt, out=out(ws, "a", (n, r)))
+        u1 = xp.matmul(a, R, out=out(ws, "u1", (n, M)))
+        u2 = u1
+        if self.s2 > 0:
+            b = rng.normal((n, r), dt, out=out(ws, "xi2", (n, r)))
+            b *= self.s2
+            b = xp.add(a, b, out=b)
+            u2 = xp.matmul(b, R, out=out(ws, "u2", (n, M)))
+        return ProjectedBatch(None, None, u1, u2, a=a, Vt=xp.asarray(Vt, dtype=dt),
+                              complement=lambda shape: rng.normal(shape, dt), xp=xp)
 
     def factor(self, Wt, eigh=None):
         """L = U_t diag(S_t) (M, M) with L L^T = W_t W_t^T, on the backend: from a host SVD of W_t, or from

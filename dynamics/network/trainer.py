@@ -57,6 +57,7 @@ from isodyn.dynamics.network.predictor import TrainedPredictorGradients, closed_
 from isodyn.dynamics.network.reference_notebook import notebook_gradient
 from isodyn.dynamics.network.run import NetworkRun, summary  # noqa: F401 - summary, importable from here too
 from isodyn.dynamics.network.samplers import InputsSampler, MomentsSampler
+from isodyn.dynamics.network.workspace import Workspace
 
 
 class NetworkTrainer:
@@ -84,6 +85,7 @@ class NetworkTrainer:
         self.Wt = self.W.copy() if self.separate_target else self.W
         self.C = None  # running correlation (representations source)
         self._eigh_of = self._eigh = None  # W W^T's eigendecomposition and the W it belongs to (_weights_eigh)
+        self._ws = Workspace(xp, self.dtype)  # the step's (n, .) temporaries, reused (network.workspace)
         self.relu = c.net == "relu"
         self.probes = None if probes is None else xp.asarray(np.asarray(probes, dtype=np.float64), dtype=self.dtype)
         if self.probes is not None and (self.probes.ndim != 2 or self.probes.shape[1] != c.in_dim):
@@ -92,8 +94,6 @@ class NetworkTrainer:
         self.seed = seed
         self.trained = c.rule.trainable
         self.keep_predictor = bool(keep_predictor) and self.trained
-        if self.trained and grad_impl == "numba":
-            raise ValueError("grad_impl 'numba' is the closed-form predictor's loop; a trained predictor: auto or xp")
         if self.trained:
             self.tp = TrainedPredictorGradients(c.rule, self.bk, "xp" if c.sampler == "moments" else grad_impl)
             self.Wp = xp.asarray(self.initial_predictor(Wp0), dtype=self.dtype)
@@ -218,13 +218,12 @@ class NetworkTrainer:
             return self.trained_gradients(batch)[::2] + (self._record["lam"],)
         if self.cfg.sampler == "moments":
             return self._moments_gradient(batch if batch is not None else self.sampler.draw())
-        xp, n = self.xp, self.cfg.samples
-        batch = self._draw(batch)
-        z1 = xp.maximum(batch.u1, 0) if self.relu else batch.u1
-        z2 = xp.maximum(batch.u2, 0) if self.relu else batch.u2
+        xp, n, ws = self.xp, self.cfg.samples, self._ws
+        batch = self._draw(batch, projected=self.notebook is None)
+        z1, z2 = self._activations(batch)
         s, lam, U = self._step_predictor(z1)
         Ud, lamd = xp.asarray(U, dtype=self.dtype), xp.asarray(lam, dtype=self.dtype)
-        Z1, Z2 = z1 @ Ud, z2 @ Ud
+        Z1, Z2 = xp.matmul(z1, Ud, out=ws("Z1", z1.shape)), xp.matmul(z2, Ud, out=ws("Z2", z2.shape))
         grad = 0
         # ReLU + cosine: a sample whose z1 or z2 is the zero vector has no defined cosine; it
         # contributes no gradient (the convention of an eps-clamped cosine, e.g. PyTorch's).
@@ -235,16 +234,24 @@ class NetworkTrainer:
             return self.notebook(batch, Z1, Z2, Ud, lamd, keep), s, lam
         g, h = self._sample_gradients(Z1, Z2, lamd)
         if self.rule.online_gradient:
-            g = (g if keep is None else xp.where(keep, g, 0)) @ Ud.T
+            g = xp.matmul(g if keep is None else xp.where(keep, g, 0), Ud.T, out=ws("dz1", Z1.shape))
             if self.relu:
-                g = g * (batch.u1 > 0)
-            grad = g.T @ batch.x1
+                g = xp.multiply(g, batch.u1 > 0, out=g)
+            grad = batch.online_inputs(g)
         if self.rule.target_gradient:
-            h = (h if keep is None else xp.where(keep, h, 0)) @ Ud.T
+            h = xp.matmul(h if keep is None else xp.where(keep, h, 0), Ud.T, out=ws("dz2", Z2.shape))
             if self.relu:
-                h = h * (batch.u2 > 0)
-            grad = grad + h.T @ batch.x2
+                h = xp.multiply(h, batch.u2 > 0, out=h)
+            grad = grad + batch.target_inputs(h)
         return grad / n, s, lam
+
+    def _activations(self, batch):
+        """(z1, z2) (n, M): the pre-activations, or their ReLU (into the step's workspace)."""
+        if not self.relu:
+            return batch.u1, batch.u2
+        xp, ws = self.xp, self._ws
+        return (xp.maximum(batch.u1, 0, out=ws("z1", batch.u1.shape)),
+                xp.maximum(batch.u2, 0, out=ws("z2", batch.u2.shape)))
 
     # (dl/dz1, dl/dz2) per sample in the predictor eigenbasis, (n, M) each: ``_sample_gradients`` is one of the
     # two below, chosen at construction (grad_impl 'numba' on NumPy, else the backend's array functions).
@@ -252,7 +259,7 @@ class NetworkTrainer:
     def _loop_gradients(self, Z1, Z2, lam):
         """Both branches from the generated numba loop ``kernels(rule).sample_gradients`` (NumPy); a branch
         without a gradient comes back as zeros and is not used."""
-        g, h = np.empty_like(Z1), np.empty_like(Z1)
+        g, h = self._ws("g", Z1.shape), self._ws("h", Z1.shape)
         self.k.sample_gradients(Z1, Z2, lam, self.beta, g, h)
         return g, h
 
@@ -306,8 +313,13 @@ class NetworkTrainer:
 
     # --- a trained predictor (SPEC §7; dynamics.network.predictor) -------------------------------------------
 
-    def _draw(self, batch):
-        return self.sampler.draw(self.W, self.Wt, self._target_factor()) if batch is None else batch
+    def _draw(self, batch, projected: bool = False):
+        """The given batch, or a new one (a projected draw where asked for and possible: samplers module)."""
+        if batch is not None:
+            return batch
+        if projected and self.sampler.projects(self.W, self.Wt):
+            return self.sampler.draw(self.W, self.Wt, ws=self._ws, projected=True)
+        return self.sampler.draw(self.W, self.Wt, self._target_factor(), self._ws)
 
     def trained_gradients(self, batch=None):
         """(dL/dW (M, N), dL/dW_P (M, M) or None (wrong-stopgrad), s) for one batch (drawn if None) with the
@@ -317,8 +329,7 @@ class NetworkTrainer:
             return self._trained_moments_gradient(batch if batch is not None else self.sampler.draw())
         xp, n = self.xp, self.cfg.samples
         batch = self._draw(batch)
-        z1 = xp.maximum(batch.u1, 0) if self.relu else batch.u1
-        z2 = xp.maximum(batch.u2, 0) if self.relu else batch.u2
+        z1, z2 = self._activations(batch)
         s, _, U = self._step_predictor(z1)
         self._record = self.predictor_record(s, U)
         keep = None  # ReLU + cosine: a zero z1 or z2 has no defined cosine (as the closed-form path)
@@ -329,11 +340,11 @@ class NetworkTrainer:
         if g is not None:
             if self.relu:
                 g = g * (batch.u1 > 0)
-            grad = g.T @ batch.x1
+            grad = batch.online_inputs(g)
         if h is not None:
             if self.relu:
                 h = h * (batch.u2 > 0)
-            grad = grad + h.T @ batch.x2
+            grad = grad + batch.target_inputs(h)
         gWp = None if D is None else self.tp.predictor_gradient(D, z1)
         return grad / n, gWp, s
 

@@ -55,6 +55,46 @@ def test_moments_sampler_matches_inputs_in_distribution(variant, n, ema):
 
 
 @pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("net", ["linear", "relu"])
+@pytest.mark.parametrize("N,M,rank_deficient", [(4, 2, False), (4, 2, True), (3, 3, False), (5, 3, False)])
+def test_projected_draw_matches_the_full_draw_in_distribution(metric, net, N, M, rank_deficient):
+    """The projected draw (sigma1 = 0, W_t = W; samplers module) gives weight updates distributed as those
+    from fully drawn inputs x (n, N): two-sample Kolmogorov-Smirnov tests of the update's projections on
+    random directions (Cramer-Wold; the cosine rules' updates are heavy-tailed, so no moment tests), at a
+    family error of 1e-3 (Bonferroni); a 50 % wider update would be told apart."""
+    from scipy.stats import ks_2samp
+
+    from isodyn.dynamics.network.samplers import InputBatch, ProjectedBatch
+
+    K, n, n_dirs = 3000, 12, 8
+    rng = np.random.default_rng(5)
+    W = rng.standard_normal((M, N)) / 2
+    if rank_deficient:
+        W[0] = 0.0  # a collapsed mode: a zero singular value
+    cfg = NetworkConfig(Rule(metric, "standard"), net=net, in_dim=N, out_dim=M, samples=n, sigma1=0.0,
+                        sigma2=0.5, lr=0.01)
+    proj, full = NetworkTrainer(cfg, W, seed=1), NetworkTrainer(cfg, W, seed=2)
+    assert isinstance(proj._draw(None, projected=True), ProjectedBatch)
+    assert type(full.sampler.draw(full.W, full.Wt)) is InputBatch
+    a = np.array([proj.weight_gradient()[0].ravel() for _ in range(K)])
+    b = np.array([full.weight_gradient(full.sampler.draw(full.W, full.Wt))[0].ravel() for _ in range(K)])
+    dirs = rng.standard_normal((a.shape[1], n_dirs))
+    alpha = 1e-3 / n_dirs
+    assert all(ks_2samp(a @ d, b @ d).pvalue > alpha for d in dirs.T)
+    assert any(ks_2samp(1.5 * (a @ d), b @ d).pvalue < alpha for d in dirs.T)
+
+
+@pytest.mark.parametrize("kw", [{"sigma1": 0.2}, {"ema": 0.5}])
+def test_projected_draw_only_where_exact(kw):
+    """sigma1 > 0 (x1 != x) or a separate target network (W_t != W): the full draw."""
+    from isodyn.dynamics.network.samplers import ProjectedBatch
+
+    cfg = NetworkConfig(Rule("euclidean", "standard"), in_dim=4, out_dim=2, samples=8, sigma2=0.5, **kw)
+    tr = NetworkTrainer(cfg, init_weights(2, 4, 0.5, 0), seed=0)
+    assert not isinstance(tr._draw(None, projected=True), ProjectedBatch)
+
+
+@pytest.mark.parametrize("metric", METRICS)
 def test_relu_no_collapse_with_stopgrad_and_predictor(metric):
     cfg = NetworkConfig(Rule(metric, "standard"), net="relu", in_dim=6, out_dim=2, samples=2000,
                         lr=0.1 if metric == "cosine" else 0.01)

@@ -183,9 +183,10 @@ def _linear_or_relu(net):
     return (lambda u: np.maximum(u, 0)) if net == "relu" else (lambda u: u)
 
 
+@pytest.mark.parametrize("grad_impl", ["numba", "xp"])  # the generated loops (NumPy's auto) and array functions
 @pytest.mark.parametrize("net", ["linear", "relu"])
 @pytest.mark.parametrize("rule", RULES, ids=rule_id)
-def test_weight_gradients_of_the_trainer_match_finite_differences(rule, net):
+def test_weight_gradients_of_the_trainer_match_finite_differences(rule, net, grad_impl):
     """dL/dW and dL/dW_P of NetworkTrainer.trained_gradients for one batch, against FD of the batch-mean loss in W
     (live branches only: W_t frozen unless the target branch gets a gradient) and in W_P."""
     N, M, n = 5, 3, 40
@@ -202,7 +203,8 @@ def test_weight_gradients_of_the_trainer_match_finite_differences(rule, net):
     ema = 0.5 if rule.has_target_network else 0.0
     cfg = NetworkConfig(rule, net=net, in_dim=N, out_dim=M, samples=n, sigma1=0.3, sigma2=0.4, ema=ema,
                         predictor_symmetric=_symmetric_only(rule))
-    tr = NetworkTrainer(cfg, W, Wp0=Wp)
+    tr = NetworkTrainer(cfg, W, Wp0=Wp, grad_impl=grad_impl)
+    assert tr.grad_impl == grad_impl
     tr.Wt = Wt
     gW, gWp, _ = tr.trained_gradients(InputBatch(x1, x2, x1 @ W.T, x2 @ Wt.T))
     z1f, z2f = f(x1 @ W.T), f(x2 @ Wt.T)

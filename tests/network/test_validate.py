@@ -122,19 +122,19 @@ def test_a_failing_case_is_explained_only_if_it_shrinks_in_tolerance_units(monke
     from types import SimpleNamespace
 
     case = V.matrix(("cosine",), ("standard",), (2,), True, ("plain",))[0]
-    first = V.run_case(case, K=4, seed=1, mean_field=False, explain=False)
-    # the quick M = 2 case at seed 1 fails with a scale drift (2.4 tolerance units; it fails at 4 of seeds 0-5)
+    first = V.run_case(case, K=4, seed=2, mean_field=False, explain=False)
+    # the quick M = 2 case at seed 2 fails with a scale drift (1.9 tolerance units; it fails at 5 of seeds 0-7)
     assert first.status == "FAIL" and first.scale_ratio > 1
     real = V.run_case
     for grow, explained in ((1.4, False), (0.5, True)):
-        def rerun(c, K=4, seed=1, mean_field=True, explain=True, grow=grow):
+        def rerun(c, K=4, seed=2, mean_field=True, explain=True, grow=grow):
             if explain:
                 return real(c, K, seed, mean_field, explain)
             assert c.samples == 4 * case.samples
             return SimpleNamespace(max_dev=first.max_dev / 2, ratio=first.ratio * grow)
 
         monkeypatch.setattr(V, "run_case", rerun)
-        r = V.run_case(case, K=4, seed=1, mean_field=False)
+        r = V.run_case(case, K=4, seed=2, mean_field=False)
         assert (r.status == "explained") == explained, r.notes
         assert r.ratio_4n == pytest.approx(first.ratio * grow) and r.shrink == pytest.approx(1 / grow)
         assert f"shrink factor {1 / grow:.2f}" in r.notes[-1]
