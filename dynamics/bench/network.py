@@ -2,8 +2,9 @@
 
 Each row is timed against a plain implementation in the same run (draw the inputs and both
 views, eigendecompose the weight correlation, apply the per-sample gradient from
-``isodyn.dynamics.network.gradients``, all in NumPy).  The plain step is timed with NumPy's default BLAS
-threads and with one thread; a row's speed-up is against the faster of the two.
+``isodyn.dynamics.network.gradients``, all in NumPy), alternately: round by round the plain step with
+NumPy's default BLAS threads, with one thread, then ours (:func:`against_plain`); a round's speed-up is
+against the faster of the two plain steps, and a row's is the median over its rounds.
 
     python -m isodyn.dynamics.bench.network [--rows inputs,moments,cupy] [--steps K] [--json FILE]
 
@@ -47,40 +48,52 @@ def plain_step(W, rng, rule, lr=0.01, s1=0.0, s2=0.1):
     return W - lr * (g.T @ x1) / n
 
 
-def _median_ms(step, reps, sync=None):
-    step(), step()  # warm-up (compilation, caches)
-    times = []
-    for _ in range(reps):
+def _timed(step, one_thread: bool, sync=None) -> float:
+    """Seconds of one call of ``step`` (with BLAS limited to one thread where asked; the limit's own cost is not
+    timed)."""
+    with threadpool_limits(1, user_api="blas") if one_thread else nullcontext():
         t0 = time.perf_counter()
         step()
         if sync is not None:
             sync()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+        return time.perf_counter() - t0
 
 
-def plain_ms(rule, reps):
+def against_plain(rule, ours, reps: int, per_round: int = 1, sync=None, ours_one_thread: bool = True) -> dict:
+    """Time ``ours`` side by side with the plain step: each of ``reps`` rounds times the plain step once with
+    NumPy's default BLAS threads and once with one, then ``ours`` ``per_round`` times, so a change of the shared
+    machine's speed falls on both alike.  Medians (ms): 'ours', 'plain' (per round the faster plain variant),
+    'default', 'one'; 'ratio' the median over the rounds of plain / (that round's median of ours)."""
     W = init_weights(M, N, 0.25, 0)
     rng = np.random.default_rng(0)
-    default = _median_ms(lambda: plain_step(W, rng, rule), reps)
-    with threadpool_limits(1, user_api="blas"):
-        one = _median_ms(lambda: plain_step(W, rng, rule), reps)
-    return default, one
+
+    def plain():
+        plain_step(W, rng, rule)
+
+    for _ in range(2):  # warm-up (compilation, caches)
+        _timed(plain, False), _timed(plain, True), _timed(ours, ours_one_thread, sync)
+    default, one, mine, best, ratios = [], [], [], [], []
+    for _ in range(reps):
+        default.append(_timed(plain, False))
+        one.append(_timed(plain, True))
+        ours_round = [_timed(ours, ours_one_thread, sync) for _ in range(per_round)]
+        mine += ours_round
+        best.append(min(default[-1], one[-1]))
+        ratios.append(best[-1] / statistics.median(ours_round))
+    med = statistics.median
+    return {"ours": 1e3 * med(mine), "plain": 1e3 * med(best), "default": 1e3 * med(default), "one": 1e3 * med(one),
+            "ratio": med(ratios)}
 
 
-def trainer_ms(rule, reps, sampler="inputs", dtype="float64", backend="numpy", grad_impl="auto"):
+def _trainer(rule, sampler="inputs", dtype="float64", backend="numpy", grad_impl="auto"):
     cfg = NetworkConfig(rule, in_dim=N, out_dim=M, samples=n, lr=0.01, sampler=sampler, dtype=dtype)
-    tr = NetworkTrainer(cfg, init_weights(M, N, 0.25, 0), seed=0, backend=backend, grad_impl=grad_impl)
-    if tr.bk.name == "cupy":
-        sync = tr.xp.cuda.Stream.null.synchronize
-        return _median_ms(tr.step, reps, sync), tr.grad_impl
-    with threadpool_limits(1, user_api="blas"):
-        return _median_ms(tr.step, reps), tr.grad_impl
+    return NetworkTrainer(cfg, init_weights(M, N, 0.25, 0), seed=0, backend=backend, grad_impl=grad_impl)
 
 
 def rows(which=("inputs", "moments"), reps: int = 15, metrics=("euclidean", "cosine")) -> list[dict]:
     """Rows in the ``isodyn bench`` registry format (isodyn.dynamics.bench.registry): value = ms per step, baseline
-    the plain NumPy step, ratio = baseline ms / our ms (medians of ``reps`` timed steps each).
+    the plain NumPy step timed alternately with it (:func:`against_plain`; ``reps`` rounds), ratio = the median
+    over the rounds of plain ms / our ms.
 
     A requested CuPy row where CuPy is not usable is one row with ``skipped: true``, value null and
     the reason in the note -- a result, not a crash."""
@@ -90,33 +103,37 @@ def rows(which=("inputs", "moments"), reps: int = 15, metrics=("euclidean", "cos
     cupy_ok, cupy_why = cupy_status() if "cupy" in which else (False, "")
     for metric in metrics:
         rule = Rule(metric, "standard")
-        base_default, base_one = plain_ms(rule, reps)
-        base = min(base_default, base_one)
 
-        def row(name, ms, goal, notes="", metric=metric, base=base, bd=base_default, bo=base_one):
-            out.append({"name": f"train 15->10 n=50000 {metric}/standard: {name}", "value": round(ms, 3),
-                        "unit": "ms/step", "baseline": "plain NumPy step (faster of default / one BLAS thread)",
-                        "baseline_value": round(base, 3), "ratio": round(base / ms, 2), "runs": reps,
-                        "goal": f">= {goal:g}x", "note": notes,
-                        "baseline_ms_default_threads": round(bd, 3), "baseline_ms_one_thread": round(bo, 3)})
+        def row(name, t, goal, notes="", metric=metric, runs=reps):
+            out.append({"name": f"train 15->10 n=50000 {metric}/standard: {name}", "value": round(t["ours"], 3),
+                        "unit": "ms/step", "baseline": "plain NumPy step (faster of default / one BLAS thread), "
+                        "timed alternately", "baseline_value": round(t["plain"], 3), "ratio": round(t["ratio"], 2),
+                        "runs": runs, "goal": f">= {goal:g}x", "note": notes,
+                        "baseline_ms_default_threads": round(t["default"], 3),
+                        "baseline_ms_one_thread": round(t["one"], 3)})
 
         if "inputs" in which:
             for dt in ("float64", "float32"):
-                ms, impl = trainer_ms(rule, reps, dtype=dt)
-                row(f"inputs sampler, numpy {dt}", ms, GOALS["inputs"], f"grad={impl}")
+                tr = _trainer(rule, dtype=dt)
+                row(f"inputs sampler, numpy {dt}", against_plain(rule, tr.step, reps), GOALS["inputs"],
+                    f"grad={tr.grad_impl}")
         if "moments" in which and metric == "euclidean":
-            ms, _ = trainer_ms(rule, 10 * reps, sampler="moments")
-            row("moments sampler, numpy float64", ms, GOALS["moments"], "cost independent of n")
+            tr = _trainer(rule, sampler="moments")
+            row("moments sampler, numpy float64", against_plain(rule, tr.step, reps, per_round=10), GOALS["moments"],
+                "cost independent of n", runs=10 * reps)
         if "cupy" in which and not cupy_ok:
             out.append({"name": f"train 15->10 n=50000 {metric}/standard: inputs sampler, cupy", "value": None,
-                        "unit": "ms/step", "baseline": "plain NumPy step", "baseline_value": round(base, 3),
+                        "unit": "ms/step", "baseline": "plain NumPy step", "baseline_value": None,
                         "ratio": None, "runs": 0, "goal": f">= {GOALS['cupy']:g}x", "skipped": True,
                         "note": f"skipped: CuPy not usable here ({cupy_why})"})
         elif "cupy" in which:
             for dt in ("float64", "float32"):
                 for impl in ("xp", "elementwise", "fuse"):
-                    ms, _ = trainer_ms(rule, 10 * reps, dtype=dt, backend="cupy", grad_impl=impl)
-                    row(f"inputs sampler, cupy {dt}, grad={impl}", ms, GOALS["cupy"], "vs the CPU plain step")
+                    tr = _trainer(rule, dtype=dt, backend="cupy", grad_impl=impl)
+                    sync = tr.xp.cuda.Stream.null.synchronize
+                    row(f"inputs sampler, cupy {dt}, grad={impl}",
+                        against_plain(rule, tr.step, reps, per_round=10, sync=sync, ours_one_thread=False),
+                        GOALS["cupy"], "vs the CPU plain step", runs=10 * reps)
     return out
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from isodyn.derivations import Rule
 from isodyn.dynamics.codegen import kernels
+from isodyn.dynamics.network.workspace import Workspace, out
 
 INITS = ("closed-form", "identity", "random")
 
@@ -51,10 +52,11 @@ class TrainedPredictorGradients:
     dL/dW_P = D^T z1 / n (:meth:`predictor_gradient`).
     """
 
-    def __init__(self, rule: Rule, backend, impl: str = "auto"):
+    def __init__(self, rule: Rule, backend, impl: str = "auto", ws: Workspace | None = None):
+        """ws: the caller's step workspace for the (n, M) temporaries (network.workspace), or None."""
         if not rule.has_predictor:
             raise ValueError(f"{rule.name}: no predictor to train")
-        self.rule, self.bk, self.route = rule, backend, route(rule)
+        self.rule, self.bk, self.route, self.ws = rule, backend, route(rule), ws
         self.beta = 0.0 if rule.beta is None else float(rule.beta)
         self.k_dp = kernels(Rule(rule.metric, "no-predictor"))
         self.k = kernels(rule)
@@ -92,7 +94,8 @@ class TrainedPredictorGradients:
         (Z1, Z2) = (A, B) with eigenvalues lam: its generated loop, or its array functions."""
         k = self.k_dp if kernel == "dp" else self.k
         if self.loops:
-            g, h = np.empty_like(A), np.empty_like(A)
+            g, h = (np.empty_like(A) if self.ws is None else self.ws(f"{kernel}_{branch}", A.shape, A.dtype)
+                    for branch in ("online", "target"))
             k.sample_gradients(A, B, lam, beta, g, h)
             return (g if online else None), (h if target else None)
         Q = k.invariants(self.bk.xp, A, B, lam, beta)
@@ -103,7 +106,7 @@ class TrainedPredictorGradients:
     def _gradients(self, z1, z2, Wp, keep):
         xp, r = self.bk.xp, self.rule
         ones = xp.ones(z1.shape[1], dtype=z1.dtype)
-        P = z1 @ Wp.T  # rows p_i = W_P z1_i
+        P = xp.matmul(z1, Wp.T, out=out(self.ws, "p", z1.shape, z1.dtype))  # rows p_i = W_P z1_i
 
         def masked(a):
             return a if keep is None else xp.where(keep, a, 0)
@@ -121,7 +124,7 @@ class TrainedPredictorGradients:
                 h = masked(h) @ U.T
         else:
             if self.route == "transpose":
-                g = D @ Wp  # rows W_P^T (dl/dp)_i
+                g = xp.matmul(D, Wp, out=out(self.ws, "wp_t_dp", D.shape, D.dtype))  # rows W_P^T (dl/dp)_i
             elif self.route == "identity":
                 g = D
             if r.target_gradient:

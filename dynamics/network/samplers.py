@@ -40,6 +40,11 @@ class InputBatch:
     u1: object
     u2: object
 
+    def in_basis(self, Ud, xp, ws: Workspace | None = None):
+        """(u1 Ud, u2 Ud) (n, M): the pre-activations in the orthonormal basis Ud (M, M) (on the backend xp)."""
+        return (xp.matmul(self.u1, Ud, out=out(ws, "Z1", self.u1.shape)),
+                xp.matmul(self.u2, Ud, out=out(ws, "Z2", self.u2.shape)))
+
     def online_inputs(self, g):
         """sum_i g_i x1_i^T (M, N) for per-sample gradients g (n, M) with respect to u1."""
         return g.T @ self.x1
@@ -49,15 +54,32 @@ class InputBatch:
         return h.T @ self.x2
 
 
-@dataclass
 class ProjectedBatch(InputBatch):
-    """A projected draw (module docstring): x1 = x2 = None; a = x V (n, r); Vt = (V, V_perp)^T (N, N) on the
-    backend xp; ``complement(shape)`` draws the standard normals xi of g^T y = L xi."""
+    """A projected draw (module docstring), with the interface of :class:`InputBatch`: x1 = x2 = None;
+    a = x V (n, r) and b = a + sigma2 eps (n, r) (b is a without target noise); u1 = a R, u2 = b R with
+    R = S U^T (r, M), computed where asked for; Vt = (V, V_perp)^T (N, N); all on the backend xp.
+    ``complement(shape)`` draws the standard normals xi of g^T y = L xi."""
 
-    a: object = None
-    Vt: object = None
-    complement: object = None
-    xp: object = None
+    def __init__(self, xp, a, b, R, Vt, complement, ws: Workspace | None = None):
+        self.xp, self.a, self.b, self.R, self.Vt, self.complement, self.ws = xp, a, b, R, Vt, complement, ws
+        self.x1 = self.x2 = None
+        self._u = {}
+
+    def _pre_activation(self, which: str):
+        if which not in self._u:
+            c = self.a if which == "u1" else self.b
+            self._u[which] = self.xp.matmul(c, self.R, out=out(self.ws, which, (c.shape[0], self.R.shape[1])))
+        return self._u[which]
+
+    u1 = property(lambda self: self._pre_activation("u1"))
+    u2 = property(lambda self: self._pre_activation("u1" if self.b is self.a else "u2"))
+
+    def in_basis(self, Ud, xp, ws: Workspace | None = None):
+        """(u1 Ud, u2 Ud) (n, M) as (a (R Ud), b (R Ud)), without forming u1 and u2."""
+        RU = self.R @ Ud
+        M = RU.shape[1]
+        return (xp.matmul(self.a, RU, out=out(ws, "Z1", (self.a.shape[0], M))),
+                xp.matmul(self.b, RU, out=out(ws, "Z2", (self.b.shape[0], M))))
 
     def online_inputs(self, g):
         """sum_i g_i x_i^T (M, N): (g^T a) V^T + L xi V_perp^T, a draw of it given g (exact in distribution)."""
@@ -136,21 +158,18 @@ class InputsSampler:
         return InputBatch(x1, None, u1, u2)
 
     def _draw_projected(self, W, ws) -> ProjectedBatch:
-        n, M, rng, dt, xp = self.n, W.shape[0], self.rng, self.dtype, self.xp
+        n, rng, dt, xp = self.n, self.rng, self.dtype, self.xp
         Wh = W.get() if hasattr(W, "get") else np.asarray(W)
         U, S, Vt = np.linalg.svd(Wh.astype(np.float64), full_matrices=True)
         r = S.size
         R = xp.asarray(S[:, None] * U[:, :r].T, dtype=dt)  # (r, M): u = a S U^T
         a = rng.normal((n, r), dt, out=out(ws, "a", (n, r)))
-        u1 = xp.matmul(a, R, out=out(ws, "u1", (n, M)))
-        u2 = u1
+        b = a
         if self.s2 > 0:
             b = rng.normal((n, r), dt, out=out(ws, "xi2", (n, r)))
             b *= self.s2
             b = xp.add(a, b, out=b)
-            u2 = xp.matmul(b, R, out=out(ws, "u2", (n, M)))
-        return ProjectedBatch(None, None, u1, u2, a=a, Vt=xp.asarray(Vt, dtype=dt),
-                              complement=lambda shape: rng.normal(shape, dt), xp=xp)
+        return ProjectedBatch(xp, a, b, R, xp.asarray(Vt, dtype=dt), lambda shape: rng.normal(shape, dt), ws)
 
     def factor(self, Wt, eigh=None):
         """L = U_t diag(S_t) (M, M) with L L^T = W_t W_t^T, on the backend: from a host SVD of W_t, or from

@@ -95,7 +95,8 @@ class NetworkTrainer:
         self.trained = c.rule.trainable
         self.keep_predictor = bool(keep_predictor) and self.trained
         if self.trained:
-            self.tp = TrainedPredictorGradients(c.rule, self.bk, "xp" if c.sampler == "moments" else grad_impl)
+            self.tp = TrainedPredictorGradients(c.rule, self.bk, "xp" if c.sampler == "moments" else grad_impl,
+                                                self._ws)
             self.Wp = xp.asarray(self.initial_predictor(Wp0), dtype=self.dtype)
             self._record = None
         elif Wp0 is not None:
@@ -184,9 +185,11 @@ class NetworkTrainer:
         return self._eigh
 
     def _step_predictor(self, z1):
-        """(s, lambda, U) of this step's predictor: the running correlation updated with z1 (n, M), or W W^T."""
+        """(s, lambda, U) of this step's predictor: the running correlation updated with z1 (n, M) (or a callable
+        returning it, called only here), or W W^T."""
         if self.cfg.predictor_source == "representations":
             n = self.cfg.samples
+            z1 = z1() if callable(z1) else z1
             return self.predictor(self._update_running(self.bk.asnumpy(z1.T @ z1).astype(np.float64) / n), 0.0)
         return self._eigen_predictor(*self._weights_eigh(), self.weights_source_sigma1)
 
@@ -220,10 +223,15 @@ class NetworkTrainer:
             return self._moments_gradient(batch if batch is not None else self.sampler.draw())
         xp, n, ws = self.xp, self.cfg.samples, self._ws
         batch = self._draw(batch, projected=self.notebook is None)
-        z1, z2 = self._activations(batch)
-        s, lam, U = self._step_predictor(z1)
-        Ud, lamd = xp.asarray(U, dtype=self.dtype), xp.asarray(lam, dtype=self.dtype)
-        Z1, Z2 = xp.matmul(z1, Ud, out=ws("Z1", z1.shape)), xp.matmul(z2, Ud, out=ws("Z2", z2.shape))
+        if self.relu:
+            z1, z2 = self._activations(batch)
+            s, lam, U = self._step_predictor(z1)
+            Ud, lamd = xp.asarray(U, dtype=self.dtype), xp.asarray(lam, dtype=self.dtype)
+            Z1, Z2 = xp.matmul(z1, Ud, out=ws("Z1", z1.shape)), xp.matmul(z2, Ud, out=ws("Z2", z2.shape))
+        else:  # z = u; a projected batch rotates without forming u (its u1 is formed only if the predictor reads it)
+            s, lam, U = self._step_predictor(lambda: batch.u1)
+            Ud, lamd = xp.asarray(U, dtype=self.dtype), xp.asarray(lam, dtype=self.dtype)
+            Z1, Z2 = batch.in_basis(Ud, xp, ws)
         grad = 0
         # ReLU + cosine: a sample whose z1 or z2 is the zero vector has no defined cosine; it
         # contributes no gradient (the convention of an eps-clamped cosine, e.g. PyTorch's).
@@ -233,16 +241,20 @@ class NetworkTrainer:
         if self.notebook is not None:
             return self.notebook(batch, Z1, Z2, Ud, lamd, keep), s, lam
         g, h = self._sample_gradients(Z1, Z2, lamd)
+        # linear: sum_i g_i x_i^T = Ud sum_i (g Ud)_i x_i^T with g in the eigenbasis (no (n, M) rotation back);
+        # ReLU: rotated back to multiply by f'(u)
         if self.rule.online_gradient:
-            g = xp.matmul(g if keep is None else xp.where(keep, g, 0), Ud.T, out=ws("dz1", Z1.shape))
             if self.relu:
-                g = xp.multiply(g, batch.u1 > 0, out=g)
-            grad = batch.online_inputs(g)
+                g = xp.matmul(g if keep is None else xp.where(keep, g, 0), Ud.T, out=ws("dz1", Z1.shape))
+                grad = batch.online_inputs(xp.multiply(g, batch.u1 > 0, out=g))
+            else:
+                grad = Ud @ batch.online_inputs(g)
         if self.rule.target_gradient:
-            h = xp.matmul(h if keep is None else xp.where(keep, h, 0), Ud.T, out=ws("dz2", Z2.shape))
             if self.relu:
-                h = xp.multiply(h, batch.u2 > 0, out=h)
-            grad = grad + batch.target_inputs(h)
+                h = xp.matmul(h if keep is None else xp.where(keep, h, 0), Ud.T, out=ws("dz2", Z2.shape))
+                grad = grad + batch.target_inputs(xp.multiply(h, batch.u2 > 0, out=h))
+            else:
+                grad = grad + Ud @ batch.target_inputs(h)
         return grad / n, s, lam
 
     def _activations(self, batch):
@@ -328,7 +340,7 @@ class NetworkTrainer:
         if self.cfg.sampler == "moments":
             return self._trained_moments_gradient(batch if batch is not None else self.sampler.draw())
         xp, n = self.xp, self.cfg.samples
-        batch = self._draw(batch)
+        batch = self._draw(batch, projected=True)  # g, D are functions of (u1, u2): samplers module
         z1, z2 = self._activations(batch)
         s, _, U = self._step_predictor(z1)
         self._record = self.predictor_record(s, U)

@@ -54,14 +54,16 @@ def test_moments_sampler_matches_inputs_in_distribution(variant, n, ema):
     assert np.any(np.abs(ca * 2.25 - cb) > z * np.sqrt(va * 2.25**2 + vb))
 
 
+@pytest.mark.parametrize("predictor", ["closed-form", "trainable"])
 @pytest.mark.parametrize("metric", METRICS)
 @pytest.mark.parametrize("net", ["linear", "relu"])
 @pytest.mark.parametrize("N,M,rank_deficient", [(4, 2, False), (4, 2, True), (3, 3, False), (5, 3, False)])
-def test_projected_draw_matches_the_full_draw_in_distribution(metric, net, N, M, rank_deficient):
-    """The projected draw (sigma1 = 0, W_t = W; samplers module) gives weight updates distributed as those
-    from fully drawn inputs x (n, N): two-sample Kolmogorov-Smirnov tests of the update's projections on
-    random directions (Cramer-Wold; the cosine rules' updates are heavy-tailed, so no moment tests), at a
-    family error of 1e-3 (Bonferroni); a 50 % wider update would be told apart."""
+def test_projected_draw_matches_the_full_draw_in_distribution(metric, net, N, M, rank_deficient, predictor):
+    """The projected draw (sigma1 = 0, W_t = W; samplers module) gives weight updates (and a trained
+    predictor's gradient) distributed as those from fully drawn inputs x (n, N): two-sample Kolmogorov-Smirnov
+    tests of the update's projections on random directions (Cramer-Wold; the cosine rules' updates are
+    heavy-tailed, so no moment tests), at a family error of 1e-3 (Bonferroni); a 50 % wider update would be
+    told apart."""
     from scipy.stats import ks_2samp
 
     from isodyn.dynamics.network.samplers import InputBatch, ProjectedBatch
@@ -71,13 +73,20 @@ def test_projected_draw_matches_the_full_draw_in_distribution(metric, net, N, M,
     W = rng.standard_normal((M, N)) / 2
     if rank_deficient:
         W[0] = 0.0  # a collapsed mode: a zero singular value
-    cfg = NetworkConfig(Rule(metric, "standard"), net=net, in_dim=N, out_dim=M, samples=n, sigma1=0.0,
-                        sigma2=0.5, lr=0.01)
+    cfg = NetworkConfig(Rule(metric, "standard").with_(predictor=predictor), net=net, in_dim=N, out_dim=M,
+                        samples=n, sigma1=0.0, sigma2=0.5, lr=0.01)
     proj, full = NetworkTrainer(cfg, W, seed=1), NetworkTrainer(cfg, W, seed=2)
     assert isinstance(proj._draw(None, projected=True), ProjectedBatch)
     assert type(full.sampler.draw(full.W, full.Wt)) is InputBatch
-    a = np.array([proj.weight_gradient()[0].ravel() for _ in range(K)])
-    b = np.array([full.weight_gradient(full.sampler.draw(full.W, full.Wt))[0].ravel() for _ in range(K)])
+
+    def update(tr, batch=None):
+        if tr.trained:
+            grad, gWp, _ = tr.trained_gradients(batch)
+            return np.concatenate([grad.ravel(), gWp.ravel()])
+        return tr.weight_gradient(batch)[0].ravel()
+
+    a = np.array([update(proj) for _ in range(K)])
+    b = np.array([update(full, full.sampler.draw(full.W, full.Wt)) for _ in range(K)])
     dirs = rng.standard_normal((a.shape[1], n_dirs))
     alpha = 1e-3 / n_dirs
     assert all(ks_2samp(a @ d, b @ d).pvalue > alpha for d in dirs.T)
