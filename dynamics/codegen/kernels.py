@@ -274,6 +274,7 @@ def generate_source(rule, eigen_source: str | None = None) -> str:
                exact=_exact_context(rule) if cosine else None,
                exact_predictor=_exact_context(rule, "predictor") if cosine and trainable else None)
     code = [ctx["drift"][k] for k in ("sum_lines", "sum_finals", "point_lines", "mode_lines", "mode_final")]
+    code.append(ctx["grad"]["loop"])  # the per-sample loop prints half-integer powers with math.sqrt
     uses_math = ctx["exact"] is not None or _mentions(code, "math.")
     return render("kernels.py.j2", rule_name=rule.name, rule_key=repr(rule.structural_key),
                   fastmath=repr(fastmath_hash()), uses_math=uses_math,

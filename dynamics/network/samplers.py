@@ -90,6 +90,8 @@ class ProjectedBatch(InputBatch):
             return ga @ self.Vt
         G = g.T @ g
         G = np.asarray(G.get() if hasattr(G, "get") else G, dtype=np.float64)
+        if not np.all(np.isfinite(G)):  # a diverging run: a non-finite gradient, recorded as such by the trainer
+            return xp.full((g.shape[1], N), np.nan, dtype=g.dtype)
         w, Q = np.linalg.eigh(G)
         L = xp.asarray(Q * np.sqrt(np.clip(w, 0.0, None)), dtype=g.dtype)
         return xp.concatenate([ga, L @ self.complement((g.shape[1], N - r))], axis=1) @ self.Vt
@@ -159,8 +161,12 @@ class InputsSampler:
 
     def _draw_projected(self, W, ws) -> ProjectedBatch:
         n, rng, dt, xp = self.n, self.rng, self.dtype, self.xp
-        Wh = W.get() if hasattr(W, "get") else np.asarray(W)
-        U, S, Vt = np.linalg.svd(Wh.astype(np.float64), full_matrices=True)
+        Wh = (W.get() if hasattr(W, "get") else np.asarray(W)).astype(np.float64)
+        try:
+            U, S, Vt = np.linalg.svd(Wh, full_matrices=True)
+        except np.linalg.LinAlgError:  # entries so large the SVD overflows: a diverging run, NaN from here on
+            M, N = Wh.shape
+            U, S, Vt = np.full((M, M), np.nan), np.full(min(M, N), np.nan), np.full((N, N), np.nan)
         r = S.size
         R = xp.asarray(S[:, None] * U[:, :r].T, dtype=dt)  # (r, M): u = a S U^T
         a = rng.normal((n, r), dt, out=out(ws, "a", (n, r)))

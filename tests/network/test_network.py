@@ -93,6 +93,77 @@ def test_projected_draw_matches_the_full_draw_in_distribution(metric, net, N, M,
     assert any(ks_2samp(1.5 * (a @ d), b @ d).pvalue < alpha for d in dirs.T)
 
 
+@pytest.mark.parametrize("predictor", ["closed-form", "trainable"])
+@pytest.mark.parametrize("sigma2", [0.0, 0.5])
+def test_the_step_takes_the_projected_draw(monkeypatch, predictor, sigma2):
+    """The trainer's own step uses the projected draw where it is exact (sigma1 = 0, W_t = W), also without
+    target noise (u2 = u1), and its update matches the full draw's in distribution there (float32)."""
+    from scipy.stats import ks_2samp
+
+    from isodyn.dynamics.network.samplers import InputsSampler
+
+    calls = []
+    real = InputsSampler._draw_projected
+    monkeypatch.setattr(InputsSampler, "_draw_projected", lambda self, *a: calls.append(1) or real(self, *a))
+    cfg = NetworkConfig(Rule("cosine", "standard").with_(predictor=predictor), in_dim=4, out_dim=2, samples=12,
+                        sigma2=sigma2, dtype="float32")
+    W = init_weights(2, 4, 0.5, 3)
+    proj, full = NetworkTrainer(cfg, W, seed=1), NetworkTrainer(cfg, W, seed=2)
+    K = 2000
+    a = np.array([proj.weight_gradient()[0].ravel() for _ in range(K)], dtype=np.float64)
+    assert len(calls) == K
+    b = np.array([full.weight_gradient(full.sampler.draw(full.W, full.Wt))[0].ravel() for _ in range(K)],
+                 dtype=np.float64)
+    assert len(calls) == K  # the full draw was not projected
+    dirs = np.random.default_rng(0).standard_normal((a.shape[1], 4))
+    assert all(ks_2samp(a @ d, b @ d).pvalue > 1e-3 / 4 for d in dirs.T)
+
+
+@pytest.mark.parametrize("kw", [
+    dict(rule=Rule("cosine", "standard"), net="relu"),  # the ReLU-cosine mask (keep)
+    dict(rule=Rule("euclidean", "standard"), sigma1=0.3),  # the full draw with x1 noise
+    dict(rule=Rule("cosine", "no-stopgrad"), dtype="float32"),  # x2 drawn, target gradient
+    dict(rule=Rule("euclidean", "standard"), predictor_source="representations"),
+    dict(rule=Rule("cosine", "standard").with_(predictor="trainable"), net="relu"),
+    dict(rule=Rule("euclidean", "iso").with_(predictor="trainable"), ema=0.5),
+])
+def test_the_reused_workspace_gives_the_numbers_of_fresh_arrays(kw):
+    """Steps writing into the reused workspace give, bit for bit, the weights of steps whose every temporary is
+    a new array: no workspace name holds two live arrays within a step."""
+    from isodyn.dynamics.network.workspace import Workspace
+
+    rule = kw.pop("rule")
+    cfg = NetworkConfig(rule, in_dim=5, out_dim=3, samples=64, sigma2=0.4, lr=0.02, **kw)
+    W = init_weights(3, 5, 0.5, 1)
+    reused, fresh = NetworkTrainer(cfg, W, seed=4), NetworkTrainer(cfg, W, seed=4)
+    dt = fresh.dtype
+
+    class Fresh(Workspace):
+        def __call__(self, name, shape, dtype=None):
+            return np.empty(shape, dtype=dt if dtype is None else dtype)
+
+    fresh._ws = Fresh(np, dt)
+    if fresh.trained:
+        fresh.tp.ws = fresh._ws
+    for _ in range(12):
+        reused.step(), fresh.step()
+    assert np.array_equal(reused.W, fresh.W)
+    if reused.trained:
+        assert np.array_equal(reused.Wp, fresh.Wp)
+
+
+def test_a_non_finite_gradient_gives_a_non_finite_update():
+    """A diverging run's overflowing gradient makes a NaN update (recorded as diverged), not an exception."""
+    cfg = NetworkConfig(Rule("euclidean", "standard"), in_dim=4, out_dim=2, samples=8, sigma2=0.5)
+    tr = NetworkTrainer(cfg, init_weights(2, 4, 0.5, 0), seed=0)
+    batch = tr._draw(None, projected=True)
+    g = np.full((8, 2), 1e200)
+    assert np.isnan(batch.online_inputs(g)).all()
+    r = train(NetworkConfig(Rule("euclidean", "wrong-stopgrad"), in_dim=15, out_dim=10, samples=500, lr=5.0,
+                            dtype="float32"), steps=200, seed=0)
+    assert r.diverged
+
+
 @pytest.mark.parametrize("kw", [{"sigma1": 0.2}, {"ema": 0.5}])
 def test_projected_draw_only_where_exact(kw):
     """sigma1 > 0 (x1 != x) or a separate target network (W_t != W): the full draw."""
