@@ -136,18 +136,10 @@ class InputsSampler:
             return self._draw_projected(W, ws)
         n, N, M, rng, dt, xp = self.n, self.N, W.shape[0], self.rng, self.dtype, self.xp
         x = rng.normal((n, N), dt, out=out(ws, "x", (n, N)))
-        x1 = x
-        if self.s1 > 0:
-            xi1 = rng.normal((n, N), dt, out=out(ws, "x1", (n, N)))
-            xi1 *= self.s1
-            x1 = xp.add(x, xi1, out=xi1)
+        x1 = self._plus_noise(x, self.s1, "x1", ws)
         u1 = xp.matmul(x1, W.T, out=out(ws, "u1", (n, M)))
         if self.need_x2:
-            x2 = x
-            if self.s2 > 0:
-                xi2 = rng.normal((n, N), dt, out=out(ws, "x2", (n, N)))
-                xi2 *= self.s2
-                x2 = xp.add(x, xi2, out=xi2)
+            x2 = self._plus_noise(x, self.s2, "x2", ws)
             return InputBatch(x1, x2, u1, xp.matmul(x2, Wt.T, out=out(ws, "u2", (n, M))))
         u2 = u1 if (Wt is W and self.s1 == 0) else xp.matmul(x, Wt.T, out=out(ws, "u2", (n, M)))
         if self.s2 > 0:
@@ -158,6 +150,15 @@ class InputsSampler:
             noise = xp.matmul(xi2, Wt_factor.T, out=out(ws, "u2_noise", (n, M)))
             u2 = xp.add(u2, noise, out=noise)
         return InputBatch(x1, None, u1, u2)
+
+    def _plus_noise(self, base, scale: float, name: str, ws):
+        """base + scale xi with xi standard normal of base's shape (into the workspace array ``name``); base
+        itself when scale = 0 (nothing drawn)."""
+        if scale == 0:
+            return base
+        xi = self.rng.normal(base.shape, self.dtype, out=out(ws, name, base.shape))
+        xi *= scale
+        return self.xp.add(base, xi, out=xi)
 
     def _draw_projected(self, W, ws) -> ProjectedBatch:
         n, rng, dt, xp = self.n, self.rng, self.dtype, self.xp
@@ -170,11 +171,7 @@ class InputsSampler:
         r = S.size
         R = xp.asarray(S[:, None] * U[:, :r].T, dtype=dt)  # (r, M): u = a S U^T
         a = rng.normal((n, r), dt, out=out(ws, "a", (n, r)))
-        b = a
-        if self.s2 > 0:
-            b = rng.normal((n, r), dt, out=out(ws, "xi2", (n, r)))
-            b *= self.s2
-            b = xp.add(a, b, out=b)
+        b = self._plus_noise(a, self.s2, "xi2", ws)
         return ProjectedBatch(xp, a, b, R, xp.asarray(Vt, dtype=dt), lambda shape: rng.normal(shape, dt), ws)
 
     def factor(self, Wt, eigh=None):

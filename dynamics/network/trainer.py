@@ -223,14 +223,13 @@ class NetworkTrainer:
             return self._moments_gradient(batch if batch is not None else self.sampler.draw())
         xp, n, ws = self.xp, self.cfg.samples, self._ws
         batch = self._draw(batch, projected=self.notebook is None)
+        # linear: z = u, and a projected batch rotates without forming u (u1 only if the predictor reads it)
+        z1, z2 = self._activations(batch) if self.relu else (None, None)
+        s, lam, U = self._step_predictor(z1 if self.relu else lambda: batch.u1)
+        Ud, lamd = xp.asarray(U, dtype=self.dtype), xp.asarray(lam, dtype=self.dtype)
         if self.relu:
-            z1, z2 = self._activations(batch)
-            s, lam, U = self._step_predictor(z1)
-            Ud, lamd = xp.asarray(U, dtype=self.dtype), xp.asarray(lam, dtype=self.dtype)
             Z1, Z2 = xp.matmul(z1, Ud, out=ws("Z1", z1.shape)), xp.matmul(z2, Ud, out=ws("Z2", z2.shape))
-        else:  # z = u; a projected batch rotates without forming u (its u1 is formed only if the predictor reads it)
-            s, lam, U = self._step_predictor(lambda: batch.u1)
-            Ud, lamd = xp.asarray(U, dtype=self.dtype), xp.asarray(lam, dtype=self.dtype)
+        else:
             Z1, Z2 = batch.in_basis(Ud, xp, ws)
         grad = 0
         # ReLU + cosine: a sample whose z1 or z2 is the zero vector has no defined cosine; it
@@ -241,20 +240,19 @@ class NetworkTrainer:
         if self.notebook is not None:
             return self.notebook(batch, Z1, Z2, Ud, lamd, keep), s, lam
         g, h = self._sample_gradients(Z1, Z2, lamd)
-        # linear: sum_i g_i x_i^T = Ud sum_i (g Ud)_i x_i^T with g in the eigenbasis (no (n, M) rotation back);
-        # ReLU: rotated back to multiply by f'(u)
+
+        def weight_part(d, branch: str, inputs):
+            """sum_i (dl/du)_i x_i^T (M, N) from d = dl/dz (n, M) in the eigenbasis of one branch ('1' or '2').
+            Linear: Ud sum_i d_i x_i^T (no (n, M) rotation back); ReLU: rotated back to multiply by f'(u)."""
+            if not self.relu:
+                return Ud @ inputs(d)
+            d = xp.matmul(d if keep is None else xp.where(keep, d, 0), Ud.T, out=ws("dz" + branch, d.shape))
+            return inputs(xp.multiply(d, getattr(batch, "u" + branch) > 0, out=d))
+
         if self.rule.online_gradient:
-            if self.relu:
-                g = xp.matmul(g if keep is None else xp.where(keep, g, 0), Ud.T, out=ws("dz1", Z1.shape))
-                grad = batch.online_inputs(xp.multiply(g, batch.u1 > 0, out=g))
-            else:
-                grad = Ud @ batch.online_inputs(g)
+            grad = weight_part(g, "1", batch.online_inputs)
         if self.rule.target_gradient:
-            if self.relu:
-                h = xp.matmul(h if keep is None else xp.where(keep, h, 0), Ud.T, out=ws("dz2", Z2.shape))
-                grad = grad + batch.target_inputs(xp.multiply(h, batch.u2 > 0, out=h))
-            else:
-                grad = grad + Ud @ batch.target_inputs(h)
+            grad = grad + weight_part(h, "2", batch.target_inputs)
         return grad / n, s, lam
 
     def _activations(self, batch):
